@@ -1,0 +1,104 @@
+using System;
+
+namespace Qubes.Interop.Linux;
+
+/// <summary>Small descriptor helpers that return errno instead of throwing.</summary>
+public static unsafe class Fd
+{
+    /// <summary>Writes all of <paramref name="data"/>, retrying on EINTR. Returns None or the errno.</summary>
+    public static Errno WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Libc.write(fd, p + done, (nuint)(data.Length - done));
+                if (n < 0)
+                {
+                    Errno e = LastError.Get();
+                    if (e == Errno.EINTR)
+                    {
+                        continue;
+                    }
+                    return e;
+                }
+                done += (int)n;
+            }
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes; returns count (0 at EOF) or -errno.</summary>
+    public static int Read(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = Libc.read(fd, p, (nuint)buffer.Length);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+                Errno e = LastError.Get();
+                if (e != Errno.EINTR)
+                {
+                    return -(int)e;
+                }
+            }
+        }
+    }
+
+    /// <summary>Sets or clears O_NONBLOCK.</summary>
+    public static void SetNonBlocking(int fd, bool nonBlocking)
+    {
+        int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        if (flags < 0)
+        {
+            throw new LinuxException("fcntl F_GETFL", LastError.Get());
+        }
+        flags = nonBlocking ? flags | Libc.O_NONBLOCK : flags & ~Libc.O_NONBLOCK;
+        if (Libc.fcntl(fd, Libc.F_SETFL, flags) < 0)
+        {
+            throw new LinuxException("fcntl F_SETFL", LastError.Get());
+        }
+    }
+
+    /// <summary>Clears FD_CLOEXEC so that a started child process inherits the descriptor.</summary>
+    public static void SetInheritable(int fd, bool inheritable)
+    {
+        if (Libc.fcntl(fd, Libc.F_SETFD, inheritable ? 0 : Libc.FD_CLOEXEC) < 0)
+        {
+            throw new LinuxException("fcntl F_SETFD", LastError.Get());
+        }
+    }
+
+    /// <summary>Waits until <paramref name="fd"/> is readable. Returns 1 readable, 0 timeout, -errno, or -EPIPE on hang-up without data.</summary>
+    public static int PollIn(int fd, int timeoutMs)
+    {
+        Libc.pollfd p = new() { fd = fd, events = Libc.POLLIN };
+        while (true)
+        {
+            int r = Libc.poll(&p, 1, timeoutMs);
+            if (r < 0)
+            {
+                Errno e = LastError.Get();
+                if (e == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -(int)e;
+            }
+            if (r == 0)
+            {
+                return 0;
+            }
+            if ((p.revents & Libc.POLLIN) != 0)
+            {
+                return 1;
+            }
+            return -(int)Errno.EPIPE;
+        }
+    }
+}

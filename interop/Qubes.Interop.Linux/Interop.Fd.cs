@@ -1,0 +1,63 @@
+using System.Runtime.InteropServices;
+
+namespace Qubes.Interop.Linux;
+
+/// <summary>Raw libc declarations. Blittable signatures only; wrappers live outside this class.</summary>
+public static unsafe partial class Libc
+{
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800;
+
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int FD_CLOEXEC = 1;
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nuint count);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial nint pread(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int dup(int fd);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
+    [LibraryImport(Libraries.Libc)]
+    public static partial int getpid();
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    public const int PR_SET_PDEATHSIG = 1;
+}

@@ -1,0 +1,76 @@
+using System;
+using System.Text;
+
+namespace Qubes.Interop.Linux;
+
+/// <summary>Path-bound AF_UNIX stream sockets.</summary>
+public static unsafe class UnixSocket
+{
+    private static Libc.sockaddr_un Address(string path, out uint length)
+    {
+        Libc.sockaddr_un addr = new() { sun_family = Libc.AF_UNIX };
+        int n = Encoding.UTF8.GetByteCount(path);
+        if (n >= 108)
+        {
+            throw new ArgumentException($"socket path too long ({n} bytes, limit 107): {path}", nameof(path));
+        }
+        Encoding.UTF8.GetBytes(path, new Span<byte>(addr.sun_path, 108));
+        length = (uint)(2 + n + 1);
+        return addr;
+    }
+
+    /// <summary>Creates a listening socket at <paramref name="path"/>, replacing any stale file.</summary>
+    public static SafeFd Listen(string path, int backlog)
+    {
+        try
+        {
+            System.IO.File.Delete(path);
+        }
+        catch (System.IO.DirectoryNotFoundException)
+        {
+        }
+        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
+        Libc.sockaddr_un addr = Address(path, out uint len);
+        if (Libc.bind(fd.Fd, &addr, len) < 0 || Libc.listen(fd.Fd, backlog) < 0)
+        {
+            Errno e = LastError.Get();
+            fd.Dispose();
+            throw new LinuxException($"bind/listen {path}", e);
+        }
+        return fd;
+    }
+
+    /// <summary>Connects to <paramref name="path"/>; returns null with the errno on failure.</summary>
+    public static SafeFd? TryConnect(string path, out Errno error)
+    {
+        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
+        Libc.sockaddr_un addr = Address(path, out uint len);
+        while (Libc.connect(fd.Fd, &addr, len) < 0)
+        {
+            error = LastError.Get();
+            if (error == Errno.EINTR)
+            {
+                continue;
+            }
+            fd.Dispose();
+            return null;
+        }
+        error = Errno.None;
+        return fd;
+    }
+
+    /// <summary>Accepts one connection (close-on-exec); returns -errno on failure.</summary>
+    public static int Accept(int listener)
+    {
+        int fd = Libc.accept4(listener, null, null, Libc.SOCK_CLOEXEC);
+        return fd >= 0 ? fd : -(int)LastError.Get();
+    }
+
+    /// <summary>Pid of the process at the other end of a connected AF_UNIX socket.</summary>
+    public static int PeerPid(int socket)
+    {
+        Libc.ucred cred;
+        uint len = (uint)sizeof(Libc.ucred);
+        return Libc.getsockopt(socket, Libc.SOL_SOCKET, Libc.SO_PEERCRED, &cred, &len) == 0 ? cred.pid : -1;
+    }
+}

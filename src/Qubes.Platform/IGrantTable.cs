@@ -1,0 +1,55 @@
+using System;
+
+namespace Qubes.Platform;
+
+/// <summary>Page sharing between domains (Xen grant tables or their loopback equivalent).</summary>
+public interface IGrantTable
+{
+    /// <summary>Size of one shareable page in bytes.</summary>
+    const int PageSize = 4096;
+
+    /// <summary>
+    /// Allocates <paramref name="pageCount"/> zeroed pages, contiguous in this domain's address
+    /// space, and grants them to <paramref name="grantee"/> only. With <paramref name="readOnly"/>
+    /// the grantee can map them only for reading. Disposing revokes the grants and unmaps.
+    /// </summary>
+    IGrantedPages Share(int grantee, int pageCount, bool readOnly);
+
+    /// <summary>
+    /// Maps the pages that <paramref name="owner"/> granted under <paramref name="refs"/>,
+    /// contiguously and in that order. Fails (throws <see cref="PlatformException"/>) if any ref
+    /// does not exist, was not granted to this domain, or is read-only and
+    /// <paramref name="writable"/> is requested. Disposing unmaps.
+    /// </summary>
+    IMappedPages Map(int owner, ReadOnlySpan<uint> refs, bool writable);
+}
+
+/// <summary>A contiguous region of pages shared with, or mapped from, another domain.</summary>
+public interface ISharedPages : IDisposable
+{
+    /// <summary>Start of the region in this process. Valid until disposed.</summary>
+    IntPtr Address { get; }
+
+    /// <summary>Length of the region in bytes (a multiple of the page size).</summary>
+    int Length { get; }
+
+    /// <summary>
+    /// Arms the unmap notification: when this region is unmapped — by <see cref="IDisposable.Dispose"/>
+    /// or because this process or domain died — the byte at <paramref name="byteOffset"/> is set to 0
+    /// and <paramref name="channel"/> is signalled towards its peer. At most one per region; a later
+    /// call replaces the earlier.
+    /// </summary>
+    void SetUnmapNotify(int byteOffset, IEventChannel channel);
+}
+
+/// <summary>Pages this domain allocated and granted.</summary>
+public interface IGrantedPages : ISharedPages
+{
+    /// <summary>The grant references, one per page, in address order.</summary>
+    ReadOnlySpan<uint> Refs { get; }
+}
+
+/// <summary>Pages granted by another domain and mapped here.</summary>
+public interface IMappedPages : ISharedPages
+{
+}

@@ -1,0 +1,25 @@
+using System;
+
+namespace Qubes.Platform;
+
+/// <summary>
+/// The seam between the transport and whatever plays the hypervisor: Xen through /dev/xen, or the
+/// loopback broker. Everything above this interface runs unchanged on either.
+/// </summary>
+public interface IPlatform : IDisposable
+{
+    /// <summary>Grant sharing and mapping for this domain.</summary>
+    IGrantTable Grants { get; }
+
+    /// <summary>Inter-domain event channels for this domain.</summary>
+    IEventChannels EventChannels { get; }
+
+    /// <summary>Domain queries (own id, liveness).</summary>
+    IDomains Domains { get; }
+
+    /// <summary>
+    /// Opens a new connection to the store. Each connection has its own watches and a pollable
+    /// descriptor, so an asynchronous waiter can own one. The caller disposes it.
+    /// </summary>
+    IStore OpenStore();
+}
