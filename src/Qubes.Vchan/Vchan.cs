@@ -1,0 +1,618 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Qubes.Interop.Linux;
+using Qubes.Platform;
+
+namespace Qubes.Vchan;
+
+/// <summary>
+/// A vchan endpoint: a reliable, ordered byte stream to one other domain over two shared rings
+/// (see <see cref="Ring{TPage}"/> for the algorithm and <see cref="VchanLayout"/> for the page).
+/// Return conventions follow libvchan: −1 error or closed, 0 would block (non-blocking mode), else
+/// a byte count. Nothing a peer writes makes these methods throw. Not thread-safe: one thread at a
+/// time. In blocking mode waits spin for <see cref="SpinMicroseconds"/> before sleeping on the
+/// event channel; a caller that polls <see cref="EventFd"/> itself must first call
+/// <see cref="DataReady"/> or <see cref="BufferSpace"/>, which post the wake-up request.
+/// </summary>
+public sealed unsafe class Vchan : IDisposable
+{
+    /// <summary>Default spin before sleeping: about the cost of one cross-core blocking wake-up, so spinning never loses more than a factor of two.</summary>
+    public const int DefaultSpinMicroseconds = 50;
+
+    /// <summary>Seconds between liveness checks of the peer domain while a server waits for its client.</summary>
+    public const int WaitingServerPollMs = 10_000;
+
+    private Ring<SharedPage> _ring;
+    private readonly IPlatform _platform;
+    private readonly IEventChannel _channel;
+    private readonly ISharedPages _control;
+    private readonly ISharedPages? _leftPages;
+    private readonly ISharedPages? _rightPages;
+    private readonly bool _isServer;
+    private readonly int _peerDomain;
+    private string? _storePath;
+    private long _spinTicks;
+    private bool _peerGone;
+    private bool _closed;
+
+    private Vchan(IPlatform platform, bool isServer, int peerDomain, IEventChannel channel, ISharedPages control,
+        ISharedPages? leftPages, ISharedPages? rightPages, int leftOrder, int rightOrder)
+    {
+        _platform = platform;
+        _isServer = isServer;
+        _peerDomain = peerDomain;
+        _channel = channel;
+        _control = control;
+        _leftPages = leftPages;
+        _rightPages = rightPages;
+        IntPtr left = leftPages?.Address ?? control.Address + VchanLayout.InPageRingOffset(leftOrder);
+        IntPtr right = rightPages?.Address ?? control.Address + VchanLayout.InPageRingOffset(rightOrder);
+        var page = new SharedPage((byte*)control.Address);
+        _ring = isServer
+            ? new Ring<SharedPage>(page, isServer: true, left, leftOrder, right, rightOrder)
+            : new Ring<SharedPage>(page, isServer: false, right, rightOrder, left, leftOrder);
+        SpinMicroseconds = DefaultSpinMicroseconds;
+    }
+
+    /// <summary>Whether reads and writes wait (true) or return 0 when they cannot proceed.</summary>
+    public bool Blocking { get; set; } = true;
+
+    /// <summary>How long a blocking wait spins on the ring before sleeping; 0 sleeps at once.</summary>
+    public int SpinMicroseconds
+    {
+        get => (int)(_spinTicks * 1_000_000 / Stopwatch.Frequency);
+        set => _spinTicks = Math.Max(0, value) * Stopwatch.Frequency / 1_000_000;
+    }
+
+    /// <summary>Whether this end is the server (allocated the rings).</summary>
+    public bool IsServer => _isServer;
+
+    /// <summary>The domain at the other end.</summary>
+    public int PeerDomain => _peerDomain;
+
+    /// <summary>Size in bytes of the ring this end reads.</summary>
+    public int ReadRingSize => _ring.ReadSize;
+
+    /// <summary>Size in bytes of the ring this end writes.</summary>
+    public int WriteRingSize => _ring.WriteSize;
+
+    /// <summary>A descriptor that polls readable when an event is pending; acknowledge with <see cref="Wait"/>.</summary>
+    public int EventFd => _channel.Fd;
+
+    // ------------------------------------------------------------------ set-up
+
+    /// <summary>
+    /// Creates the server end for <paramref name="peerDomain"/> on <paramref name="port"/>: allocates
+    /// the rings (sized from the minimums as libxenvchan does), publishes them under
+    /// <c>data/vchan/&lt;peer&gt;/&lt;port&gt;</c> readable only by the peer, and returns at once
+    /// (state <see cref="VchanState.Waiting"/> until the client connects). Server ends are blocking.
+    /// </summary>
+    public static Vchan ServerInit(IPlatform platform, int peerDomain, int port, int readMin, int writeMin)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        CheckAddress(peerDomain, port);
+        if (!VchanLayout.TrySelectOrders(readMin, writeMin, out int leftOrder, out int rightOrder))
+        {
+            throw new VchanException($"ring size out of range (read_min {readMin}, write_min {writeMin}, limit {VchanLayout.MaxRingSize})");
+        }
+
+        IEventChannel? channel = null;
+        IGrantedPages? control = null, left = null, right = null;
+        try
+        {
+            channel = platform.EventChannels.AllocateUnbound(peerDomain);
+            control = platform.Grants.Share(peerDomain, 1, readOnly: false);
+            control.SetUnmapNotify(VchanLayout.SrvLive, channel);
+            byte* page = (byte*)control.Address;
+            new Span<byte>(page, VchanLayout.PageSize).Clear();
+            *(ushort*)(page + VchanLayout.LeftOrder) = (ushort)leftOrder;
+            *(ushort*)(page + VchanLayout.RightOrder) = (ushort)rightOrder;
+            page[VchanLayout.CliLive] = VchanLayout.LiveWaiting;
+            page[VchanLayout.SrvLive] = VchanLayout.LiveConnected;
+            page[VchanLayout.CliNotify] = VchanLayout.NotifyWrite;
+
+            int leftCount = VchanLayout.GrantedPages(leftOrder);
+            int rightCount = VchanLayout.GrantedPages(rightOrder);
+            uint* grants = (uint*)(page + VchanLayout.GrantList);
+            if (leftCount > 0)
+            {
+                // the client writes the left ring
+                left = platform.Grants.Share(peerDomain, leftCount, readOnly: false);
+                left.Refs.CopyTo(new Span<uint>(grants, leftCount));
+            }
+            if (rightCount > 0)
+            {
+                // the client only reads the right ring
+                right = platform.Grants.Share(peerDomain, rightCount, readOnly: true);
+                right.Refs.CopyTo(new Span<uint>(grants + leftCount, rightCount));
+            }
+            Interlocked.MemoryBarrier();
+
+            var vchan = new Vchan(platform, isServer: true, peerDomain, channel, control, left, right, leftOrder, rightOrder);
+            vchan._storePath = StoreEntry(peerDomain, port);
+            Publish(platform, vchan._storePath, peerDomain, control.Refs[0], channel.LocalPort);
+            return vchan;
+        }
+        catch (Exception e) when (e is PlatformException or LinuxException)
+        {
+            right?.Dispose();
+            left?.Dispose();
+            control?.Dispose();
+            channel?.Dispose();
+            throw new VchanException($"vchan server for domain {peerDomain} port {port}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Connects to the server end published by <paramref name="serverDomain"/> on <paramref name="port"/>,
+    /// waiting (without bound) until it appears. Throws <see cref="VchanException"/> on failure,
+    /// including a server whose domain dies first or that publishes an invalid page.
+    /// </summary>
+    public static Vchan ClientInit(IPlatform platform, int serverDomain, int port)
+    {
+        using VchanConnector connector = VchanConnector.Start(platform, serverDomain, port);
+        while (true)
+        {
+            int r = connector.Finish(blocking: true, out Vchan? vchan);
+            if (r == 0)
+            {
+                return vchan!;
+            }
+            if (r < 0)
+            {
+                throw new VchanException(connector.Error ?? "vchan connect failed");
+            }
+            if (Fd.PollIn(connector.WatchFd, -1) != 1)
+            {
+                throw new VchanException("vchan connect: store connection failed while waiting");
+            }
+        }
+    }
+
+    /// <summary>§6.2: bind, map, validate, map the rings, announce. The store values were read by the caller.</summary>
+    internal static Vchan Connect(IPlatform platform, int serverDomain, uint ringRef, uint eventPort, bool blocking)
+    {
+        IEventChannel? channel = null;
+        IMappedPages? control = null, left = null, right = null;
+        try
+        {
+            channel = platform.EventChannels.BindInterdomain(serverDomain, eventPort);
+            control = platform.Grants.Map(serverDomain, [ringRef], writable: true);
+            control.SetUnmapNotify(VchanLayout.CliLive, channel);
+            byte* page = (byte*)control.Address;
+            // each order read once; only the locals are used from here on
+            int leftOrder = Volatile.Read(ref *(ushort*)(page + VchanLayout.LeftOrder));
+            int rightOrder = Volatile.Read(ref *(ushort*)(page + VchanLayout.RightOrder));
+            string? invalid = VchanLayout.ValidateOrders(leftOrder, rightOrder);
+            if (invalid != null)
+            {
+                throw new VchanException($"server domain {serverDomain} published an invalid vchan page: {invalid}");
+            }
+            int leftCount = VchanLayout.GrantedPages(leftOrder);
+            int rightCount = VchanLayout.GrantedPages(rightOrder);
+            uint[] refs = new uint[leftCount + rightCount];
+            uint* grants = (uint*)(page + VchanLayout.GrantList);
+            for (int i = 0; i < refs.Length; i++)
+            {
+                refs[i] = Volatile.Read(ref grants[i]);
+            }
+            if (leftCount > 0)
+            {
+                left = platform.Grants.Map(serverDomain, refs.AsSpan(0, leftCount), writable: true);
+            }
+            if (rightCount > 0)
+            {
+                right = platform.Grants.Map(serverDomain, refs.AsSpan(leftCount), writable: false);
+            }
+            var vchan = new Vchan(platform, isServer: false, serverDomain, channel, control, left, right, leftOrder, rightOrder)
+            {
+                Blocking = blocking,
+            };
+            vchan._ring.SetOwnLive(VchanLayout.LiveConnected);
+            vchan._ring.StoreRequest(VchanLayout.NotifyWrite);
+            channel.Notify();
+            return vchan;
+        }
+        catch (Exception e) when (e is PlatformException or LinuxException or VchanException)
+        {
+            right?.Dispose();
+            left?.Dispose();
+            control?.Dispose();
+            channel?.Dispose();
+            throw e as VchanException ?? new VchanException($"vchan connect to domain {serverDomain}: {e.Message}", e);
+        }
+    }
+
+    internal static void CheckAddress(int domain, int port)
+    {
+        if (!DomainIds.IsValid(domain))
+        {
+            throw new VchanException($"invalid domain id {domain}");
+        }
+        if (port < 0)
+        {
+            throw new VchanException($"invalid vchan port {port}");
+        }
+    }
+
+    private static string StoreEntry(int peerDomain, int port)
+        => string.Create(CultureInfo.InvariantCulture, $"data/vchan/{peerDomain}/{port}");
+
+    private static void Publish(IPlatform platform, string path, int peerDomain, uint ringRef, uint eventPort)
+    {
+        using IStore store = platform.OpenStore();
+        int own = platform.Domains.OwnId;
+        StorePermission[] permissions = [new(own, StoreAccess.None), new(peerDomain, StoreAccess.Read)];
+        string refKey = path + "/ring-ref";
+        string portKey = path + "/event-channel";
+        while (true)
+        {
+            uint tx = store.TransactionStart();
+            store.Write(refKey, ringRef.ToString(CultureInfo.InvariantCulture), tx);
+            store.Write(portKey, eventPort.ToString(CultureInfo.InvariantCulture), tx);
+            store.SetPermissions(refKey, permissions, tx);
+            store.SetPermissions(portKey, permissions, tx);
+            if (store.TransactionEnd(tx, commit: true))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Removes the server's store entry (and the peer directory if it became empty), once.</summary>
+    private void RemoveStoreEntry()
+    {
+        string? path = _storePath;
+        if (path == null)
+        {
+            return;
+        }
+        _storePath = null;
+        string parent = path[..path.LastIndexOf('/')];
+        try
+        {
+            using IStore store = _platform.OpenStore();
+            for (int attempt = 0; attempt < 100; attempt++)
+            {
+                uint tx = store.TransactionStart();
+                store.Remove(path, tx);
+                if (store.Directory(parent, tx) is { Count: 0 })
+                {
+                    store.Remove(parent, tx);
+                }
+                if (store.TransactionEnd(tx, commit: true))
+                {
+                    return;
+                }
+            }
+        }
+        catch (PlatformException)
+        {
+            // as upstream: a store that cannot be reached leaves the entry, and the channel works on
+        }
+    }
+
+    // ------------------------------------------------------------------ I/O
+
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes (at least one in blocking mode). Data sent before the peer closed is still delivered.</summary>
+    public int Read(Span<byte> buffer)
+    {
+        if (_closed)
+        {
+            return -1;
+        }
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            int ready = _ring.Ready();
+            if (ready > 0)
+            {
+                if (!Blocking && ready < buffer.Length)
+                {
+                    // a poller will sleep on the fd after draining: ask to be woken
+                    ready = _ring.ReadyAfterRequest();
+                }
+                return Consume(buffer[..Math.Min(ready, buffer.Length)]);
+            }
+            if (!PeerOpen)
+            {
+                return -1;
+            }
+            if (!Blocking)
+            {
+                if (_ring.ReadyAfterRequest() > 0)
+                {
+                    continue;
+                }
+                return 0;
+            }
+            if (AwaitData(1) < 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes, or nothing (0 in non-blocking mode when not all are there).</summary>
+    public int Recv(Span<byte> buffer)
+    {
+        if (_closed)
+        {
+            return -1;
+        }
+        int n = buffer.Length;
+        while (true)
+        {
+            if (_ring.Ready() >= n)
+            {
+                return Consume(buffer);
+            }
+            if (!PeerOpen)
+            {
+                return -1;
+            }
+            if (!Blocking)
+            {
+                if (_ring.ReadyAfterRequest() >= n)
+                {
+                    continue;
+                }
+                return 0;
+            }
+            if (n > _ring.ReadSize)
+            {
+                return -1;
+            }
+            if (AwaitData(n) < 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>Writes all of <paramref name="data"/> (blocking) or as much as fits (non-blocking). −1 if the peer is not open.</summary>
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        if (_closed || !PeerOpen)
+        {
+            return -1;
+        }
+        if (!Blocking)
+        {
+            int space = _ring.Space();
+            if (space < data.Length)
+            {
+                space = _ring.SpaceAfterRequest();
+            }
+            int n = Math.Min(space, data.Length);
+            return n == 0 ? 0 : Produce(data[..n]);
+        }
+        int done = 0;
+        while (true)
+        {
+            int chunk = Math.Min(_ring.Space(), data.Length - done);
+            if (chunk > 0)
+            {
+                if (Produce(data.Slice(done, chunk)) < 0)
+                {
+                    return -1;
+                }
+                done += chunk;
+            }
+            if (done == data.Length)
+            {
+                return done;
+            }
+            if (AwaitSpace(1) < 0 || !PeerOpen)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>Writes all of <paramref name="data"/> at once, or nothing (0 in non-blocking mode when it does not fit).</summary>
+    public int Send(ReadOnlySpan<byte> data)
+    {
+        int n = data.Length;
+        while (true)
+        {
+            if (_closed || !PeerOpen)
+            {
+                return -1;
+            }
+            if (_ring.Space() >= n)
+            {
+                return Produce(data);
+            }
+            if (!Blocking)
+            {
+                if (_ring.SpaceAfterRequest() >= n)
+                {
+                    continue;
+                }
+                return 0;
+            }
+            if (n > _ring.WriteSize)
+            {
+                return -1;
+            }
+            if (AwaitSpace(n) < 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>Bytes ready to read; posts the request to be woken when more arrive.</summary>
+    public int DataReady() => _closed ? 0 : _ring.ReadyAfterRequest();
+
+    /// <summary>Free bytes in the write ring; posts the request to be woken when more free up.</summary>
+    public int BufferSpace() => _closed ? 0 : _ring.SpaceAfterRequest();
+
+    /// <summary>
+    /// Blocks until an event arrives on the channel and acknowledges it. 0 on success, −1 on error or
+    /// when a waiting server's peer domain died. A server's first wait removes its store entry.
+    /// </summary>
+    public int Wait()
+    {
+        if (_closed)
+        {
+            return -1;
+        }
+        int r = Sleep();
+        if (_isServer)
+        {
+            RemoveStoreEntry();
+        }
+        return r;
+    }
+
+    /// <summary>The connection state (§5.1 of the spec); may ask the hypervisor, so not for hot loops.</summary>
+    public VchanState IsOpen()
+    {
+        if (_closed || _peerGone)
+        {
+            return VchanState.Disconnected;
+        }
+        byte raw = _ring.PeerLive;
+        if (raw == VchanLayout.LiveWaiting)
+        {
+            return _platform.Domains.IsAlive(_peerDomain) ? VchanState.Waiting : VchanState.Disconnected;
+        }
+        if (raw == VchanLayout.LiveExited)
+        {
+            return VchanState.Disconnected;
+        }
+        if (!_channel.IsInterdomainBound())
+        {
+            _peerGone = true;
+            if (!_isServer)
+            {
+                _ring.ClearPeerLive();
+            }
+            return VchanState.Disconnected;
+        }
+        return VchanState.Connected;
+    }
+
+    /// <summary>Closes this end: the peer sees it exit. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (_closed)
+        {
+            return;
+        }
+        _closed = true;
+        _leftPages?.Dispose();
+        _rightPages?.Dispose();
+        _ring.SetOwnLive(VchanLayout.LiveExited);
+        _control.Dispose();
+        _channel.Notify();
+        _channel.Dispose();
+        if (_isServer)
+        {
+            RemoveStoreEntry();
+        }
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// <summary>The raw liveness test of the I/O loops: the peer's live byte, no hypervisor query.</summary>
+    private bool PeerOpen
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !_peerGone && _ring.PeerLive != VchanLayout.LiveExited;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Consume(Span<byte> destination)
+    {
+        if (_ring.Consume(destination) && _channel.Notify() != Errno.None)
+        {
+            return -1;
+        }
+        return destination.Length;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Produce(ReadOnlySpan<byte> source)
+    {
+        if (_ring.Produce(source) && _channel.Notify() != Errno.None)
+        {
+            return -1;
+        }
+        return source.Length;
+    }
+
+    /// <summary>Waits until at least <paramref name="need"/> bytes are ready or the peer closed: spin, then request and sleep.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int AwaitData(int need)
+    {
+        long deadline = Stopwatch.GetTimestamp() + _spinTicks;
+        do
+        {
+            for (int i = 0; i < 32; i++)
+            {
+                if (_ring.Ready() >= need || !PeerOpen)
+                {
+                    return 0;
+                }
+                Thread.SpinWait(1);
+            }
+        }
+        while (Stopwatch.GetTimestamp() < deadline);
+        if (_ring.ReadyAfterRequest() >= need || !PeerOpen)
+        {
+            return 0;
+        }
+        return Sleep();
+    }
+
+    /// <summary>Waits until at least <paramref name="need"/> bytes are free or the peer closed: spin, then request and sleep.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int AwaitSpace(int need)
+    {
+        long deadline = Stopwatch.GetTimestamp() + _spinTicks;
+        do
+        {
+            for (int i = 0; i < 32; i++)
+            {
+                if (_ring.Space() >= need || !PeerOpen)
+                {
+                    return 0;
+                }
+                Thread.SpinWait(1);
+            }
+        }
+        while (Stopwatch.GetTimestamp() < deadline);
+        if (_ring.SpaceAfterRequest() >= need || !PeerOpen)
+        {
+            return 0;
+        }
+        return Sleep();
+    }
+
+    /// <summary>Sleeps on the event channel. A server still waiting for its client wakes every 10 s to check the peer domain is alive.</summary>
+    private int Sleep()
+    {
+        while (_isServer && _ring.PeerLive == VchanLayout.LiveWaiting)
+        {
+            int w = _channel.Wait(WaitingServerPollMs);
+            if (w != 0)
+            {
+                return w > 0 ? 0 : -1;
+            }
+            if (!_platform.Domains.IsAlive(_peerDomain))
+            {
+                return -1;
+            }
+        }
+        return _channel.Wait(-1) > 0 ? 0 : -1;
+    }
+}

@@ -1,0 +1,173 @@
+using System;
+using System.Globalization;
+using Qubes.Platform;
+
+namespace Qubes.Vchan;
+
+/// <summary>
+/// An asynchronous vchan client connect (the Qubes wrapper's client_init_async): watch the store
+/// until the server publishes the channel, then connect. Poll <see cref="WatchFd"/> and call
+/// <see cref="Finish"/> each time it is readable.
+/// </summary>
+public sealed class VchanConnector : IDisposable
+{
+    /// <summary>Longest store path the wrapper builds (xenstore's limit for a relative path).</summary>
+    public const int MaxPathLength = 254;
+
+    private readonly IPlatform _platform;
+    private readonly int _serverDomain;
+    private readonly int _port;
+    private IStore? _store;
+    private int _ownDomain = -1;
+    private string? _watchedKey;
+
+    private VchanConnector(IPlatform platform, int serverDomain, int port, IStore store)
+    {
+        _platform = platform;
+        _serverDomain = serverDomain;
+        _port = port;
+        _store = store;
+    }
+
+    /// <summary>Why the last <see cref="Finish"/> failed, if it did.</summary>
+    public string? Error { get; private set; }
+
+    /// <summary>The store connection's descriptor: readable when something the connect waits on may have changed.</summary>
+    public int WatchFd => _store?.Fd ?? -1;
+
+    /// <summary>Opens a store connection and watches the own <c>domid</c> key and <c>@releaseDomain</c>.</summary>
+    public static VchanConnector Start(IPlatform platform, int serverDomain, int port)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        Vchan.CheckAddress(serverDomain, port);
+        IStore store = platform.OpenStore();
+        try
+        {
+            store.Watch("domid", "domid");
+            store.Watch("@releaseDomain", "release");
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return new VchanConnector(platform, serverDomain, port, store);
+    }
+
+    /// <summary>
+    /// One step of the connect. Returns 0 with <paramref name="vchan"/> set once connected (with the
+    /// given blocking mode), 1 to keep waiting, −1 on failure (see <see cref="Error"/>).
+    /// </summary>
+    public int Finish(bool blocking, out Vchan? vchan)
+    {
+        vchan = null;
+        IStore? store = _store;
+        if (store == null)
+        {
+            return Fail("connector already finished");
+        }
+        try
+        {
+            while (store.TryReadWatchEvent(out _, out _))
+            {
+            }
+            if (!TryParseDomainId(store.Read("domid"), out int own))
+            {
+                return Fail("own domain id missing or malformed in the store");
+            }
+            if (own != _ownDomain)
+            {
+                // first call, or the domain was saved and restored under a new id
+                if (_watchedKey != null)
+                {
+                    store.Unwatch(_watchedKey, "vchan");
+                    _watchedKey = null;
+                }
+                _ownDomain = own;
+            }
+            if (own == _serverDomain)
+            {
+                return Fail("loopback vchan connection not supported");
+            }
+            string path = string.Create(CultureInfo.InvariantCulture, $"/local/domain/{_serverDomain}/data/vchan/{own}/{_port}");
+            if (path.Length > MaxPathLength)
+            {
+                return Fail("vchan store path too long");
+            }
+            if (_watchedKey == null)
+            {
+                _watchedKey = path + "/event-channel";
+                store.Watch(_watchedKey, "vchan");
+            }
+            string? portText = store.Read(path + "/event-channel");
+            if (portText == null)
+            {
+                return _platform.Domains.IsAlive(_serverDomain) ? 1 : Fail($"server domain {_serverDomain} is dead");
+            }
+            if (portText.Length == 0)
+            {
+                return 1;
+            }
+            string? refText = store.Read(path + "/ring-ref");
+            if (!TryParsePositive(portText, out uint eventPort) || !TryParsePositive(refText, out uint ringRef))
+            {
+                return Fail($"malformed vchan entry at {path}");
+            }
+            CloseStore();
+            vchan = Vchan.Connect(_platform, _serverDomain, ringRef, eventPort, blocking);
+            return 0;
+        }
+        catch (PlatformException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (VchanException e)
+        {
+            return Fail(e.Message);
+        }
+    }
+
+    private int Fail(string reason)
+    {
+        Error = reason;
+        CloseStore();
+        return -1;
+    }
+
+    private void CloseStore()
+    {
+        _store?.Dispose();
+        _store = null;
+    }
+
+    public void Dispose() => CloseStore();
+
+    /// <summary>Strict decimal: "0" alone, or a non-zero digit then digits; below the first reserved id.</summary>
+    public static bool TryParseDomainId(string? text, out int domain)
+    {
+        domain = -1;
+        if (string.IsNullOrEmpty(text) || text.Length > 5 || (text[0] == '0' && text.Length > 1))
+        {
+            return false;
+        }
+        int value = 0;
+        foreach (char c in text)
+        {
+            if (c < '0' || c > '9')
+            {
+                return false;
+            }
+            value = value * 10 + (c - '0');
+        }
+        if (!DomainIds.IsValid(value))
+        {
+            return false;
+        }
+        domain = value;
+        return true;
+    }
+
+    /// <summary>Decimal, non-zero, fits in 32 bits (a ring-ref or event-channel value).</summary>
+    private static bool TryParsePositive(string? text, out uint value)
+        => uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value != 0;
+}
