@@ -1,0 +1,300 @@
+using System;
+using System.Buffers.Binary;
+using Qubes.Interop.Linux;
+
+namespace Qubes.Platform.Loopback;
+
+/// <summary>
+/// Grants of a loopback domain. Sharing: a sealable memfd, mapped here, handed to the broker with the
+/// grantee's id. Mapping: the broker checks the refs and returns the memfds (read-only reopens for
+/// read-only grants), which are mapped contiguously over one reserved range.
+/// </summary>
+internal sealed class LoopbackGrantTable : IGrantTable
+{
+    private readonly LoopbackPlatform _platform;
+
+    public LoopbackGrantTable(LoopbackPlatform platform) => _platform = platform;
+
+    public IGrantedPages Share(int grantee, int pageCount, bool readOnly)
+    {
+        if (!DomainIds.IsValid(grantee) || pageCount <= 0 || pageCount > Wire.MaxGrantPages)
+        {
+            throw new PlatformException($"grant {pageCount} pages to domain {grantee}", Errno.EINVAL);
+        }
+        int length = pageCount * IGrantTable.PageSize;
+        using SafeFd memfd = SafeFd.FromResult(Libc.memfd_create("qubes-grant", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd_create");
+        if (Libc.ftruncate(memfd.Fd, length) != 0)
+        {
+            throw new PlatformException("grant: ftruncate", LastError.Get());
+        }
+        MemoryMapping mapping;
+        try
+        {
+            mapping = MemoryMapping.MapShared(memfd.Fd, 0, length, writable: true);
+        }
+        catch (LinuxException e)
+        {
+            throw new PlatformException("grant: mmap", e.Errno);
+        }
+        Span<byte> payload = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)grantee);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[4..], (uint)pageCount);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[8..], readOnly ? Wire.FlagReadOnly : 0);
+        BrokerReply reply;
+        try
+        {
+            reply = _platform.Client.Request(MessageType.GrantAlloc, 0, payload, [memfd.Fd]);
+        }
+        catch
+        {
+            mapping.Dispose();
+            throw;
+        }
+        if (!reply.Ok)
+        {
+            mapping.Dispose();
+            throw new PlatformException($"grant {pageCount} pages to domain {grantee}", reply.Error);
+        }
+        uint first = reply.UInt32At(0);
+        uint[] refs = new uint[pageCount];
+        for (int i = 0; i < pageCount; i++)
+        {
+            refs[i] = first + (uint)i;
+        }
+        return new LoopbackGrantedPages(_platform, mapping, refs);
+    }
+
+    public IMappedPages Map(int owner, ReadOnlySpan<uint> refs, bool writable)
+    {
+        if (!DomainIds.IsValid(owner) || refs.IsEmpty || refs.Length > Wire.MaxGrantPages)
+        {
+            throw new PlatformException($"map {refs.Length} grants of domain {owner}", Errno.EINVAL);
+        }
+        int pageSize = IGrantTable.PageSize;
+        MemoryMapping region = MemoryMapping.Reserve(refs.Length * pageSize);
+        try
+        {
+            int done = 0;
+            while (done < refs.Length)
+            {
+                int chunk = Math.Min(refs.Length - done, Wire.MaxMapRefs);
+                byte[] payload = new byte[8 + 4 * chunk];
+                BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)owner);
+                BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(4), writable ? Wire.FlagWritable : 0);
+                for (int i = 0; i < chunk; i++)
+                {
+                    BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8 + 4 * i), refs[done + i]);
+                }
+                BrokerReply reply = _platform.Client.Request(MessageType.GrantMap, 0, payload);
+                if (!reply.Ok)
+                {
+                    throw new PlatformException($"map {refs.Length} grants of domain {owner}", reply.Error);
+                }
+                try
+                {
+                    int handled = (int)Math.Min(reply.UInt32At(0), (uint)chunk);
+                    if (handled == 0 || reply.Payload.Length < 4 + 8 * handled)
+                    {
+                        throw new PlatformException("map grants: bad broker reply", Errno.EPROTO);
+                    }
+                    MapRuns(region, done, reply, handled, writable);
+                    done += handled;
+                }
+                finally
+                {
+                    reply.DisposeFds();
+                }
+            }
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+        return new LoopbackMappedPages(_platform, region, owner, refs.ToArray(), writable);
+    }
+
+    /// <summary>Maps the handled pages, one mmap per run of consecutive pages of the same memfd.</summary>
+    private static void MapRuns(MemoryMapping region, int firstPage, in BrokerReply reply, int handled, bool writable)
+    {
+        int pageSize = IGrantTable.PageSize;
+        int i = 0;
+        while (i < handled)
+        {
+            uint fdIndex = reply.UInt32At(4 + 8 * i);
+            uint pageOffset = reply.UInt32At(8 + 8 * i);
+            int run = 1;
+            while (i + run < handled
+                && reply.UInt32At(4 + 8 * (i + run)) == fdIndex
+                && reply.UInt32At(8 + 8 * (i + run)) == pageOffset + (uint)run)
+            {
+                run++;
+            }
+            if (fdIndex >= reply.Fds.Length)
+            {
+                throw new PlatformException("map grants: bad broker reply", Errno.EPROTO);
+            }
+            try
+            {
+                region.MapFixed((firstPage + i) * pageSize, reply.Fds[fdIndex].Fd, (long)pageOffset * pageSize, run * pageSize, writable);
+            }
+            catch (LinuxException e)
+            {
+                throw new PlatformException("map grants: mmap", e.Errno);
+            }
+            i += run;
+        }
+    }
+}
+
+/// <summary>The unmap-notify bookkeeping shared by granted and mapped regions.</summary>
+internal abstract class LoopbackPages : ISharedPages
+{
+    private readonly MemoryMapping _mapping;
+    private LoopbackEventChannel? _notifyChannel;
+    private int _notifyOffset = -1;
+    private uint _notifyHandle;
+    private bool _disposed;
+
+    protected LoopbackPages(LoopbackPlatform platform, MemoryMapping mapping)
+    {
+        Platform = platform;
+        _mapping = mapping;
+    }
+
+    protected LoopbackPlatform Platform { get; }
+
+    public unsafe IntPtr Address => (IntPtr)_mapping.Pointer;
+
+    public int Length => _mapping.Length;
+
+    /// <summary>Who granted the pages (own id for granted pages).</summary>
+    protected abstract int Owner { get; }
+
+    protected abstract uint RefOfPage(int page);
+
+    protected abstract bool CanNotify { get; }
+
+    public void SetUnmapNotify(int byteOffset, IEventChannel channel)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)byteOffset >= (uint)Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(byteOffset));
+        }
+        if (channel is not LoopbackEventChannel loopback || loopback.Platform != Platform)
+        {
+            throw new ArgumentException("the channel must come from the same loopback platform", nameof(channel));
+        }
+        if (!CanNotify)
+        {
+            throw new PlatformException("unmap notify on a read-only mapping", Errno.EINVAL);
+        }
+        Span<byte> payload = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)Owner);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[4..], RefOfPage(byteOffset / IGrantTable.PageSize));
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[8..], (uint)(byteOffset % IGrantTable.PageSize));
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[12..], loopback.LocalPort);
+        BrokerReply reply = Platform.Client.Request(MessageType.UnmapNotifySet, 0, payload);
+        if (!reply.Ok)
+        {
+            throw new PlatformException("unmap notify", reply.Error);
+        }
+        ClearRegistration();
+        _notifyHandle = reply.UInt32At(0);
+        _notifyOffset = byteOffset;
+        _notifyChannel = loopback;
+    }
+
+    public unsafe void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        if (_notifyChannel is not null)
+        {
+            // Orderly unmap: do here what the broker would do if this process died.
+            System.Threading.Volatile.Write(ref _mapping.Pointer[_notifyOffset], (byte)0);
+            _ = _notifyChannel.Notify();
+            ClearRegistration();
+        }
+        Release();
+        _mapping.Dispose();
+    }
+
+    /// <summary>Backend-specific release before the unmap (granted pages revoke their refs).</summary>
+    protected virtual void Release()
+    {
+    }
+
+    private void ClearRegistration()
+    {
+        if (_notifyChannel is null)
+        {
+            return;
+        }
+        Span<byte> payload = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, _notifyHandle);
+        try
+        {
+            _ = Platform.Client.Request(MessageType.UnmapNotifyClear, 0, payload);
+        }
+        catch (PlatformException)
+        {
+            // Broker connection gone: the registration went with it.
+        }
+        _notifyChannel = null;
+        _notifyOffset = -1;
+    }
+}
+
+internal sealed class LoopbackGrantedPages : LoopbackPages, IGrantedPages
+{
+    private readonly uint[] _refs;
+
+    public LoopbackGrantedPages(LoopbackPlatform platform, MemoryMapping mapping, uint[] refs) : base(platform, mapping) => _refs = refs;
+
+    public ReadOnlySpan<uint> Refs => _refs;
+
+    protected override int Owner => Platform.OwnId;
+
+    protected override bool CanNotify => true;
+
+    protected override uint RefOfPage(int page) => _refs[page];
+
+    protected override void Release()
+    {
+        Span<byte> payload = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, _refs[0]);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[4..], (uint)_refs.Length);
+        try
+        {
+            _ = Platform.Client.Request(MessageType.GrantFree, 0, payload);
+        }
+        catch (PlatformException)
+        {
+            // Broker connection gone: the grants went with it.
+        }
+    }
+}
+
+internal sealed class LoopbackMappedPages : LoopbackPages, IMappedPages
+{
+    private readonly uint[] _refs;
+    private readonly bool _writable;
+
+    public LoopbackMappedPages(LoopbackPlatform platform, MemoryMapping mapping, int owner, uint[] refs, bool writable) : base(platform, mapping)
+    {
+        Owner = owner;
+        _refs = refs;
+        _writable = writable;
+    }
+
+    protected override int Owner { get; }
+
+    protected override bool CanNotify => _writable;
+
+    protected override uint RefOfPage(int page) => _refs[page];
+}
