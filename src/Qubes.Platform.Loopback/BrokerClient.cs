@@ -133,6 +133,8 @@ internal sealed class BrokerClient : IDisposable
     {
         lock (_lock)
         {
+            // Events may already sit in the buffer (read together with an earlier reply).
+            ParseBufferedEvents();
             while (_events.Count == 0 && _broken == Errno.None && Qubes.Interop.Linux.Fd.PollIn(_socket.Fd, 0) == 1)
             {
                 try
@@ -143,14 +145,7 @@ internal sealed class BrokerClient : IDisposable
                 {
                     break;
                 }
-                while (MessageHeader.TryRead(_input.AsSpan(0, _length), out MessageHeader header) == FrameStatus.Complete)
-                {
-                    if (header.Type == MessageType.WatchEvent)
-                    {
-                        QueueEvent(_input.AsSpan(Wire.HeaderSize, header.Length));
-                    }
-                    Consume(header.TotalLength);
-                }
+                ParseBufferedEvents();
             }
             if (_events.Count > 0)
             {
@@ -160,6 +155,19 @@ internal sealed class BrokerClient : IDisposable
             path = "";
             token = "";
             return false;
+        }
+    }
+
+    /// <summary>With no request outstanding, whatever is buffered can only be watch events.</summary>
+    private void ParseBufferedEvents()
+    {
+        while (MessageHeader.TryRead(_input.AsSpan(0, _length), out MessageHeader header) == FrameStatus.Complete)
+        {
+            if (header.Type == MessageType.WatchEvent)
+            {
+                QueueEvent(_input.AsSpan(Wire.HeaderSize, header.Length));
+            }
+            Consume(header.TotalLength);
         }
     }
 

@@ -48,6 +48,10 @@ public sealed partial class LoopbackBroker : IDisposable
     /// <summary>Creates <paramref name="directory"/> (mode 0700) and listens on <c>dom0.sock</c> in it.</summary>
     public LoopbackBroker(string directory)
     {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("the loopback broker needs Linux (memfd, eventfd, SCM_RIGHTS)");
+        }
         Directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
