@@ -29,7 +29,15 @@ public sealed class LoopbackPlatform : IPlatform
 
     private LoopbackPlatform(SafeFd socket)
     {
-        Client = new BrokerClient(socket);
+        try
+        {
+            Client = new BrokerClient(socket);
+        }
+        catch (LinuxException e)
+        {
+            socket.Dispose();
+            throw new PlatformException("loopback: not a usable broker connection", e.Errno);
+        }
         _store = new LoopbackStore(Client, ownsClient: false);
         try
         {
