@@ -39,7 +39,7 @@ public sealed class VchanConnector : IDisposable
     public static VchanConnector Start(IPlatform platform, int serverDomain, int port)
     {
         ArgumentNullException.ThrowIfNull(platform);
-        Vchan.CheckAddress(serverDomain, port);
+        VchanEndpoint.CheckAddress(serverDomain, port);
         IStore store = platform.OpenStore();
         try
         {
@@ -58,7 +58,7 @@ public sealed class VchanConnector : IDisposable
     /// One step of the connect. Returns 0 with <paramref name="vchan"/> set once connected (with the
     /// given blocking mode), 1 to keep waiting, −1 on failure (see <see cref="Error"/>).
     /// </summary>
-    public int Finish(bool blocking, out Vchan? vchan)
+    public int Finish(bool blocking, out VchanEndpoint? vchan)
     {
         vchan = null;
         IStore? store = _store;
@@ -114,7 +114,7 @@ public sealed class VchanConnector : IDisposable
                 return Fail($"malformed vchan entry at {path}");
             }
             CloseStore();
-            vchan = Vchan.Connect(_platform, _serverDomain, ringRef, eventPort, blocking);
+            vchan = VchanEndpoint.Connect(_platform, _serverDomain, ringRef, eventPort, blocking);
             return 0;
         }
         catch (PlatformException e)

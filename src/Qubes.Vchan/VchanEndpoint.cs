@@ -17,7 +17,7 @@ namespace Qubes.Vchan;
 /// event channel; a caller that polls <see cref="EventFd"/> itself must first call
 /// <see cref="DataReady"/> or <see cref="BufferSpace"/>, which post the wake-up request.
 /// </summary>
-public sealed unsafe class Vchan : IDisposable
+public sealed unsafe class VchanEndpoint : IDisposable
 {
     /// <summary>Default spin before sleeping: about the cost of one cross-core blocking wake-up, so spinning never loses more than a factor of two.</summary>
     public const int DefaultSpinMicroseconds = 50;
@@ -38,7 +38,7 @@ public sealed unsafe class Vchan : IDisposable
     private bool _peerGone;
     private bool _closed;
 
-    private Vchan(IPlatform platform, bool isServer, int peerDomain, IEventChannel channel, ISharedPages control,
+    private VchanEndpoint(IPlatform platform, bool isServer, int peerDomain, IEventChannel channel, ISharedPages control,
         ISharedPages? leftPages, ISharedPages? rightPages, int leftOrder, int rightOrder)
     {
         _platform = platform;
@@ -79,6 +79,9 @@ public sealed unsafe class Vchan : IDisposable
     /// <summary>Size in bytes of the ring this end writes.</summary>
     public int WriteRingSize => _ring.WriteSize;
 
+    /// <summary>The shared control page (tests that play a hostile peer write into it).</summary>
+    internal IntPtr ControlPage => _control.Address;
+
     /// <summary>A descriptor that polls readable when an event is pending; acknowledge with <see cref="Wait"/>.</summary>
     public int EventFd => _channel.Fd;
 
@@ -90,15 +93,24 @@ public sealed unsafe class Vchan : IDisposable
     /// <c>data/vchan/&lt;peer&gt;/&lt;port&gt;</c> readable only by the peer, and returns at once
     /// (state <see cref="VchanState.Waiting"/> until the client connects). Server ends are blocking.
     /// </summary>
-    public static Vchan ServerInit(IPlatform platform, int peerDomain, int port, int readMin, int writeMin)
+    public static VchanEndpoint ServerInit(IPlatform platform, int peerDomain, int port, int readMin, int writeMin)
     {
         ArgumentNullException.ThrowIfNull(platform);
-        CheckAddress(peerDomain, port);
         if (!VchanLayout.TrySelectOrders(readMin, writeMin, out int leftOrder, out int rightOrder))
         {
             throw new VchanException($"ring size out of range (read_min {readMin}, write_min {writeMin}, limit {VchanLayout.MaxRingSize})");
         }
+        return ServerInitWithOrders(platform, peerDomain, port, leftOrder, rightOrder);
+    }
 
+    /// <summary>The server set-up with the orders already chosen (tests use it for pairs the selection rule never produces).</summary>
+    internal static VchanEndpoint ServerInitWithOrders(IPlatform platform, int peerDomain, int port, int leftOrder, int rightOrder)
+    {
+        CheckAddress(peerDomain, port);
+        if (VchanLayout.ValidateOrders(leftOrder, rightOrder) is string invalid)
+        {
+            throw new VchanException(invalid);
+        }
         IEventChannel? channel = null;
         IGrantedPages? control = null, left = null, right = null;
         try
@@ -131,7 +143,7 @@ public sealed unsafe class Vchan : IDisposable
             }
             Interlocked.MemoryBarrier();
 
-            var vchan = new Vchan(platform, isServer: true, peerDomain, channel, control, left, right, leftOrder, rightOrder);
+            var vchan = new VchanEndpoint(platform, isServer: true, peerDomain, channel, control, left, right, leftOrder, rightOrder);
             vchan._storePath = StoreEntry(peerDomain, port);
             Publish(platform, vchan._storePath, peerDomain, control.Refs[0], channel.LocalPort);
             return vchan;
@@ -151,12 +163,12 @@ public sealed unsafe class Vchan : IDisposable
     /// waiting (without bound) until it appears. Throws <see cref="VchanException"/> on failure,
     /// including a server whose domain dies first or that publishes an invalid page.
     /// </summary>
-    public static Vchan ClientInit(IPlatform platform, int serverDomain, int port)
+    public static VchanEndpoint ClientInit(IPlatform platform, int serverDomain, int port)
     {
         using VchanConnector connector = VchanConnector.Start(platform, serverDomain, port);
         while (true)
         {
-            int r = connector.Finish(blocking: true, out Vchan? vchan);
+            int r = connector.Finish(blocking: true, out VchanEndpoint? vchan);
             if (r == 0)
             {
                 return vchan!;
@@ -173,7 +185,7 @@ public sealed unsafe class Vchan : IDisposable
     }
 
     /// <summary>§6.2: bind, map, validate, map the rings, announce. The store values were read by the caller.</summary>
-    internal static Vchan Connect(IPlatform platform, int serverDomain, uint ringRef, uint eventPort, bool blocking)
+    internal static VchanEndpoint Connect(IPlatform platform, int serverDomain, uint ringRef, uint eventPort, bool blocking)
     {
         IEventChannel? channel = null;
         IMappedPages? control = null, left = null, right = null;
@@ -207,7 +219,7 @@ public sealed unsafe class Vchan : IDisposable
             {
                 right = platform.Grants.Map(serverDomain, refs.AsSpan(leftCount), writable: false);
             }
-            var vchan = new Vchan(platform, isServer: false, serverDomain, channel, control, left, right, leftOrder, rightOrder)
+            var vchan = new VchanEndpoint(platform, isServer: false, serverDomain, channel, control, left, right, leftOrder, rightOrder)
             {
                 Blocking = blocking,
             };

@@ -2,7 +2,7 @@ using System;
 
 namespace Qubes.Vchan;
 
-/// <summary>What <see cref="Vchan.IsOpen"/> reports (the Qubes wrapper's values).</summary>
+/// <summary>What <see cref="VchanEndpoint.IsOpen"/> reports (the Qubes wrapper's values).</summary>
 public enum VchanState
 {
     /// <summary>The peer closed, or its domain is dead.</summary>
