@@ -11,10 +11,10 @@ namespace Qubes.Vchan.TestPeer;
 /// The other domain in multi-process vchan tests. It runs in a loopback domain (QUBES_LOHV_FD) and
 /// reports on stdout one line per finished step, so the test can follow it.
 ///   echo PEER BASEPORT blocking|nonblocking SEED L:R[,L:R...]  serve each order pair on BASEPORT+i, echo until the client closes
-///   hostile-server PEER PORT MS SEED    serve 12/12, then scribble over every shared field for MS ms and exit
+///   hostile-server PEER PORT MS SEED    serve 12/12, wait for the client, then scribble over every shared field for MS ms and exit
 ///   hostile-client SERVER PORT MS SEED  connect, then scribble likewise
-///   send-and-die PEER PORT BYTES        serve, send BYTES once the client connects, then SIGKILL itself
-///   send-and-close PEER PORT BYTES      serve, send BYTES, close in order, exit 0
+///   send-and-die PEER PORT BYTES        serve, wait for the client, send BYTES, then SIGKILL itself
+///   send-and-close PEER PORT BYTES      serve, wait for the client, send BYTES, close in order, exit 0
 /// </summary>
 internal static unsafe class Program
 {
@@ -31,6 +31,10 @@ internal static unsafe class Program
                 using (VchanEndpoint v = VchanEndpoint.ServerInitWithOrders(platform, Arg(1), Arg(2), 12, 12))
                 {
                     Console.WriteLine("ready");
+                    if (!AwaitClient(v))
+                    {
+                        return 1;
+                    }
                     Scribble(v, Arg(3), Arg(4));
                 }
                 return 0;
@@ -45,6 +49,10 @@ internal static unsafe class Program
             case "send-and-close":
                 VchanEndpoint s = VchanEndpoint.ServerInit(platform, Arg(1), Arg(2), 4096, 65536);
                 Console.WriteLine("ready");
+                if (!AwaitClient(s))
+                {
+                    return 1;
+                }
                 byte[] data = Pattern(Arg(3));
                 if (s.Write(data) != data.Length)
                 {
@@ -61,6 +69,19 @@ internal static unsafe class Program
                 Console.Error.WriteLine($"unknown role {args[0]}");
                 return 2;
         }
+    }
+
+    /// <summary>Waits until the client has connected (its connect signal arrives on the event channel).</summary>
+    private static bool AwaitClient(VchanEndpoint server)
+    {
+        while (server.IsOpen() == VchanState.Waiting)
+        {
+            if (server.Wait() < 0)
+            {
+                return false;
+            }
+        }
+        return server.IsOpen() == VchanState.Connected;
     }
 
     /// <summary>The bytes send-and-* roles send: position-dependent so loss or reordering shows.</summary>
@@ -129,7 +150,7 @@ internal static unsafe class Program
         }
     }
 
-    /// <summary>Writes arbitrary values into every index, order, live and notify field and signals at random.</summary>
+    /// <summary>Writes arbitrary values into every index, order, live and notify field (our own live byte never 0) and abuses the calls.</summary>
     private static void Scribble(VchanEndpoint v, int milliseconds, int seed)
     {
         var rng = new Random(seed);
@@ -145,9 +166,11 @@ internal static unsafe class Program
             }
             *(ushort*)(page + 16) = (ushort)rng.Next(65536);
             *(ushort*)(page + 18) = (ushort)rng.Next(65536);
+            // our own live byte stays non-zero, so the victim keeps going until we really die
+            int ownLive = v.IsServer ? 21 : 20;
             for (int off = 20; off < 24; off++)
             {
-                page[off] = (byte)rng.Next(256);
+                page[off] = (byte)rng.Next(off == ownLive ? 1 : 0, 256);
             }
             if (rng.Next(8) == 0)
             {
