@@ -15,7 +15,7 @@ public static unsafe partial class Libc
     public const int MAP_NORESERVE = 0x4000;
     public const int MAP_POPULATE = 0x8000;
 
-    public static readonly void* MAP_FAILED = (void*)-1;
+    public static readonly void* MAP_FAILED = unchecked((void*)-1); // unchecked: Debug builds check overflow, and -1 is not a valid address
 
     public const uint MFD_CLOEXEC = 1;
     public const uint MFD_ALLOW_SEALING = 2;

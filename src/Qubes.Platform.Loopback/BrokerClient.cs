@@ -74,7 +74,8 @@ internal sealed class BrokerClient : IDisposable
             {
                 throw new PlatformException("loopback broker connection", _broken);
             }
-            uint id = _nextRequest++;
+            uint id = _nextRequest;
+            _nextRequest = unchecked(_nextRequest + 1);
             Wire.WriteHeader(message, type, id, transaction, payload.Length);
             payload.CopyTo(message.AsSpan(Wire.HeaderSize));
             Errno e = FdPassing.Send(_socket.Fd, message, fds);

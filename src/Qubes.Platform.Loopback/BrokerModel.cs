@@ -29,6 +29,9 @@ internal sealed class BrokerDomain
     public uint NextPort { get; set; } = 1;
 
     public Dictionary<uint, Port> Ports { get; } = new();
+
+    /// <summary>Memfds of this domain the broker still holds (each costs the broker one or two descriptors).</summary>
+    public int SharedMemoryCount { get; set; }
 }
 
 /// <summary>A memfd a domain shared, with what the broker needs to clear a notify byte in it later.</summary>
@@ -36,8 +39,12 @@ internal sealed class SharedMemory
 {
     private int _references;
 
-    public SharedMemory(SafeFd fd, SafeFd? readOnlyFd, MemoryMapping? writableView, int references)
+    private readonly BrokerDomain _owner;
+
+    public SharedMemory(BrokerDomain owner, SafeFd fd, SafeFd? readOnlyFd, MemoryMapping? writableView, int references)
     {
+        _owner = owner;
+        owner.SharedMemoryCount++;
         Fd = fd;
         ReadOnlyFd = readOnlyFd;
         WritableView = writableView;
@@ -62,6 +69,7 @@ internal sealed class SharedMemory
     {
         if (--_references == 0)
         {
+            _owner.SharedMemoryCount--;
             WritableView?.Dispose();
             ReadOnlyFd?.Dispose();
             Fd.Dispose();

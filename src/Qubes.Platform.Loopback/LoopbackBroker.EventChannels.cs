@@ -7,7 +7,7 @@ namespace Qubes.Platform.Loopback;
 public sealed partial class LoopbackBroker
 {
     /// <summary>Most open ports per domain.</summary>
-    public const int MaxPortsPerDomain = 4096;
+    public const int MaxPortsPerDomain = 1024;
 
     /// <summary>EvtchnStatus state: the port waits for (or lost) its peer.</summary>
     public const uint PortUnbound = 1;

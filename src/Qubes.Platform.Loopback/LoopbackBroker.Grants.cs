@@ -11,6 +11,9 @@ public sealed partial class LoopbackBroker
     /// <summary>Most pages a domain may have granted at once.</summary>
     public const int MaxGrantedPagesPerDomain = 65536;
 
+    /// <summary>Most memfds a domain may have the broker hold at once (each GrantAlloc is one).</summary>
+    public const int MaxSharedMemoriesPerDomain = 1024;
+
     /// <summary>Most unmap notifications one connection may register.</summary>
     public const int MaxNotifiesPerConnection = 1024;
 
@@ -33,7 +36,8 @@ public sealed partial class LoopbackBroker
         {
             return Errno.EINVAL;
         }
-        if (d.Grants.Count + (int)pages > MaxGrantedPagesPerDomain || (ulong)d.NextRef + pages > uint.MaxValue)
+        if (d.Grants.Count + (int)pages > MaxGrantedPagesPerDomain || d.SharedMemoryCount >= MaxSharedMemoriesPerDomain
+            || (ulong)d.NextRef + pages > uint.MaxValue)
         {
             return Errno.ENOSPC;
         }
@@ -86,7 +90,7 @@ public sealed partial class LoopbackBroker
             }
             readOnlyFd = new SafeFd(ro);
         }
-        var memory = new SharedMemory(fd, readOnlyFd, view, (int)pages);
+        var memory = new SharedMemory(d, fd, readOnlyFd, view, (int)pages);
         uint first = d.NextRef;
         d.NextRef += pages;
         for (uint i = 0; i < pages; i++)
@@ -215,7 +219,13 @@ public sealed partial class LoopbackBroker
         }
         g.Memory.AddReference();
         port.Channel.AddReference();
-        uint handle = c.NextNotifyId++;
+        uint handle;
+        do
+        {
+            handle = c.NextNotifyId;
+            c.NextNotifyId = unchecked(c.NextNotifyId + 1);
+        }
+        while (c.Notifies.ContainsKey(handle));
         c.Notifies[handle] = new UnmapNotify(g.Memory, (long)g.Page * PageSize + r.Arg2, port.Channel, port.IsAllocator);
         Span<byte> payload = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(payload, handle);

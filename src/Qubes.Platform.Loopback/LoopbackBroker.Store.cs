@@ -228,11 +228,13 @@ public sealed partial class LoopbackBroker
         {
             return Errno.ENOSPC;
         }
-        uint id = _nextTransaction++;
-        if (_nextTransaction == 0)
+        uint id;
+        do
         {
-            _nextTransaction = 1;
+            id = _nextTransaction;
+            _nextTransaction = unchecked(_nextTransaction + 1);
         }
+        while (id == 0 || c.Transactions.ContainsKey(id));
         c.Transactions.Add(id, _store.StartTransaction(id, c.Domain.Id));
         byte[] payload = Encoding.ASCII.GetBytes(id.ToString(CultureInfo.InvariantCulture) + "\0");
         Send(c, r.Type, r.RequestId, 0, payload, []);

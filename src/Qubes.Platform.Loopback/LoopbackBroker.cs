@@ -277,6 +277,17 @@ public sealed partial class LoopbackBroker : IDisposable
                 ReplyError(c, header, e);
             }
         }
+        catch (LinuxException failure)
+        {
+            // Out of descriptors or memory while setting something up: that request fails, nothing else.
+            ReplyError(c, header, failure.Errno);
+        }
+        catch (Exception bug) when (bug is not OutOfMemoryException)
+        {
+            // A broker bug reached by this request: drop the connection rather than every domain.
+            Console.Error.WriteLine($"qubes-lohv: request {header.Type} from domain {c.Domain.Id} failed, dropping the connection: {bug}");
+            Doom(c);
+        }
         finally
         {
             attached?.Dispose();
