@@ -108,7 +108,7 @@ internal unsafe struct Ring<TPage> where TPage : struct, IPageAccess
     public readonly int Ready()
     {
         uint prod = _page.LoadAcquire(_readProdOffset);
-        uint ready = prod - _readCons;
+        uint ready = unchecked(prod - _readCons); // free-running counters: modulo 2^32
         return ready > _readSize ? 0 : (int)ready;
     }
 
@@ -117,7 +117,7 @@ internal unsafe struct Ring<TPage> where TPage : struct, IPageAccess
     public readonly int Space()
     {
         uint cons = _page.LoadAcquire(_writeConsOffset);
-        uint space = _writeSize - (_writeProd - cons);
+        uint space = unchecked(_writeSize - (_writeProd - cons));
         return space > _writeSize ? 0 : (int)space;
     }
 
@@ -136,23 +136,40 @@ internal unsafe struct Ring<TPage> where TPage : struct, IPageAccess
     }
 
     /// <summary>
+    /// Largest run copied before the index is published. A long copy published in steps lets the
+    /// peer start on the first part while we copy the rest, so both sides copy at once instead of
+    /// taking turns over the whole ring.
+    /// </summary>
+    public const int PublishStep = 16 * 1024;
+
+    /// <summary>
     /// Copies <paramref name="destination"/>.Length bytes out; the caller established that many are ready.
     /// Returns whether the peer asked to be signalled (the caller signals the event channel).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Consume(Span<byte> destination)
     {
-        uint n = (uint)destination.Length;
-        uint position = _readCons & (_readSize - 1);
-        uint first = Math.Min(n, _readSize - position);
-        _page.CopyOut(_readRing, position, destination[..(int)first]);
-        if (first < n)
+        bool signal = false;
+        while (true)
         {
-            _page.CopyOut(_readRing, 0, destination[(int)first..]);
+            Span<byte> step = destination.Length > PublishStep ? destination[..PublishStep] : destination;
+            uint n = (uint)step.Length;
+            uint position = _readCons & (_readSize - 1);
+            uint first = Math.Min(n, _readSize - position);
+            _page.CopyOut(_readRing, position, step[..(int)first]);
+            if (first < n)
+            {
+                _page.CopyOut(_readRing, 0, step[(int)first..]);
+            }
+            _readCons = unchecked(_readCons + n);
+            _page.StoreRelease(_readConsOffset, _readCons);
+            signal |= TakeRequest(VchanLayout.NotifyRead);
+            if (destination.Length == step.Length)
+            {
+                return signal;
+            }
+            destination = destination[step.Length..];
         }
-        _readCons += n;
-        _page.StoreRelease(_readConsOffset, _readCons);
-        return TakeRequest(VchanLayout.NotifyRead);
     }
 
     /// <summary>
@@ -162,17 +179,27 @@ internal unsafe struct Ring<TPage> where TPage : struct, IPageAccess
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Produce(ReadOnlySpan<byte> source)
     {
-        uint n = (uint)source.Length;
-        uint position = _writeProd & (_writeSize - 1);
-        uint first = Math.Min(n, _writeSize - position);
-        _page.CopyIn(_writeRing, position, source[..(int)first]);
-        if (first < n)
+        bool signal = false;
+        while (true)
         {
-            _page.CopyIn(_writeRing, 0, source[(int)first..]);
+            ReadOnlySpan<byte> step = source.Length > PublishStep ? source[..PublishStep] : source;
+            uint n = (uint)step.Length;
+            uint position = _writeProd & (_writeSize - 1);
+            uint first = Math.Min(n, _writeSize - position);
+            _page.CopyIn(_writeRing, position, step[..(int)first]);
+            if (first < n)
+            {
+                _page.CopyIn(_writeRing, 0, step[(int)first..]);
+            }
+            _writeProd = unchecked(_writeProd + n);
+            _page.StoreRelease(_writeProdOffset, _writeProd);
+            signal |= TakeRequest(VchanLayout.NotifyWrite);
+            if (source.Length == step.Length)
+            {
+                return signal;
+            }
+            source = source[step.Length..];
         }
-        _writeProd += n;
-        _page.StoreRelease(_writeProdOffset, _writeProd);
-        return TakeRequest(VchanLayout.NotifyWrite);
     }
 
     /// <summary>send_notify: fence, then test-and-clear the peer's request bit in our own byte.</summary>

@@ -141,7 +141,7 @@ public class ProcessTests
         byte[] data = new byte[length];
         for (int i = 0; i < length; i++)
         {
-            data[i] = (byte)(i * 31 + (i >> 8));
+            data[i] = unchecked((byte)(i * 31 + (i >> 8)));
         }
         return data;
     }
