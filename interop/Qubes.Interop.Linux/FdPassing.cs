@@ -14,42 +14,67 @@ public static unsafe class FdPassing
     /// <summary>Sends all of <paramref name="data"/>, attaching <paramref name="fds"/> to the first byte. Returns None or the errno.</summary>
     public static Errno Send(int socket, ReadOnlySpan<byte> data, ReadOnlySpan<int> fds)
     {
-        if (fds.Length > MaxFds || data.IsEmpty)
+        if (data.IsEmpty)
         {
             return Errno.EINVAL;
+        }
+        int sent = 0;
+        while (sent < data.Length)
+        {
+            int n = SendOnce(socket, data[sent..], sent == 0 ? fds : default, Libc.MSG_NOSIGNAL);
+            if (n < 0)
+            {
+                return (Errno)(-n);
+            }
+            sent += n;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// One non-blocking sendmsg of <paramref name="data"/> with <paramref name="fds"/> attached to the
+    /// first byte. Returns the number of bytes sent (the descriptors went with them if it is positive)
+    /// or -errno (EAGAIN when the socket buffer is full).
+    /// </summary>
+    public static int SendSome(int socket, ReadOnlySpan<byte> data, ReadOnlySpan<int> fds)
+        => SendOnce(socket, data, fds, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
+
+    /// <summary>One sendmsg (retried on EINTR): bytes sent or -errno.</summary>
+    private static int SendOnce(int socket, ReadOnlySpan<byte> data, ReadOnlySpan<int> fds, int flags)
+    {
+        if (fds.Length > MaxFds || data.IsEmpty)
+        {
+            return -(int)Errno.EINVAL;
         }
         byte* control = stackalloc byte[ControlSize];
         fixed (byte* p = data)
         {
-            int sent = 0;
-            while (sent < data.Length)
+            Libc.iovec iov = new() { iov_base = p, iov_len = (nuint)data.Length };
+            Libc.msghdr msg = new() { msg_iov = &iov, msg_iovlen = 1 };
+            if (fds.Length > 0)
             {
-                Libc.iovec iov = new() { iov_base = p + sent, iov_len = (nuint)(data.Length - sent) };
-                Libc.msghdr msg = new() { msg_iov = &iov, msg_iovlen = 1 };
-                if (sent == 0 && fds.Length > 0)
+                var cmsg = (Libc.cmsghdr*)control;
+                cmsg->cmsg_len = (nuint)(CmsgHeader + fds.Length * sizeof(int));
+                cmsg->cmsg_level = Libc.SOL_SOCKET;
+                cmsg->cmsg_type = Libc.SCM_RIGHTS;
+                fds.CopyTo(new Span<int>(control + CmsgHeader, fds.Length));
+                msg.msg_control = control;
+                msg.msg_controllen = (nuint)(CmsgHeader + ((fds.Length * sizeof(int) + 7) & ~7));
+            }
+            while (true)
+            {
+                nint n = Libc.sendmsg(socket, &msg, flags);
+                if (n >= 0)
                 {
-                    var cmsg = (Libc.cmsghdr*)control;
-                    cmsg->cmsg_len = (nuint)(CmsgHeader + fds.Length * sizeof(int));
-                    cmsg->cmsg_level = Libc.SOL_SOCKET;
-                    cmsg->cmsg_type = Libc.SCM_RIGHTS;
-                    fds.CopyTo(new Span<int>(control + CmsgHeader, fds.Length));
-                    msg.msg_control = control;
-                    msg.msg_controllen = (nuint)(CmsgHeader + ((fds.Length * sizeof(int) + 7) & ~7));
+                    return (int)n;
                 }
-                nint n = Libc.sendmsg(socket, &msg, Libc.MSG_NOSIGNAL);
-                if (n < 0)
+                Errno e = LastError.Get();
+                if (e != Errno.EINTR)
                 {
-                    Errno e = LastError.Get();
-                    if (e == Errno.EINTR)
-                    {
-                        continue;
-                    }
-                    return e;
+                    return -(int)e;
                 }
-                sent += (int)n;
             }
         }
-        return Errno.None;
     }
 
     /// <summary>

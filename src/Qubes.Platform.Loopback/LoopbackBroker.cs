@@ -353,7 +353,7 @@ public sealed partial class LoopbackBroker : IDisposable
         int sent = 0;
         if (c.Output.Count == 0)
         {
-            sent = SocketIo.SendSome(c.Socket.Fd, message, fds);
+            sent = FdPassing.SendSome(c.Socket.Fd, message, fds);
             if (sent == message.Length)
             {
                 return;
@@ -397,7 +397,7 @@ public sealed partial class LoopbackBroker : IDisposable
             {
                 fds[count++] = f.Fd;
             }
-            int sent = SocketIo.SendSome(c.Socket.Fd, p.Data.AsSpan(p.Offset), fds[..count]);
+            int sent = FdPassing.SendSome(c.Socket.Fd, p.Data.AsSpan(p.Offset), fds[..count]);
             if (sent == -(int)Errno.EAGAIN)
             {
                 return;

@@ -22,7 +22,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
     /// <summary>Default spin before sleeping: about the cost of one cross-core blocking wake-up, so spinning never loses more than a factor of two.</summary>
     public const int DefaultSpinMicroseconds = 50;
 
-    /// <summary>Seconds between liveness checks of the peer domain while a server waits for its client.</summary>
+    /// <summary>Milliseconds between liveness checks of the peer domain while a server waits for its client.</summary>
     public const int WaitingServerPollMs = 10_000;
 
     private Ring<SharedPage> _ring;
@@ -344,7 +344,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
                 }
                 return 0;
             }
-            if (AwaitData(1) < 0)
+            if (AwaitRing(reading: true, 1) < 0)
             {
                 return -1;
             }
@@ -381,7 +381,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             {
                 return -1;
             }
-            if (AwaitData(n) < 0)
+            if (AwaitRing(reading: true, n) < 0)
             {
                 return -1;
             }
@@ -421,7 +421,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             {
                 return done;
             }
-            if (AwaitSpace(1) < 0 || !PeerOpen)
+            if (AwaitRing(reading: false, 1) < 0 || !PeerOpen)
             {
                 return -1;
             }
@@ -454,7 +454,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             {
                 return -1;
             }
-            if (AwaitSpace(n) < 0)
+            if (AwaitRing(reading: false, n) < 0)
             {
                 return -1;
             }
@@ -562,16 +562,16 @@ public sealed unsafe class VchanEndpoint : IDisposable
         return source.Length;
     }
 
-    /// <summary>Waits until at least <paramref name="need"/> bytes are ready or the peer closed: spin, then request and sleep.</summary>
+    /// <summary>Spin on the ring for the spin budget, then post the wake-up request, re-check, and sleep.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int AwaitData(int need)
+    private int AwaitRing(bool reading, int need)
     {
         long deadline = Stopwatch.GetTimestamp() + _spinTicks;
         do
         {
             for (int i = 0; i < 32; i++)
             {
-                if (_ring.Ready() >= need || !PeerOpen)
+                if ((reading ? _ring.Ready() : _ring.Space()) >= need || !PeerOpen)
                 {
                     return 0;
                 }
@@ -579,31 +579,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             }
         }
         while (Stopwatch.GetTimestamp() < deadline);
-        if (_ring.ReadyAfterRequest() >= need || !PeerOpen)
-        {
-            return 0;
-        }
-        return Sleep();
-    }
-
-    /// <summary>Waits until at least <paramref name="need"/> bytes are free or the peer closed: spin, then request and sleep.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int AwaitSpace(int need)
-    {
-        long deadline = Stopwatch.GetTimestamp() + _spinTicks;
-        do
-        {
-            for (int i = 0; i < 32; i++)
-            {
-                if (_ring.Space() >= need || !PeerOpen)
-                {
-                    return 0;
-                }
-                Thread.SpinWait(1);
-            }
-        }
-        while (Stopwatch.GetTimestamp() < deadline);
-        if (_ring.SpaceAfterRequest() >= need || !PeerOpen)
+        if ((reading ? _ring.ReadyAfterRequest() : _ring.SpaceAfterRequest()) >= need || !PeerOpen)
         {
             return 0;
         }
