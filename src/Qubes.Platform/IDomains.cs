@@ -20,4 +20,29 @@ public static class DomainIds
 
     /// <summary>Whether <paramref name="domainId"/> names an ordinary domain.</summary>
     public static bool IsValid(int domainId) => domainId >= 0 && domainId < FirstReserved;
+
+    /// <summary>Strict decimal as the store holds it: "0" alone, or a non-zero digit then digits; below the reserved range.</summary>
+    public static bool TryParse(string? text, out int domainId)
+    {
+        domainId = -1;
+        if (string.IsNullOrEmpty(text) || text.Length > 5 || (text[0] == '0' && text.Length > 1))
+        {
+            return false;
+        }
+        int value = 0;
+        foreach (char c in text)
+        {
+            if (c < '0' || c > '9')
+            {
+                return false;
+            }
+            value = value * 10 + (c - '0');
+        }
+        if (!IsValid(value))
+        {
+            return false;
+        }
+        domainId = value;
+        return true;
+    }
 }

@@ -71,7 +71,7 @@ public sealed class VchanConnector : IDisposable
             while (store.TryReadWatchEvent(out _, out _))
             {
             }
-            if (!TryParseDomainId(store.Read("domid"), out int own))
+            if (!DomainIds.TryParse(store.Read("domid"), out int own))
             {
                 return Fail("own domain id missing or malformed in the store");
             }
@@ -141,31 +141,6 @@ public sealed class VchanConnector : IDisposable
     }
 
     public void Dispose() => CloseStore();
-
-    /// <summary>Strict decimal: "0" alone, or a non-zero digit then digits; below the first reserved id.</summary>
-    public static bool TryParseDomainId(string? text, out int domain)
-    {
-        domain = -1;
-        if (string.IsNullOrEmpty(text) || text.Length > 5 || (text[0] == '0' && text.Length > 1))
-        {
-            return false;
-        }
-        int value = 0;
-        foreach (char c in text)
-        {
-            if (c < '0' || c > '9')
-            {
-                return false;
-            }
-            value = value * 10 + (c - '0');
-        }
-        if (!DomainIds.IsValid(value))
-        {
-            return false;
-        }
-        domain = value;
-        return true;
-    }
 
     /// <summary>Decimal, non-zero, fits in 32 bits (a ring-ref or event-channel value).</summary>
     private static bool TryParsePositive(string? text, out uint value)

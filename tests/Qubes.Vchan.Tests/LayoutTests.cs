@@ -69,7 +69,7 @@ public class LayoutTests
     [InlineData("32751", 32751)]
     public void Domain_ids_parse_strictly(string text, int expected)
     {
-        Assert.True(VchanConnector.TryParseDomainId(text, out int d));
+        Assert.True(Qubes.Platform.DomainIds.TryParse(text, out int d));
         Assert.Equal(expected, d);
     }
 
@@ -83,5 +83,5 @@ public class LayoutTests
     [InlineData(" 1")]
     [InlineData("999999")]
     public void Malformed_domain_ids_are_refused(string? text)
-        => Assert.False(VchanConnector.TryParseDomainId(text, out _));
+        => Assert.False(Qubes.Platform.DomainIds.TryParse(text, out _));
 }
