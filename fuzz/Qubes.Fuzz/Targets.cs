@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using Qubes.Interop.Linux;
 using Qubes.Platform.Loopback;
+using Qubes.Platform.Xenstore;
 using Qubes.Vchan;
 
 namespace Qubes.Fuzz;
@@ -24,7 +25,7 @@ internal sealed class FuzzFailure(string message) : Exception(message);
 /// <summary>The broker's one parser of what a domain sends: header framing and every request payload.</summary>
 internal sealed class BrokerRequestTarget : ITarget
 {
-    private readonly GuardedMemory _memory = new(Wire.HeaderSize + Wire.MaxPayload + 64);
+    private readonly GuardedMemory _memory = new(XenstoreWire.HeaderSize + XenstoreWire.MaxPayload + 64);
 
     public string Name => "broker-request";
 
@@ -43,27 +44,27 @@ internal sealed class BrokerRequestTarget : ITarget
 
     private static byte[] Message(MessageType type, ReadOnlySpan<byte> payload)
     {
-        byte[] m = new byte[Wire.HeaderSize + payload.Length];
+        byte[] m = new byte[XenstoreWire.HeaderSize + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(m, (uint)type);
         BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(4), 1);
         BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(12), (uint)payload.Length);
-        payload.CopyTo(m.AsSpan(Wire.HeaderSize));
+        payload.CopyTo(m.AsSpan(XenstoreWire.HeaderSize));
         return m;
     }
 
     public void Run(ReadOnlySpan<byte> input)
     {
         ReadOnlySpan<byte> placed = _memory.Place(input);
-        FrameStatus status = MessageHeader.TryRead(placed, out MessageHeader header);
+        FrameStatus status = XenstoreHeader.TryRead(placed, out XenstoreHeader header);
         if (status != FrameStatus.Complete)
         {
             return;
         }
-        if (header.Length < 0 || header.Length > Wire.MaxPayload || placed.Length < header.TotalLength)
+        if (header.Length < 0 || header.Length > XenstoreWire.MaxPayload || placed.Length < header.TotalLength)
         {
             throw new FuzzFailure($"framing accepted a {header.Length}-byte payload in {placed.Length} bytes");
         }
-        ReadOnlySpan<byte> payload = placed.Slice(Wire.HeaderSize, header.Length);
+        ReadOnlySpan<byte> payload = placed.Slice(XenstoreWire.HeaderSize, header.Length);
         Errno e = RequestParser.Parse(header, payload, out BrokerRequest request);
         if (e != Errno.None)
         {

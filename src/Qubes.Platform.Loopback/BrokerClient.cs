@@ -1,12 +1,12 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
-using System.Text;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
-/// <summary>The answer to one request: an errno (XS_ERROR) or a payload with any descriptors sent along.</summary>
+/// <summary>The answer to one broker request: an errno (XS_ERROR) or a payload with any descriptors sent along.</summary>
 internal readonly struct BrokerReply
 {
     public BrokerReply(Errno error, byte[] payload, SafeFd[] fds)
@@ -37,151 +37,84 @@ internal readonly struct BrokerReply
 }
 
 /// <summary>
-/// A domain's end of one broker connection. Requests are synchronous (send, then read until the
-/// reply with the same req_id); watch events that arrive meanwhile are queued for
-/// <see cref="TryReadWatchEvent"/>. A lock lets several threads share one connection.
-/// The broker is trusted (it plays the hypervisor), but a broken stream still fails cleanly.
+/// A domain's end of one broker connection: a xenstore transport (store requests, watch events)
+/// that also carries the broker's own operations, whose requests and replies may have descriptors
+/// attached (SCM_RIGHTS). The broker is trusted (it plays the hypervisor), but a broken stream still
+/// fails cleanly.
 /// </summary>
-internal sealed class BrokerClient : IDisposable
+internal sealed class BrokerClient : XenstoreStreamTransport
 {
-    private readonly SafeFd _socket;
-    private readonly object _lock = new();
-    private readonly byte[] _input = new byte[2 * Wire.MaxMessage];
-    private readonly Queue<SafeFd> _fds = new();
-    private readonly Queue<(string Path, string Token)> _events = new();
-    private int _length;
-    private uint _nextRequest = 1;
-    private Errno _broken;
+    private static readonly int[] s_noFds = [];
 
-    public BrokerClient(SafeFd socket)
+    private readonly SafeFd _socket;
+    private readonly Queue<SafeFd> _fds = new();
+
+    /// <summary>Descriptors for the request being sent; set only while <see cref="XenstoreStreamTransport.SyncRoot"/> is held.</summary>
+    private int[] _attach = s_noFds;
+
+    public BrokerClient(SafeFd socket) : base("loopback broker connection")
     {
         _socket = socket;
         Qubes.Interop.Linux.Fd.SetNonBlocking(socket.Fd, false);
     }
 
-    public int Fd => _socket.Fd;
+    public override int Fd => _socket.Fd;
 
+    /// <summary>
+    /// One broker request, with <paramref name="fds"/> attached. A successful reply of a type that
+    /// carries descriptors returns them (owned by the caller).
+    /// </summary>
     public BrokerReply Request(MessageType type, uint transaction, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds = default)
     {
-        if (payload.Length > Wire.MaxPayload)
+        lock (SyncRoot)
         {
-            return new BrokerReply(Errno.E2BIG, [], []);
-        }
-        byte[] message = new byte[Wire.HeaderSize + payload.Length];
-        lock (_lock)
-        {
-            if (_broken != Errno.None)
+            XenstoreReply reply;
+            _attach = fds.IsEmpty ? s_noFds : fds.ToArray();
+            try
             {
-                throw new PlatformException("loopback broker connection", _broken);
+                reply = Request((XenstoreMessageType)type, transaction, payload);
             }
-            uint id = _nextRequest;
-            _nextRequest = unchecked(_nextRequest + 1);
-            Wire.WriteHeader(message, type, id, transaction, payload.Length);
-            payload.CopyTo(message.AsSpan(Wire.HeaderSize));
-            Errno e = FdPassing.Send(_socket.Fd, message, fds);
-            if (e != Errno.None)
+            finally
             {
-                Break(e);
+                _attach = s_noFds;
             }
-            while (true)
+            if (!reply.Ok)
             {
-                FrameStatus status = MessageHeader.TryRead(_input.AsSpan(0, _length), out MessageHeader header);
-                if (status == FrameStatus.Invalid)
-                {
-                    Break(Errno.EPROTO);
-                }
-                if (status == FrameStatus.NeedMore)
-                {
-                    ReceiveMore();
-                    continue;
-                }
-                byte[] body = _input.AsSpan(Wire.HeaderSize, header.Length).ToArray();
-                Consume(header.TotalLength);
-                if (header.Type == MessageType.WatchEvent)
-                {
-                    QueueEvent(body);
-                    continue;
-                }
-                if (header.RequestId != id)
-                {
-                    Break(Errno.EPROTO);
-                }
-                if (header.Type == MessageType.Error)
-                {
-                    return new BrokerReply(Wire.ParseErrorName(body), [], []);
-                }
-                if (header.Type != type)
-                {
-                    Break(Errno.EPROTO);
-                }
-                int expected = ReplyFds(type, body);
-                if (_fds.Count < expected)
-                {
-                    Break(Errno.EPROTO);
-                }
-                var received = new SafeFd[expected];
-                for (int i = 0; i < expected; i++)
-                {
-                    received[i] = _fds.Dequeue();
-                }
-                return new BrokerReply(Errno.None, body, received);
+                return new BrokerReply(reply.Error, [], []);
             }
+            int expected = ReplyFds(type, reply.Payload);
+            if (_fds.Count < expected)
+            {
+                Fail(Errno.EPROTO);
+            }
+            var received = new SafeFd[expected];
+            for (int i = 0; i < expected; i++)
+            {
+                received[i] = _fds.Dequeue();
+            }
+            return new BrokerReply(Errno.None, reply.Payload, received);
         }
     }
 
-    /// <summary>Returns a queued watch event, reading what the socket has without blocking.</summary>
-    public bool TryReadWatchEvent(out string path, out string token)
+    protected override Errno Send(ReadOnlySpan<byte> message) => FdPassing.Send(_socket.Fd, message, _attach);
+
+    protected override int Receive(Span<byte> buffer)
     {
-        lock (_lock)
+        Span<int> received = stackalloc int[FdPassing.MaxFds];
+        int n = FdPassing.Receive(_socket.Fd, buffer, received, out int count);
+        for (int i = 0; i < count; i++)
         {
-            // Events may already sit in the buffer (read together with an earlier reply).
-            ParseBufferedEvents();
-            while (_events.Count == 0 && _broken == Errno.None && Qubes.Interop.Linux.Fd.PollIn(_socket.Fd, 0) == 1)
-            {
-                try
-                {
-                    ReceiveMore();
-                }
-                catch (PlatformException)
-                {
-                    break;
-                }
-                ParseBufferedEvents();
-            }
-            if (_events.Count > 0)
-            {
-                (path, token) = _events.Dequeue();
-                return true;
-            }
-            path = "";
-            token = "";
-            return false;
+            _fds.Enqueue(new SafeFd(received[i]));
         }
+        return n;
     }
 
-    /// <summary>With no request outstanding, whatever is buffered can only be watch events.</summary>
-    private void ParseBufferedEvents()
+    protected override void ReleaseConnection()
     {
-        while (MessageHeader.TryRead(_input.AsSpan(0, _length), out MessageHeader header) == FrameStatus.Complete)
+        _socket.Dispose();
+        while (_fds.Count > 0)
         {
-            if (header.Type == MessageType.WatchEvent)
-            {
-                QueueEvent(_input.AsSpan(Wire.HeaderSize, header.Length));
-            }
-            Consume(header.TotalLength);
-        }
-    }
-
-    public void Dispose()
-    {
-        lock (_lock)
-        {
-            _socket.Dispose();
-            while (_fds.Count > 0)
-            {
-                _fds.Dequeue().Dispose();
-            }
-            _broken = Errno.EBADF;
+            _fds.Dequeue().Dispose();
         }
     }
 
@@ -210,53 +143,5 @@ internal sealed class BrokerClient : IDisposable
             default:
                 return 0;
         }
-    }
-
-    private void QueueEvent(ReadOnlySpan<byte> body)
-    {
-        int nul = body.IndexOf((byte)0);
-        if (nul < 0)
-        {
-            return;
-        }
-        ReadOnlySpan<byte> token = body[(nul + 1)..];
-        int end = token.IndexOf((byte)0);
-        if (end >= 0)
-        {
-            token = token[..end];
-        }
-        _events.Enqueue((Encoding.UTF8.GetString(body[..nul]), Encoding.UTF8.GetString(token)));
-    }
-
-    private void ReceiveMore()
-    {
-        Span<int> received = stackalloc int[FdPassing.MaxFds];
-        int n = FdPassing.Receive(_socket.Fd, _input.AsSpan(_length), received, out int count);
-        for (int i = 0; i < count; i++)
-        {
-            _fds.Enqueue(new SafeFd(received[i]));
-        }
-        if (n == 0)
-        {
-            Break(Errno.ECONNRESET);
-        }
-        if (n < 0)
-        {
-            Break((Errno)(-n));
-        }
-        _length += n;
-    }
-
-    private void Consume(int count)
-    {
-        _input.AsSpan(count, _length - count).CopyTo(_input);
-        _length -= count;
-    }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private void Break(Errno errno)
-    {
-        _broken = errno;
-        throw new PlatformException("loopback broker connection", errno);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -281,7 +282,7 @@ internal sealed class BrokerConnection
     /// <summary>Marked for closing; reaped at the next safe point (never in the middle of a watch fan-out).</summary>
     public bool Doomed { get; set; }
 
-    public byte[] Input { get; } = new byte[2 * Wire.MaxMessage];
+    public byte[] Input { get; } = new byte[2 * XenstoreWire.MaxMessage];
 
     public int InputLength { get; set; }
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -79,7 +80,7 @@ public sealed partial class LoopbackBroker
                     payload.AddRange(Encoding.ASCII.GetBytes(name));
                     payload.Add(0);
                 }
-                if (payload.Count > Wire.MaxPayload)
+                if (payload.Count > XenstoreWire.MaxPayload)
                 {
                     return Errno.E2BIG;
                 }
@@ -103,7 +104,7 @@ public sealed partial class LoopbackBroker
                     text.Append(p.ToString()).Append('\0');
                 }
                 byte[] payload = Encoding.ASCII.GetBytes(text.ToString());
-                if (payload.Length > Wire.MaxPayload)
+                if (payload.Length > XenstoreWire.MaxPayload)
                 {
                     return Errno.E2BIG;
                 }
@@ -328,7 +329,7 @@ public sealed partial class LoopbackBroker
     private void SendWatchEvent(BrokerConnection c, string path, byte[] token)
     {
         int length = path.Length + 1 + token.Length + 1;
-        if (length > Wire.MaxPayload)
+        if (length > XenstoreWire.MaxPayload)
         {
             return;
         }

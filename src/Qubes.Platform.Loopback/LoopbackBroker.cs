@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -236,7 +237,7 @@ public sealed partial class LoopbackBroker : IDisposable
         while (!c.Doomed)
         {
             ReadOnlySpan<byte> pending = c.Input.AsSpan(consumed, c.InputLength - consumed);
-            FrameStatus status = MessageHeader.TryRead(pending, out MessageHeader header);
+            FrameStatus status = XenstoreHeader.TryRead(pending, out XenstoreHeader header);
             if (status == FrameStatus.Invalid)
             {
                 Doom(c);
@@ -246,7 +247,7 @@ public sealed partial class LoopbackBroker : IDisposable
             {
                 break;
             }
-            Dispatch(c, header, pending.Slice(Wire.HeaderSize, header.Length));
+            Dispatch(c, header, pending.Slice(XenstoreWire.HeaderSize, header.Length));
             consumed += header.TotalLength;
         }
         if (consumed > 0 && !c.Doomed)
@@ -256,9 +257,9 @@ public sealed partial class LoopbackBroker : IDisposable
         }
     }
 
-    private void Dispatch(BrokerConnection c, in MessageHeader header, ReadOnlySpan<byte> payload)
+    private void Dispatch(BrokerConnection c, in XenstoreHeader header, ReadOnlySpan<byte> payload)
     {
-        int expected = RequestParser.ExpectedFds(header.Type);
+        int expected = RequestParser.ExpectedFds((MessageType)header.Type);
         if (c.Fds.Count < expected)
         {
             ReplyError(c, header, Errno.EINVAL);
@@ -285,7 +286,7 @@ public sealed partial class LoopbackBroker : IDisposable
         catch (Exception bug) when (bug is not OutOfMemoryException)
         {
             // A broker bug reached by this request: drop the connection rather than every domain.
-            Console.Error.WriteLine($"qubes-lohv: request {header.Type} from domain {c.Domain.Id} failed, dropping the connection: {bug}");
+            Console.Error.WriteLine($"qubes-lohv: request {(MessageType)header.Type} from domain {c.Domain.Id} failed, dropping the connection: {bug}");
             Doom(c);
         }
         finally
@@ -325,9 +326,9 @@ public sealed partial class LoopbackBroker : IDisposable
         _ => Errno.EINVAL,
     };
 
-    private void ReplyError(BrokerConnection c, in MessageHeader request, Errno errno)
+    private void ReplyError(BrokerConnection c, in XenstoreHeader request, Errno errno)
     {
-        string name = Wire.ErrorName(errno);
+        string name = XenstoreWire.ErrorName(errno);
         Span<byte> payload = stackalloc byte[name.Length + 1];
         for (int i = 0; i < name.Length; i++)
         {
@@ -347,9 +348,9 @@ public sealed partial class LoopbackBroker : IDisposable
         {
             return;
         }
-        byte[] message = new byte[Wire.HeaderSize + payload.Length];
+        byte[] message = new byte[XenstoreWire.HeaderSize + payload.Length];
         Wire.WriteHeader(message, type, requestId, transactionId, payload.Length);
-        payload.CopyTo(message.AsSpan(Wire.HeaderSize));
+        payload.CopyTo(message.AsSpan(XenstoreWire.HeaderSize));
         int sent = 0;
         if (c.Output.Count == 0)
         {

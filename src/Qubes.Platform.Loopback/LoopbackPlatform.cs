@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Text;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -23,7 +24,7 @@ public sealed class LoopbackPlatform : IPlatform
 
     private static readonly object s_spawnLock = new();
 
-    private readonly LoopbackStore _store;
+    private readonly XenstoreClient _store;
     private readonly LoopbackDomains _domains;
     private bool _disposed;
 
@@ -38,7 +39,7 @@ public sealed class LoopbackPlatform : IPlatform
             socket.Dispose();
             throw new PlatformException("loopback: not a usable broker connection", e.Errno);
         }
-        _store = new LoopbackStore(Client, ownsClient: false);
+        _store = new XenstoreClient(Client, ownsTransport: false);
         try
         {
             string? text = _store.Read("domid");
@@ -125,7 +126,7 @@ public sealed class LoopbackPlatform : IPlatform
     }
 
     /// <inheritdoc/>
-    public IStore OpenStore() => new LoopbackStore(new BrokerClient(OpenConnection()), ownsClient: true);
+    public IStore OpenStore() => new XenstoreClient(new BrokerClient(OpenConnection()));
 
     /// <summary>A new connection with this domain's identity (for another thread or process of the domain).</summary>
     public SafeFd OpenConnection()

@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -84,7 +85,7 @@ internal ref struct PayloadReader
 
 /// <summary>
 /// The single parser of what domains send to the broker: frame already split off by
-/// <see cref="MessageHeader.TryRead"/>, this checks each message's payload shape. It never throws;
+/// <see cref="XenstoreHeader.TryRead"/>, this checks each message's payload shape. It never throws;
 /// a malformed request yields an errno for the XS_ERROR reply.
 /// </summary>
 internal static class RequestParser
@@ -95,11 +96,11 @@ internal static class RequestParser
     /// <summary>How many descriptors a request of this type carries (fixed by type, so a bad payload cannot desynchronise the descriptor queue).</summary>
     public static int ExpectedFds(MessageType type) => type == MessageType.GrantAlloc ? 1 : 0;
 
-    public static Errno Parse(in MessageHeader header, ReadOnlySpan<byte> payload, out BrokerRequest request)
+    public static Errno Parse(in XenstoreHeader header, ReadOnlySpan<byte> payload, out BrokerRequest request)
     {
         request = default;
         var reader = new PayloadReader(payload);
-        MessageType type = header.Type;
+        MessageType type = (MessageType)header.Type;
         uint req = header.RequestId;
         uint tx = header.TransactionId;
         switch (type)
@@ -358,12 +359,12 @@ public static class StorePath
     /// <summary>
     /// Checks a path as sent: absolute (<c>/a/b</c>, or <c>/</c>) or relative (<c>a/b</c>), components
     /// of letters, digits and <c>- _ @ .</c> (not empty, not "." or ".."), no trailing slash, at most
-    /// <see cref="Wire.MaxPathLength"/> bytes. With <paramref name="allowSpecial"/> the two watch-only
+    /// <see cref="XenstoreWire.MaxPathLength"/> bytes. With <paramref name="allowSpecial"/> the two watch-only
     /// '@' names are accepted too. Returns None or EINVAL.
     /// </summary>
     public static Errno CheckSyntax(ReadOnlySpan<byte> path, bool allowSpecial)
     {
-        if (path.IsEmpty || path.Length > Wire.MaxPathLength)
+        if (path.IsEmpty || path.Length > XenstoreWire.MaxPathLength)
         {
             return Errno.EINVAL;
         }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using Qubes.Interop.Linux;
+using Qubes.Platform.Xenstore;
 
 namespace Qubes.Platform.Loopback;
 
@@ -68,7 +69,7 @@ internal sealed class StoreService
         {
             text = HomeOf(caller) + "/" + text;
         }
-        return text.Length <= Wire.MaxPathLength ? text : null;
+        return text.Length <= XenstoreWire.MaxPathLength ? text : null;
     }
 
     public StoreTransaction StartTransaction(uint id, int domain) => new(id, domain, _root);

@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using Qubes.Interop.Linux;
 using Qubes.Platform.Loopback;
+using Qubes.Platform.Xenstore;
 using Xunit;
 
 namespace Qubes.Platform.Tests;
@@ -11,24 +12,24 @@ public sealed class MalformedTests
 {
     private static byte[] Message(uint type, uint requestId, ReadOnlySpan<byte> payload, uint? lengthOverride = null)
     {
-        byte[] m = new byte[Wire.HeaderSize + payload.Length];
+        byte[] m = new byte[XenstoreWire.HeaderSize + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(m, type);
         BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(4), requestId);
         BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(12), lengthOverride ?? (uint)payload.Length);
-        payload.CopyTo(m.AsSpan(Wire.HeaderSize));
+        payload.CopyTo(m.AsSpan(XenstoreWire.HeaderSize));
         return m;
     }
 
     /// <summary>Reads one reply from a raw blocking socket; null at EOF.</summary>
-    private static (MessageType Type, uint RequestId, byte[] Payload)? ReadReply(int fd)
+    private static (XenstoreMessageType Type, uint RequestId, byte[] Payload)? ReadReply(int fd)
     {
-        byte[] buffer = new byte[Wire.MaxMessage];
+        byte[] buffer = new byte[XenstoreWire.MaxMessage];
         int have = 0;
         while (true)
         {
-            if (MessageHeader.TryRead(buffer.AsSpan(0, have), out MessageHeader h) == FrameStatus.Complete)
+            if (XenstoreHeader.TryRead(buffer.AsSpan(0, have), out XenstoreHeader h) == FrameStatus.Complete)
             {
-                return (h.Type, h.RequestId, buffer.AsSpan(Wire.HeaderSize, h.Length).ToArray());
+                return (h.Type, h.RequestId, buffer.AsSpan(XenstoreWire.HeaderSize, h.Length).ToArray());
             }
             Assert.Equal(1, Fd.PollIn(fd, 5000) is 1 or -32 ? 1 : 0);
             int n = Fd.Read(fd, buffer.AsSpan(have));
@@ -81,15 +82,15 @@ public sealed class MalformedTests
             Assert.Equal(Errno.None, Fd.WriteAll(raw.Fd, Message(type, 7, System.Text.Encoding.ASCII.GetBytes(payload))));
             var reply = ReadReply(raw.Fd);
             Assert.NotNull(reply);
-            Assert.Equal(MessageType.Error, reply.Value.Type);
+            Assert.Equal(XenstoreMessageType.Error, reply.Value.Type);
             Assert.Equal(7u, reply.Value.RequestId);
-            Errno e = Wire.ParseErrorName(reply.Value.Payload);
+            Errno e = XenstoreWire.ParseErrorName(reply.Value.Payload);
             Assert.True(e is Errno.EINVAL or Errno.EPERM, e.ToString());
 
             Assert.Equal(Errno.None, Fd.WriteAll(raw.Fd, Message(2, 8, "domid\0"u8)));
             reply = ReadReply(raw.Fd);
             Assert.NotNull(reply);
-            Assert.Equal(MessageType.Read, reply.Value.Type);
+            Assert.Equal(XenstoreMessageType.Read, reply.Value.Type);
             Assert.Equal(8u, reply.Value.RequestId);
         }
     }
@@ -182,9 +183,9 @@ public sealed class MalformedTests
             {
                 buffer[length - 1] = 0;
             }
-            var header = new MessageHeader((MessageType)(random.Next(4) == 0 ? random.Next() : random.Next(0, 17) + (random.Next(2) * 0x100)), 1, 0, length);
+            var header = new XenstoreHeader((XenstoreMessageType)(random.Next(4) == 0 ? random.Next() : random.Next(0, 17) + (random.Next(2) * 0x100)), 1, 0, length);
             _ = RequestParser.Parse(header, buffer.AsSpan(0, length), out _);
-            _ = MessageHeader.TryRead(buffer.AsSpan(0, length), out _);
+            _ = XenstoreHeader.TryRead(buffer.AsSpan(0, length), out _);
         }
     }
 
@@ -201,7 +202,7 @@ public sealed class MalformedTests
         byte[] buffer = new byte[64];
         Span<int> fds = stackalloc int[FdPassing.MaxFds];
         int n = FdPassing.Receive(fd, buffer, fds, out int count);
-        Assert.Equal(Wire.HeaderSize, n);
+        Assert.Equal(XenstoreWire.HeaderSize, n);
         Assert.Equal(1, count);
         return fds[0];
     }

@@ -1,0 +1,263 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Qubes.Interop.Linux;
+
+namespace Qubes.Platform.Xenstore;
+
+/// <summary>
+/// An <see cref="IXenstoreTransport"/> over a stream of <c>xsd_sockmsg</c> frames. A derived class
+/// only moves bytes: <see cref="Send"/> one whole request, <see cref="Receive"/> whatever has
+/// arrived. This class frames what arrives, matches each reply to its request and queues the watch
+/// events found on the way.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A receive may return part of a frame or several frames (the xenbus device copies out as many
+/// queued bytes as fit; a socket coalesces and splits freely), so received bytes go to one buffer:
+/// </para>
+/// <code>
+///  _input: [ frame | frame | part of a frame |        free         ]
+///          0                                 _length               2 * MaxMessage
+/// </code>
+/// <para>
+/// Whole frames are consumed from the front before anything more is read, so a receive only happens
+/// while the buffer holds less than one frame (fewer than <see cref="XenstoreWire.MaxMessage"/>
+/// bytes) and always has more than a whole frame of free space. A header whose len exceeds
+/// <see cref="XenstoreWire.MaxPayload"/> cannot be skipped (the stream has no other framing), so it
+/// fails the connection, as does end of stream, an I/O error, a reply whose req_id or type does not
+/// match the outstanding request, or a reply when none is outstanding. A failed connection stays
+/// failed: every later request throws <see cref="PlatformException"/> with the first errno.
+/// </para>
+/// <para>
+/// One lock covers a whole request (send, then read to its reply) and every receive, so threads may
+/// share a connection; replies can never be taken by the wrong caller.
+/// </para>
+/// </remarks>
+public abstract class XenstoreStreamTransport : IXenstoreTransport
+{
+    private const int InputCapacity = 2 * XenstoreWire.MaxMessage;
+
+    private readonly object _lock = new();
+    private readonly byte[] _input = new byte[InputCapacity];
+    private readonly byte[] _output = new byte[XenstoreWire.MaxMessage];
+    private readonly Queue<(string Path, string Token)> _events = new();
+    private readonly string _name;
+    private int _length;
+    private uint _nextRequest = 1;
+    private Errno _failure;
+    private bool _disposed;
+
+    /// <summary>Starts with an empty buffer; <paramref name="name"/> describes the connection in exceptions.</summary>
+    protected XenstoreStreamTransport(string name)
+    {
+        _name = name;
+    }
+
+    /// <inheritdoc/>
+    public abstract int Fd { get; }
+
+    /// <summary>Why the connection failed; None while it works.</summary>
+    public Errno Failure
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _failure;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The lock held across each request. A derived class that must act on a reply before another
+    /// thread's request runs (collect descriptors sent with it) holds it around <see cref="Request"/>;
+    /// the lock is re-entrant.
+    /// </summary>
+    protected object SyncRoot => _lock;
+
+    /// <inheritdoc/>
+    public XenstoreReply Request(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length > XenstoreWire.MaxPayload)
+        {
+            return new XenstoreReply(Errno.E2BIG, []);
+        }
+        lock (_lock)
+        {
+            if (_failure != Errno.None)
+            {
+                ThrowFailed(_name, _failure);
+            }
+            uint id = _nextRequest;
+            _nextRequest = unchecked(_nextRequest + 1);
+            int length = XenstoreWire.HeaderSize + payload.Length;
+            new XenstoreHeader(type, id, transaction, payload.Length).Write(_output);
+            payload.CopyTo(_output.AsSpan(XenstoreWire.HeaderSize));
+            Errno sent = Send(_output.AsSpan(0, length));
+            if (sent != Errno.None)
+            {
+                Fail(sent);
+            }
+            while (true)
+            {
+                XenstoreHeader header = NextFrame();
+                ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
+                if (header.Type == XenstoreMessageType.WatchEvent)
+                {
+                    QueueEvent(body);
+                    Consume(header.TotalLength);
+                    continue;
+                }
+                if (header.RequestId != id || (header.Type != type && header.Type != XenstoreMessageType.Error))
+                {
+                    Fail(Errno.EPROTO);
+                }
+                XenstoreReply reply = header.Type == XenstoreMessageType.Error
+                    ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
+                    : new XenstoreReply(Errno.None, body.ToArray());
+                Consume(header.TotalLength);
+                return reply;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool TryReadWatchEvent(out string path, out string token)
+    {
+        lock (_lock)
+        {
+            // Events may already sit in the buffer, read together with an earlier reply.
+            ParseBufferedEvents();
+            while (_events.Count == 0 && _failure == Errno.None && Qubes.Interop.Linux.Fd.PollIn(Fd, 0) == 1)
+            {
+                int n = Receive(_input.AsSpan(_length));
+                if (n <= 0)
+                {
+                    _failure = n == 0 ? Errno.ECONNRESET : (Errno)(-n);
+                    break;
+                }
+                _length += n;
+                ParseBufferedEvents();
+            }
+            if (_events.Count > 0)
+            {
+                (path, token) = _events.Dequeue();
+                return true;
+            }
+            path = "";
+            token = "";
+            return false;
+        }
+    }
+
+    /// <summary>Closes the connection; later requests throw with EBADF.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _failure = Errno.EBADF;
+            ReleaseConnection();
+        }
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Sends one whole request message. Returns None, or the errno that fails the connection.
+    /// Called with <see cref="SyncRoot"/> held, never after <see cref="ReleaseConnection"/>.
+    /// </summary>
+    protected abstract Errno Send(ReadOnlySpan<byte> message);
+
+    /// <summary>
+    /// Reads what has arrived into <paramref name="buffer"/> (never empty), blocking until at least
+    /// one byte has. Returns the count, 0 at end of stream, or -errno. Called with
+    /// <see cref="SyncRoot"/> held, never after <see cref="ReleaseConnection"/>.
+    /// </summary>
+    protected abstract int Receive(Span<byte> buffer);
+
+    /// <summary>Closes the underlying descriptor (called once, under <see cref="SyncRoot"/>).</summary>
+    protected abstract void ReleaseConnection();
+
+    /// <summary>Fails the connection for good and throws <see cref="PlatformException"/> with <paramref name="errno"/>.</summary>
+    [DoesNotReturn]
+    protected void Fail(Errno errno)
+    {
+        lock (_lock)
+        {
+            if (_failure == Errno.None)
+            {
+                _failure = errno;
+            }
+        }
+        ThrowFailed(_name, errno);
+    }
+
+    /// <summary>Returns the header of the whole frame at the start of the buffer, receiving until there is one.</summary>
+    private XenstoreHeader NextFrame()
+    {
+        while (true)
+        {
+            switch (XenstoreHeader.TryRead(_input.AsSpan(0, _length), out XenstoreHeader header))
+            {
+                case FrameStatus.Complete:
+                    return header;
+                case FrameStatus.Invalid:
+                    Fail(Errno.EPROTO);
+                    break;
+                default:
+                    int n = Receive(_input.AsSpan(_length));
+                    if (n <= 0)
+                    {
+                        Fail(n == 0 ? Errno.ECONNRESET : (Errno)(-n));
+                    }
+                    _length += n;
+                    break;
+            }
+        }
+    }
+
+    /// <summary>With no request outstanding, every whole frame must be a watch event.</summary>
+    private void ParseBufferedEvents()
+    {
+        while (_failure == Errno.None)
+        {
+            FrameStatus status = XenstoreHeader.TryRead(_input.AsSpan(0, _length), out XenstoreHeader header);
+            if (status == FrameStatus.NeedMore)
+            {
+                return;
+            }
+            if (status == FrameStatus.Invalid || header.Type != XenstoreMessageType.WatchEvent)
+            {
+                _failure = Errno.EPROTO;
+                return;
+            }
+            QueueEvent(_input.AsSpan(XenstoreWire.HeaderSize, header.Length));
+            Consume(header.TotalLength);
+        }
+    }
+
+    /// <summary>Queues a well-formed event; a malformed one (path not NUL-terminated) is dropped.</summary>
+    private void QueueEvent(ReadOnlySpan<byte> body)
+    {
+        if (XenstorePayload.TryParseWatchEvent(body, out string path, out string token))
+        {
+            _events.Enqueue((path, token));
+        }
+    }
+
+    private void Consume(int count)
+    {
+        _input.AsSpan(count, _length - count).CopyTo(_input);
+        _length -= count;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowFailed(string name, Errno errno) => throw new PlatformException(name, errno);
+}
