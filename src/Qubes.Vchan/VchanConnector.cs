@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using Qubes.Interop.Linux;
 using Qubes.Platform;
 
 namespace Qubes.Vchan;
@@ -99,7 +100,7 @@ public sealed class VchanConnector : IDisposable
                 _watchedKey = path + "/event-channel";
                 store.Watch(_watchedKey, "vchan");
             }
-            string? portText = store.Read(path + "/event-channel");
+            string? portText = ReadVisible(store, path + "/event-channel");
             if (portText == null)
             {
                 return _platform.Domains.IsAlive(_serverDomain) ? 1 : Fail($"server domain {_serverDomain} is dead");
@@ -124,6 +125,23 @@ public sealed class VchanConnector : IDisposable
         catch (VchanException e)
         {
             return Fail(e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Reads a key of the server's entry; null while it is not there. xenstored answers EACCES, not
+    /// ENOENT, for a missing node whose nearest existing ancestor we may not read (so as not to
+    /// reveal what exists), which is the normal case before a server in another domain publishes.
+    /// </summary>
+    private static string? ReadVisible(IStore store, string key)
+    {
+        try
+        {
+            return store.Read(key);
+        }
+        catch (StoreException e) when (e.Errno == Errno.EACCES)
+        {
+            return null;
         }
     }
 
