@@ -79,19 +79,10 @@ internal sealed class StoreService
     public Errno Read(int caller, StoreTransaction? tx, string path, out byte[] value)
     {
         value = [];
-        Errno e = Touch(tx, path);
-        if (e != Errno.None)
-        {
-            return e;
-        }
-        StoreNode? node = Lookup(RootOf(tx), path);
+        Errno e = Readable(caller, tx, path, out StoreNode? node);
         if (node is null)
         {
-            return Errno.ENOENT;
-        }
-        if ((node.AccessOf(caller) & StoreAccess.Read) == 0)
-        {
-            return Errno.EACCES;
+            return e;
         }
         value = node.Value;
         return Errno.None;
@@ -100,19 +91,10 @@ internal sealed class StoreService
     public Errno Directory(int caller, StoreTransaction? tx, string path, out IEnumerable<string> names)
     {
         names = [];
-        Errno e = Touch(tx, path);
-        if (e != Errno.None)
-        {
-            return e;
-        }
-        StoreNode? node = Lookup(RootOf(tx), path);
+        Errno e = Readable(caller, tx, path, out StoreNode? node);
         if (node is null)
         {
-            return Errno.ENOENT;
-        }
-        if ((node.AccessOf(caller) & StoreAccess.Read) == 0)
-        {
-            return Errno.EACCES;
+            return e;
         }
         names = node.Children.Keys;
         return Errno.None;
@@ -121,19 +103,10 @@ internal sealed class StoreService
     public Errno GetPermissions(int caller, StoreTransaction? tx, string path, out StorePermission[] permissions)
     {
         permissions = [];
-        Errno e = Touch(tx, path);
-        if (e != Errno.None)
-        {
-            return e;
-        }
-        StoreNode? node = Lookup(RootOf(tx), path);
+        Errno e = Readable(caller, tx, path, out StoreNode? node);
         if (node is null)
         {
-            return Errno.ENOENT;
-        }
-        if ((node.AccessOf(caller) & StoreAccess.Read) == 0)
-        {
-            return Errno.EACCES;
+            return e;
         }
         permissions = node.Permissions;
         return Errno.None;
@@ -461,6 +434,41 @@ internal sealed class StoreService
             replaced = Update(child, comps, i + 1, leaf, gen);
         }
         return ReferenceEquals(replaced, child) ? node : node.WithChild(comps[i], replaced, gen);
+    }
+
+    /// <summary>
+    /// Finds a node the caller may read. As xenstored does, a missing node is reported as EACCES
+    /// rather than ENOENT when the caller may not read its nearest existing ancestor, so that the
+    /// answer does not reveal what exists where the caller cannot look.
+    /// </summary>
+    private Errno Readable(int caller, StoreTransaction? tx, string path, out StoreNode? node)
+    {
+        node = null;
+        Errno e = Touch(tx, path);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        StoreNode root = RootOf(tx);
+        string[] comps = Split(path);
+        StoreNode? found = Lookup(root, comps, comps.Length);
+        if (found is null)
+        {
+            for (int count = comps.Length - 1; count >= 0; count--)
+            {
+                if (Lookup(root, comps, count) is StoreNode ancestor)
+                {
+                    return (ancestor.AccessOf(caller) & StoreAccess.Read) == 0 ? Errno.EACCES : Errno.ENOENT;
+                }
+            }
+            return Errno.ENOENT;
+        }
+        if ((found.AccessOf(caller) & StoreAccess.Read) == 0)
+        {
+            return Errno.EACCES;
+        }
+        node = found;
+        return Errno.None;
     }
 
     private static StoreNode? Lookup(StoreNode root, string path)

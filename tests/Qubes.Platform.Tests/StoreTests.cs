@@ -86,6 +86,25 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public void A_missing_node_under_an_unreadable_ancestor_reads_as_EACCES_not_ENOENT()
+    {
+        using var t = new TestBroker();
+        (int id, LoopbackPlatform a) = t.NewDomain("alpha");
+        using (a)
+        using (IStore store = a.OpenStore())
+        {
+            // like xenstored: the answer must not reveal what exists where the caller cannot look
+            var hidden = Assert.Throws<StoreException>(() => store.Read("/local/domain/0/data/vchan/1/5/event-channel"));
+            Assert.Equal(Errno.EACCES, hidden.Errno);
+            var hiddenList = Assert.Throws<StoreException>(() => store.Directory("/local/domain/0/nothing"));
+            Assert.Equal(Errno.EACCES, hiddenList.Errno);
+            // below its own home a missing node is plainly missing
+            Assert.Null(store.Read($"/local/domain/{id}/nothing/here"));
+            Assert.Null(store.Directory("nothing"));
+        }
+    }
+
+    [Fact]
     public void Domains_cannot_write_outside_their_home_or_change_their_domid()
     {
         using var t = new TestBroker();

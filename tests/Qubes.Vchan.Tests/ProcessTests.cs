@@ -314,6 +314,35 @@ public class ProcessTests
     }
 
     [Fact]
+    public void A_domain_client_waits_for_a_dom0_server_whose_entry_it_cannot_see_yet()
+    {
+        using var broker = new TestBroker();
+        (int clientId, LoopbackPlatform client) = broker.NewDomain("vm");
+        using (client)
+        {
+            // before dom0 publishes, the entry reads as EACCES (dom0's home is not readable): keep waiting
+            using VchanConnector connector = VchanConnector.Start(client, 0, 513);
+            Assert.Equal(1, connector.Finish(blocking: true, out VchanEndpoint? none));
+            Assert.Null(none);
+            using VchanEndpoint server = VchanEndpoint.ServerInit(broker.Dom0, clientId, 513, 65536, 65536);
+            int r;
+            VchanEndpoint? c;
+            while ((r = connector.Finish(blocking: true, out c)) == 1)
+            {
+                Assert.Equal(1, Fd.PollIn(connector.WatchFd, 5000));
+            }
+            Assert.Equal(0, r);
+            using (c)
+            {
+                Assert.Equal(5, c!.Send("hello"u8));
+                byte[] got = new byte[5];
+                Assert.Equal(5, server.Recv(got));
+                Assert.Equal("hello"u8.ToArray(), got);
+            }
+        }
+    }
+
+    [Fact]
     public void A_client_waiting_for_a_server_connects_when_it_appears()
     {
         using var broker = new TestBroker();
