@@ -485,6 +485,22 @@ public sealed unsafe class VchanEndpoint : IDisposable
         return r;
     }
 
+    /// <summary>
+    /// For a server: blocks until the client has connected. False if the channel failed or the
+    /// peer domain died first (a peer process that dies before connecting is not noticed, as upstream).
+    /// </summary>
+    public bool WaitForClient()
+    {
+        while (IsOpen() == VchanState.Waiting)
+        {
+            if (Wait() < 0)
+            {
+                return false;
+            }
+        }
+        return IsOpen() == VchanState.Connected;
+    }
+
     /// <summary>The connection state (§5.1 of the spec); may ask the hypervisor, so not for hot loops.</summary>
     public VchanState IsOpen()
     {

@@ -31,7 +31,7 @@ internal static unsafe class Program
                 using (VchanEndpoint v = VchanEndpoint.ServerInitWithOrders(platform, Arg(1), Arg(2), 12, 12))
                 {
                     Console.WriteLine("ready");
-                    if (!AwaitClient(v))
+                    if (!v.WaitForClient())
                     {
                         return 1;
                     }
@@ -49,7 +49,7 @@ internal static unsafe class Program
             case "send-and-close":
                 VchanEndpoint s = VchanEndpoint.ServerInit(platform, Arg(1), Arg(2), 4096, 65536);
                 Console.WriteLine("ready");
-                if (!AwaitClient(s))
+                if (!s.WaitForClient())
                 {
                     return 1;
                 }
@@ -69,19 +69,6 @@ internal static unsafe class Program
                 Console.Error.WriteLine($"unknown role {args[0]}");
                 return 2;
         }
-    }
-
-    /// <summary>Waits until the client has connected (its connect signal arrives on the event channel).</summary>
-    private static bool AwaitClient(VchanEndpoint server)
-    {
-        while (server.IsOpen() == VchanState.Waiting)
-        {
-            if (server.Wait() < 0)
-            {
-                return false;
-            }
-        }
-        return server.IsOpen() == VchanState.Connected;
     }
 
     /// <summary>The bytes send-and-* roles send: position-dependent so loss or reordering shows.</summary>

@@ -30,20 +30,25 @@ mkdir -p "$work/dom0" "$work/domu"
 # glibc inside the emulated machine: with it on, QEMU 7.2's software emulation (Debian 12) corrupted
 # copies in 3 of 7 runs, always exactly the first 64 bytes of a large memmove (the two AVX registers
 # glibc holds across its `rep movsb`, i.e. register state lost across a context switch), and one
-# .NET process died of SIGSEGV; the pure libxenvchan control never showed it, and with AVX off no run
-# did. Set XEN_PAYLOAD_ENV= (empty) to run with AVX on.
+# .NET process died of SIGSEGV; the pure libxenvchan control never showed it. With AVX off no stream
+# was corrupted, but .NET processes still died of SIGSEGV now and then (see docs/xen.md). Set
+# XEN_PAYLOAD_ENV= (empty) to run with AVX on.
 payload_env="${XEN_PAYLOAD_ENV-DOTNET_EnableAVX=0 GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX_Usable,-AVX2_Usable,-AVX_Fast_Unaligned_Load,-ERMS}"
 printf '%s\n' "$payload_env" > "$work/peer/payload.env"
+# shared by both payload scripts: the environment and the crash-report printer
+cat > "$work/peer/common.sh" <<'COMMON'
+payload_env=$(cat /payload/payload.env); [ -n "$payload_env" ] && export $payload_env
+# a .NET process that dies of a signal leaves a crash report (with its managed stack) that is printed
+export DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1 DOTNET_DbgMiniDumpName=/tmp/dump.%p
+report() { for f in /tmp/dump.*.crashreport.json; do [ -f "$f" ] && { echo "XENTEST CRASH $1:"; grep -E '"(method_name|filename|native_address|signal|ExceptionType)"' "$f" | head -60; rm -f "$f"; }; done; }
+COMMON
 cp -a "$work/peer/." "$work/dom0/"
 cp -a "$work/peer/." "$work/domu/"
 cat > "$work/domu/run" <<'RUN'
 #!/bin/sh
 cd /payload
 rc=0
-payload_env=$(cat /payload/payload.env); [ -n "$payload_env" ] && export $payload_env
-# a .NET process that dies of a signal leaves a crash report (with its managed stack) that is printed
-export DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1 DOTNET_DbgMiniDumpName=/tmp/dump.%p
-report() { for f in /tmp/dump.*.crashreport.json; do [ -f "$f" ] && { echo "XENTEST CRASH $1:"; grep -E '"(method_name|filename|native_address|signal|ExceptionType)"' "$f" | head -60; rm -f "$f"; }; done; }
+. /payload/common.sh
 ./Qubes.XenPeer probe || rc=1
 report "./Qubes.XenPeer probe"
 ./Qubes.XenPeer stream-server 0 1 100 || rc=1
@@ -61,10 +66,7 @@ cat > "$work/dom0/run" <<'RUN'
 #!/bin/sh
 cd /payload
 rc=0
-payload_env=$(cat /payload/payload.env); [ -n "$payload_env" ] && export $payload_env
-# a .NET process that dies of a signal leaves a crash report (with its managed stack) that is printed
-export DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1 DOTNET_DbgMiniDumpName=/tmp/dump.%p
-report() { for f in /tmp/dump.*.crashreport.json; do [ -f "$f" ] && { echo "XENTEST CRASH $1:"; grep -E '"(method_name|filename|native_address|signal|ExceptionType)"' "$f" | head -60; rm -f "$f"; }; done; }
+. /payload/common.sh
 ./Qubes.XenPeer probe || rc=1
 report "./Qubes.XenPeer probe"
 ./Qubes.XenPeer stream-client "$DOMU_ID" 1 100 || rc=1

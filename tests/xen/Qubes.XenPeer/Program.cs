@@ -56,22 +56,10 @@ internal static class Program
         return 1;
     }
 
-    private static bool AwaitClient(VchanEndpoint server)
-    {
-        while (server.IsOpen() == VchanState.Waiting)
-        {
-            if (server.Wait() < 0)
-            {
-                return false;
-            }
-        }
-        return server.IsOpen() == VchanState.Connected;
-    }
-
     private static int StreamServer(IPlatform platform, int peer, int port, int mib)
     {
         using VchanEndpoint v = VchanEndpoint.ServerInit(platform, peer, port, 65536, 65536);
-        if (!AwaitClient(v))
+        if (!v.WaitForClient())
         {
             return Fail("client never connected");
         }
@@ -115,7 +103,7 @@ internal static class Program
     private static int DeathServer(IPlatform platform, int peer, int port)
     {
         using VchanEndpoint v = VchanEndpoint.ServerInit(platform, peer, port, 4096, 4096);
-        if (!AwaitClient(v))
+        if (!v.WaitForClient())
         {
             return Fail("client never connected");
         }
