@@ -114,40 +114,18 @@ public sealed partial class LoopbackBroker
         return e;
     }
 
-    private Errno StoreWrite(BrokerConnection c, in BrokerRequest r)
+    /// <summary>XS_WRITE, XS_MKDIR and XS_RM: resolve the path, change the tree, reply OK.</summary>
+    private Errno StoreChange(BrokerConnection c, in BrokerRequest r)
     {
         Errno e = ResolveStore(c, r, out StoreTransaction? tx, out string path);
         if (e == Errno.None)
         {
-            e = _store.Write(c.Domain.Id, tx, path, r.Text);
-            if (e == Errno.None)
+            e = r.Type switch
             {
-                ReplyOk(c, r);
-            }
-        }
-        return e;
-    }
-
-    private Errno StoreMkdir(BrokerConnection c, in BrokerRequest r)
-    {
-        Errno e = ResolveStore(c, r, out StoreTransaction? tx, out string path);
-        if (e == Errno.None)
-        {
-            e = _store.Mkdir(c.Domain.Id, tx, path);
-            if (e == Errno.None)
-            {
-                ReplyOk(c, r);
-            }
-        }
-        return e;
-    }
-
-    private Errno StoreRemove(BrokerConnection c, in BrokerRequest r)
-    {
-        Errno e = ResolveStore(c, r, out StoreTransaction? tx, out string path);
-        if (e == Errno.None)
-        {
-            e = _store.Remove(c.Domain.Id, tx, path);
+                MessageType.Write => _store.Write(c.Domain.Id, tx, path, r.Text),
+                MessageType.Mkdir => _store.Mkdir(c.Domain.Id, tx, path),
+                _ => _store.Remove(c.Domain.Id, tx, path),
+            };
             if (e == Errno.None)
             {
                 ReplyOk(c, r);
