@@ -43,11 +43,11 @@ public sealed class LoopbackPlatform : IPlatform
         try
         {
             string? text = _store.Read("domid");
-            if (text is null || !RequestParser.TryParseDomainId(Encoding.ASCII.GetBytes(text), out uint id))
+            if (!DomainIds.TryParse(text, out int id))
             {
                 throw new PlatformException("loopback: own domid unreadable", Errno.EPROTO);
             }
-            OwnId = (int)id;
+            OwnId = id;
         }
         catch
         {

@@ -29,9 +29,13 @@ internal static class Program
             return 2;
         }
         int readMin = 65536, writeMin = 65536;
-        for (int i = 3; i + 1 < args.Length; i += 2)
+        for (int i = 3; i < args.Length; i += 2)
         {
-            int value = int.Parse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture);
+            if (i + 1 >= args.Length || !int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value))
+            {
+                Console.Error.WriteLine($"qvchan: option {args[i]} needs a non-negative number");
+                return 2;
+            }
             switch (args[i])
             {
                 case "--read-min": readMin = value; break;
