@@ -202,6 +202,58 @@ internal unsafe struct Ring<TPage> where TPage : struct, IPageAccess
         }
     }
 
+    /// <summary>
+    /// The contiguous run of the write ring that starts <paramref name="skip"/> bytes past our
+    /// producer index and ends at the ring's end or at <paramref name="limit"/> bytes, whichever is
+    /// first. The caller keeps <paramref name="skip"/> + run within the free space it established.
+    /// </summary>
+    public readonly Span<byte> WritableRun(int skip, int limit)
+    {
+        uint position = unchecked(_writeProd + (uint)skip) & (_writeSize - 1);
+        int run = (int)Math.Min((uint)limit, _writeSize - position);
+        return new Span<byte>((byte*)_writeRing + position, run);
+    }
+
+    /// <summary>Copies <paramref name="source"/> into the write ring at <paramref name="skip"/> bytes past our producer index, split at the ring end; publishes nothing.</summary>
+    public readonly void PlaceAt(int skip, ReadOnlySpan<byte> source)
+    {
+        uint position = unchecked(_writeProd + (uint)skip) & (_writeSize - 1);
+        uint first = Math.Min((uint)source.Length, _writeSize - position);
+        _page.CopyIn(_writeRing, position, source[..(int)first]);
+        if (first < (uint)source.Length)
+        {
+            _page.CopyIn(_writeRing, 0, source[(int)first..]);
+        }
+    }
+
+    /// <summary>Publishes <paramref name="count"/> bytes placed in the write ring; returns whether the peer asked to be signalled.</summary>
+    public bool CommitWrite(int count)
+    {
+        _writeProd = unchecked(_writeProd + (uint)count);
+        _page.StoreRelease(_writeProdOffset, _writeProd);
+        return TakeRequest(VchanLayout.NotifyWrite);
+    }
+
+    /// <summary>
+    /// The contiguous run of ready bytes at our consumer index, at most <paramref name="limit"/> (the
+    /// caller established that many are ready, or fewer are returned up to the ring end). The bytes
+    /// live in memory the peer can still write: copy what must be validated.
+    /// </summary>
+    public readonly ReadOnlySpan<byte> ReadableRun(int limit)
+    {
+        uint position = _readCons & (_readSize - 1);
+        int run = (int)Math.Min((uint)limit, _readSize - position);
+        return new ReadOnlySpan<byte>((byte*)_readRing + position, run);
+    }
+
+    /// <summary>Consumes <paramref name="count"/> bytes read in place; returns whether the peer asked to be signalled.</summary>
+    public bool CommitRead(int count)
+    {
+        _readCons = unchecked(_readCons + (uint)count);
+        _page.StoreRelease(_readConsOffset, _readCons);
+        return TakeRequest(VchanLayout.NotifyRead);
+    }
+
     /// <summary>send_notify: fence, then test-and-clear the peer's request bit in our own byte.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly bool TakeRequest(byte bit)

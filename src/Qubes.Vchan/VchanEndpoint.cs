@@ -461,6 +461,78 @@ public sealed unsafe class VchanEndpoint : IDisposable
         }
     }
 
+    // ------------------------------------------------------------------ in-place I/O
+    //
+    // For moving bytes between a descriptor and the ring with no copy in between: the caller gets a
+    // span over ring memory, lets read(2)/write(2) fill or drain it, then commits the count. The
+    // spans are valid only until the next call on this endpoint and point into memory the peer can
+    // write: never validate bytes there without copying them out first.
+
+    /// <summary>
+    /// Ring memory to fill: the contiguous free run starting <paramref name="skip"/> bytes past the
+    /// write position, at most <paramref name="limit"/> bytes and within the free space (empty when
+    /// there is none or the channel is closed). Fill it, optionally <see cref="PlaceAt"/> bytes
+    /// before it, then <see cref="CommitWrite"/>.
+    /// </summary>
+    public Span<byte> WritableRun(int skip, int limit)
+    {
+        if (_closed || skip < 0 || limit <= 0)
+        {
+            return default;
+        }
+        int free = _ring.Space() - skip;
+        return free <= 0 ? default : _ring.WritableRun(skip, Math.Min(free, limit));
+    }
+
+    /// <summary>Copies <paramref name="data"/> into the ring <paramref name="skip"/> bytes past the write position without publishing (a header in front of a run filled in place).</summary>
+    public void PlaceAt(int skip, ReadOnlySpan<byte> data)
+    {
+        if (_closed || skip < 0 || skip + data.Length > _ring.WriteSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(skip));
+        }
+        _ring.PlaceAt(skip, data);
+    }
+
+    /// <summary>Publishes <paramref name="count"/> bytes placed in the ring (the caller stayed within the free space). −1 when the peer is gone or the signal failed.</summary>
+    public int CommitWrite(int count)
+    {
+        if (_closed || !PeerOpen)
+        {
+            return -1;
+        }
+        if (_ring.CommitWrite(count) && _channel.Notify() != Errno.None)
+        {
+            return -1;
+        }
+        return count;
+    }
+
+    /// <summary>Ring memory to drain: the contiguous run of ready bytes at the read position, at most <paramref name="limit"/>. Then <see cref="CommitRead"/>.</summary>
+    public ReadOnlySpan<byte> ReadableRun(int limit)
+    {
+        if (_closed || limit <= 0)
+        {
+            return default;
+        }
+        int ready = _ring.Ready();
+        return ready == 0 ? default : _ring.ReadableRun(Math.Min(ready, limit));
+    }
+
+    /// <summary>Consumes <paramref name="count"/> bytes drained in place (at most what <see cref="ReadableRun"/> returned). −1 if the signal failed.</summary>
+    public int CommitRead(int count)
+    {
+        if (_closed)
+        {
+            return -1;
+        }
+        if (_ring.CommitRead(count) && _channel.Notify() != Errno.None)
+        {
+            return -1;
+        }
+        return count;
+    }
+
     /// <summary>Bytes ready to read; posts the request to be woken when more arrive.</summary>
     public int DataReady() => _closed ? 0 : _ring.ReadyAfterRequest();
 
@@ -528,6 +600,16 @@ public sealed unsafe class VchanEndpoint : IDisposable
         }
         return VchanState.Connected;
     }
+
+    /// <summary>
+    /// The cheap liveness test for I/O loops: true once this end is closed or the peer's live byte
+    /// says it exited (set by the peer on close, or by unmap-notify when it dies). No hypervisor query.
+    /// </summary>
+    public bool PeerClosed => _closed || !PeerOpen;
+
+    /// <summary><see cref="IsOpen"/> from the live bytes alone: no hypervisor query, so a dead peer domain whose live byte was not cleared still looks connected.</summary>
+    public VchanState StateFromLiveBytes => PeerClosed ? VchanState.Disconnected
+        : _ring.PeerLive == VchanLayout.LiveWaiting ? VchanState.Waiting : VchanState.Connected;
 
     /// <summary>Closes this end: the peer sees it exit. Idempotent.</summary>
     public void Dispose()

@@ -1,0 +1,205 @@
+using System;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Threading;
+using Qubes.Interop.Linux;
+using Qubes.Platform;
+using Qubes.Vchan;
+using LinuxFd = Qubes.Interop.Linux.Fd;
+
+namespace Qubes.Qrexec.Transport;
+
+/// <summary>
+/// A qrexec channel over our vchan ring (loopback hypervisor or Xen). Data chunks move between a
+/// descriptor and the ring with read(2)/write(2) straight on ring memory: no intermediate buffer.
+/// </summary>
+public sealed unsafe class VchanChannel : IQrexecChannel
+{
+    private readonly VchanEndpoint _vchan;
+
+    public VchanChannel(VchanEndpoint vchan)
+    {
+        ArgumentNullException.ThrowIfNull(vchan);
+        _vchan = vchan;
+        _vchan.Blocking = false;
+    }
+
+    /// <summary>The endpoint underneath.</summary>
+    public VchanEndpoint Endpoint => _vchan;
+
+    public int Fd => _vchan.EventFd;
+
+    public short PollEvents => Libc.POLLIN;
+
+    public bool Blocking
+    {
+        get => _vchan.Blocking;
+        set => _vchan.Blocking = value;
+    }
+
+    /// <summary>The live bytes only (cheap enough for every turn of a loop); <see cref="WaitConnected"/> asks the hypervisor.</summary>
+    public VchanState State => _vchan.StateFromLiveBytes;
+
+    public void Service()
+    {
+        // the event channel is readable: acknowledging it cannot block
+        if (LinuxFd.PollIn(_vchan.EventFd, 0) > 0)
+        {
+            _vchan.Wait();
+        }
+    }
+
+    public int Ready() => _vchan.DataReady();
+
+    public int Space() => _vchan.BufferSpace();
+
+    public int Read(Span<byte> buffer) => _vchan.Read(buffer);
+
+    public int Write(ReadOnlySpan<byte> data) => _vchan.Write(data);
+
+    public int Recv(Span<byte> buffer) => _vchan.Recv(buffer);
+
+    public int Send(ReadOnlySpan<byte> data) => _vchan.Send(data);
+
+    public int SendChunkFromFd(MessageType type, int fd, int maxChunk)
+    {
+        Span<byte> run = _vchan.WritableRun(QrexecProtocol.HeaderSize, maxChunk);
+        if (run.IsEmpty)
+        {
+            return int.MinValue;
+        }
+        nint n;
+        fixed (byte* p = run)
+        {
+            n = Libc.read(fd, p, (nuint)run.Length);
+        }
+        if (n <= 0)
+        {
+            return n == 0 ? 0 : -(int)LastError.Get();
+        }
+        Span<byte> header = stackalloc byte[QrexecProtocol.HeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], (uint)n);
+        _vchan.PlaceAt(0, header);
+        return _vchan.CommitWrite(QrexecProtocol.HeaderSize + (int)n) < 0 ? int.MinValue : (int)n;
+    }
+
+    public int ReceiveToFd(int fd, int count)
+    {
+        ReadOnlySpan<byte> run = _vchan.ReadableRun(count);
+        if (run.IsEmpty)
+        {
+            return int.MinValue;
+        }
+        nint n;
+        fixed (byte* p = run)
+        {
+            n = Libc.write(fd, p, (nuint)run.Length);
+        }
+        if (n < 0)
+        {
+            return -(int)LastError.Get();
+        }
+        return _vchan.CommitRead((int)n) < 0 ? int.MinValue : (int)n;
+    }
+
+    public int Skip(int count)
+    {
+        ReadOnlySpan<byte> run = _vchan.ReadableRun(count);
+        return run.IsEmpty ? 0 : Math.Max(0, _vchan.CommitRead(run.Length));
+    }
+
+    public bool WaitConnected(TimeSpan timeout)
+    {
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            VchanState state = _vchan.IsOpen();
+            if (state != VchanState.Waiting)
+            {
+                return state == VchanState.Connected;
+            }
+            long left = deadline - Stopwatch.GetTimestamp();
+            if (left <= 0)
+            {
+                return false;
+            }
+            int ms = deadline == long.MaxValue ? 1000 : (int)Math.Min(1000, Math.Max(1, left * 1000 / Stopwatch.Frequency));
+            if (LinuxFd.PollIn(_vchan.EventFd, ms) > 0 && _vchan.Wait() < 0)
+            {
+                return false;
+            }
+        }
+    }
+
+    public void Dispose() => _vchan.Dispose();
+}
+
+/// <summary>Channels over our vchan on a platform (the loopback hypervisor by default, or Xen).</summary>
+public sealed class VchanChannelFactory : IChannelFactory
+{
+    private readonly IPlatform _platform;
+    private readonly bool _ownsPlatform;
+
+    public VchanChannelFactory(IPlatform platform, bool ownsPlatform)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        _platform = platform;
+        _ownsPlatform = ownsPlatform;
+    }
+
+    public IPlatform Platform => _platform;
+
+    public int LocalDomain => _platform.Domains.OwnId;
+
+    public IQrexecChannel Listen(int peerDomain, int port, int readMin, int writeMin)
+        => new VchanChannel(VchanEndpoint.ServerInit(_platform, peerDomain, port, readMin, writeMin));
+
+    public IQrexecChannel? Connect(int serverDomain, int port, TimeSpan timeout, out string? error)
+    {
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        error = null;
+        VchanConnector connector;
+        try
+        {
+            connector = VchanConnector.Start(_platform, serverDomain, port);
+        }
+        catch (Exception e) when (e is PlatformException or VchanException or ArgumentException)
+        {
+            error = e.Message;
+            return null;
+        }
+        using (connector)
+        {
+            while (true)
+            {
+                int r = connector.Finish(blocking: false, out VchanEndpoint? vchan);
+                if (r == 0)
+                {
+                    return new VchanChannel(vchan!);
+                }
+                if (r < 0)
+                {
+                    error = connector.Error;
+                    return null;
+                }
+                long left = deadline - Stopwatch.GetTimestamp();
+                if (left <= 0)
+                {
+                    error = $"timed out connecting to domain {serverDomain} port {port}";
+                    return null;
+                }
+                int ms = deadline == long.MaxValue ? -1 : (int)Math.Min(int.MaxValue, Math.Max(1, left * 1000 / Stopwatch.Frequency));
+                LinuxFd.PollIn(connector.WatchFd, ms);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_ownsPlatform)
+        {
+            _platform.Dispose();
+        }
+    }
+}
