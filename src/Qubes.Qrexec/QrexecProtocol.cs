@@ -16,6 +16,14 @@ public enum MessageType : uint
     TriggerService3 = 0x212,
     TriggerService4 = 0x213,
     Hello = 0x300,
+
+    /// <summary>
+    /// Trigger socket only, our extension: a TRIGGER_SERVICE4 body sent with the caller's stdin,
+    /// stdout and stderr attached (SCM_RIGHTS). The agent runs the caller's end of the call itself
+    /// and answers with the 4-byte exit status, or closes the socket when the call was refused.
+    /// Never sent to the daemon; upstream agents close a client that sends it.
+    /// </summary>
+    TriggerServiceWithFds = 0x8213,
 }
 
 /// <summary>Constants and limits of the qrexec protocol, with the values of the spec.</summary>

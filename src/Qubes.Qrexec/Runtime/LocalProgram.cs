@@ -1,0 +1,76 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using Qubes.Interop.Linux;
+using Qubes.Qrexec.Processes;
+
+namespace Qubes.Qrexec.Runtime;
+
+/// <summary>A local program joined to a call through a socket pair (qrexec-client -l, qrexec-client-vm's local program).</summary>
+public sealed class LocalProgram : IDisposable
+{
+    private LocalProgram(SpawnedProcess process, SafeFd socket)
+    {
+        Process = process;
+        Socket = socket;
+    }
+
+    public SpawnedProcess Process { get; }
+
+    /// <summary>Our end: what the program writes is read here, what is written here is its stdin.</summary>
+    public SafeFd Socket { get; }
+
+    /// <summary>Starts <paramref name="argv"/> (via the shell when <paramref name="shell"/>) with stdin and stdout on one end of a socket pair.</summary>
+    public static LocalProgram? Start(IReadOnlyList<string> argv, bool shell, IDictionary<string, string> extraEnvironment, int stderr, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(argv);
+        ArgumentNullException.ThrowIfNull(extraEnvironment);
+        (SafeFd ours, SafeFd theirs) = FdPassing.SocketPair();
+        List<string> environment = [];
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            string key = (string)e.Key;
+            if (!extraEnvironment.ContainsKey(key))
+            {
+                environment.Add($"{key}={e.Value}");
+            }
+        }
+        foreach (KeyValuePair<string, string> e in extraEnvironment)
+        {
+            environment.Add($"{e.Key}={e.Value}");
+        }
+        string[] effective = shell ? ["/bin/sh", "-c", string.Join(' ', argv)] : [.. argv];
+        string path = effective[0].Contains('/', StringComparison.Ordinal) ? effective[0] : Which(effective[0]);
+        using (theirs)
+        {
+            SpawnedProcess? process = Spawner.Start(path, effective, environment, theirs.Fd, theirs.Fd, stderr, out Errno errno);
+            if (process == null)
+            {
+                ours.Dispose();
+                error = $"{effective[0]}: {errno}";
+                return null;
+            }
+            error = null;
+            return new LocalProgram(process, ours);
+        }
+    }
+
+    private static string Which(string name)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
+        {
+            string candidate = System.IO.Path.Combine(dir, name);
+            if (System.IO.File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return name;
+    }
+
+    public void Dispose()
+    {
+        Socket.Dispose();
+        Process.Dispose();
+    }
+}

@@ -1,0 +1,264 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Qubes.Interop.Linux;
+using Qubes.Qrexec.Processes;
+using Qubes.Qrexec.Services;
+using Qubes.Qrexec.Transport;
+
+namespace Qubes.Qrexec.Runtime;
+
+/// <summary>
+/// The service end of a call once its data channel is up (spec §9): parse the command line, find
+/// the service and its configuration, start it, and run the data phase. Used by the agent in a
+/// qube and by the daemon for calls to dom0.
+/// </summary>
+public static class ServiceRunner
+{
+    /// <summary>Log lines of the service side (the agent's or daemon's log).</summary>
+    public static Action<string> Log { get; set; } = static line => Console.Error.WriteLine(line);
+
+    /// <summary>
+    /// Runs <paramref name="commandLine"/> (<c>user:command</c>) over <paramref name="channel"/>
+    /// (handshake done, version <paramref name="version"/>). <paramref name="justExec"/>: start
+    /// detached and report only the launch result. <paramref name="dom0"/>: the dom0 service runner
+    /// (failure EOFs in the reverse order). Returns the status sent in EXIT_CODE.
+    /// </summary>
+    public static int Run(IQrexecChannel channel, uint version, string commandLine, bool justExec, bool dom0)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        if (!ServiceCommand.TryParse(commandLine, out ServiceCommand? command, out string? error))
+        {
+            Log($"qrexec: bad command line: {error}");
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        string? ownUser = Environment.UserName;
+        if (!IsRoot() && command!.User != ownUser)
+        {
+            Log($"qrexec: cannot run as {command.User}: this agent runs as {ownUser}");
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        if (!command!.IsRpc)
+        {
+            return RunExecutable(channel, version, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment(), justExec, dom0);
+        }
+        ServiceLocation location = ServiceLookup.Find(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
+        if (location.Kind is ServiceKind.NotFound or ServiceKind.Failure)
+        {
+            Log($"qrexec: service {command.LookupName}: {location.Error ?? "not found"}");
+            return Fail(channel, location.ExitCode, dom0);
+        }
+        RpcConfigResult config = RpcConfig.Load(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable("QUBES_RPC_CONFIG_PATH"));
+        if (!config.IsSuccess)
+        {
+            Log($"qrexec: service {command.LookupName}: config {config.Path}: {config.Error}");
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        RpcConfig settings = config.Config!;
+        if (settings.WaitForSession && !command.NoGui)
+        {
+            WaitForSession(command);
+        }
+        switch (location.Kind)
+        {
+            case ServiceKind.Executable:
+                if (!command.HasValidTokenCountForExecutable)
+                {
+                    Log($"qrexec: {command.TokenCount} tokens after QUBESRPC; an executable service takes 2 or 4");
+                    return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+                }
+                return RunExecutable(channel, version, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
+                    ServiceEnvironment.Build(Inherited(), command, Environment.ProcessId), justExec, dom0);
+            case ServiceKind.Socket:
+                return RunSocket(channel, version, command, settings, location, dom0);
+            default:
+                return RunTcp(channel, version, command, settings, location, dom0);
+        }
+    }
+
+    private static int RunExecutable(IQrexecChannel channel, uint version, string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, bool justExec, bool dom0)
+    {
+        if (justExec)
+        {
+            using SpawnedProcess? detached = Spawner.Start(path, argv, environment, -1, -1, -1, out Errno startError);
+            int status = detached != null ? 0 : startError == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
+            SendExitCode(channel, status);
+            return status;
+        }
+        (SafeFd stdinRead, SafeFd stdinWrite) = Pipe();
+        (SafeFd stdoutRead, SafeFd stdoutWrite) = Pipe();
+        (SafeFd stderrRead, SafeFd stderrWrite) = Pipe();
+        SpawnedProcess? process;
+        using (stdinRead)
+        using (stdoutWrite)
+        using (stderrWrite)
+        {
+            process = Spawner.Start(path, argv, environment, stdinRead.Fd, stdoutWrite.Fd, stderrWrite.Fd, out Errno error);
+            if (process == null)
+            {
+                stdinWrite.Dispose();
+                stdoutRead.Dispose();
+                stderrRead.Dispose();
+                Log($"qrexec: exec {path}: {error}");
+                return Fail(channel, error == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem, dom0);
+            }
+        }
+        using (process)
+        {
+            // the pump owns the pipes from here: it closes each as its stream ends, and the rest when it returns
+            ServiceIo io = new()
+            {
+                Input = stdinWrite.Release(),
+                Output = stdoutRead.Release(),
+                Error = stderrRead.Release(),
+                Process = process,
+            };
+            int status = DataPump.RunService(channel, version, io, out string? failure);
+            if (status < 0)
+            {
+                Log($"qrexec: {path}: {failure}");
+                process.Signal(Libc.SIGTERM);
+            }
+            process.TryReap(block: true);
+            return status;
+        }
+    }
+
+    private static int RunSocket(IQrexecChannel channel, uint version, ServiceCommand command, RpcConfig settings, ServiceLocation location, bool dom0)
+    {
+        SafeFd? socket = UnixSocket.TryConnect(location.Path!, out Errno error);
+        if (socket == null)
+        {
+            Log($"qrexec: connect {location.Path}: {error}");
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        using (socket)
+        {
+            return RunConnected(channel, version, command, settings, socket.Fd);
+        }
+    }
+
+    private static int RunTcp(IQrexecChannel channel, uint version, ServiceCommand command, RpcConfig settings, ServiceLocation location, bool dom0)
+    {
+        if (!IPAddress.TryParse(location.Host, out IPAddress? address))
+        {
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        using Socket socket = new(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Connect(new IPEndPoint(address, location.Port));
+        }
+        catch (SocketException e)
+        {
+            Log($"qrexec: connect {location.Host}:{location.Port}: {e.SocketErrorCode}");
+            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+        }
+        return RunConnected(channel, version, command, settings, (int)socket.Handle);
+    }
+
+    private static int RunConnected(IQrexecChannel channel, uint version, ServiceCommand command, RpcConfig settings, int fd)
+    {
+        if (!settings.SkipServiceDescriptor)
+        {
+            byte[] line = Encoding.UTF8.GetBytes(command.DescriptorLine + "\0");
+            if (!Io.WriteAll(fd, line))
+            {
+                return Fail(channel, QrexecProtocol.ExitProblem, dom0: false);
+            }
+        }
+        ServiceIo io = new()
+        {
+            Input = fd,
+            Output = fd,
+            Error = -1,
+            IsSocket = true,
+            ExitOnClientEof = settings.ExitOnClientEof,
+            ExitOnServiceEof = settings.ExitOnServiceEof,
+        };
+        int status = DataPump.RunService(channel, version, io, out string? failure);
+        if (status < 0)
+        {
+            Log($"qrexec: socket service {command.LookupName}: {failure}");
+        }
+        return status;
+    }
+
+    /// <summary>Runs qubes.WaitForSession (if there is one) with the user name on its stdin and waits for it.</summary>
+    private static void WaitForSession(ServiceCommand command)
+    {
+        ServiceLocation wait = ServiceLookup.Find("qubes.WaitForSession+", "qubes.WaitForSession", Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
+        if (wait.Kind != ServiceKind.Executable)
+        {
+            return;
+        }
+        (SafeFd read, SafeFd write) = Pipe();
+        List<string> environment = [.. ServiceEnvironment.Build(Inherited(), command, Environment.ProcessId)];
+        environment.RemoveAll(static v => v.StartsWith(ServiceEnvironment.RemoteDomainVariable + "=", StringComparison.Ordinal));
+        environment.Add($"{ServiceEnvironment.RemoteDomainVariable}={command.Source}");
+        using (read)
+        using (write)
+        {
+            using SpawnedProcess? process = Spawner.Start(wait.Path!, [wait.Path!], environment, read.Fd, -1, -1, out _);
+            Io.WriteAll(write.Fd, Encoding.UTF8.GetBytes(command.User + "\n"));
+            write.Dispose();
+            process?.TryReap(block: true);
+        }
+    }
+
+    private static int Fail(IQrexecChannel channel, int status, bool dom0)
+    {
+        DataPump.SendLaunchFailure(channel, status, dom0);
+        return status;
+    }
+
+    private static void SendExitCode(IQrexecChannel channel, int status)
+    {
+        Span<byte> message = stackalloc byte[QrexecProtocol.HeaderSize + 4];
+        new MessageHeader(MessageType.DataExitCode, 4).Write(message);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(message[8..], status);
+        Io.WriteAll(channel, message);
+    }
+
+    private static unsafe (SafeFd Read, SafeFd Write) Pipe()
+    {
+        int* fds = stackalloc int[2];
+        if (Libc.pipe2(fds, Libc.O_CLOEXEC) < 0)
+        {
+            throw new LinuxException("pipe2", LastError.Get());
+        }
+        return (new SafeFd(fds[0]), new SafeFd(fds[1]));
+    }
+
+    private static bool IsRoot() => geteuid() == 0;
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern uint geteuid();
+
+    /// <summary>The environment of a plain (non-RPC) command: ours without the reserved QREXEC variables.</summary>
+    private static List<string> PlainEnvironment()
+    {
+        List<string> list = [];
+        foreach (KeyValuePair<string, string> e in Inherited())
+        {
+            if (!e.Key.StartsWith(ServiceEnvironment.ReservedPrefix, StringComparison.Ordinal))
+            {
+                list.Add(e.Key + "=" + e.Value);
+            }
+        }
+        return list;
+    }
+
+    private static List<KeyValuePair<string, string>> Inherited()
+    {
+        List<KeyValuePair<string, string>> list = [];
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            list.Add(new KeyValuePair<string, string>((string)e.Key, (string?)e.Value ?? string.Empty));
+        }
+        return list;
+    }
+}

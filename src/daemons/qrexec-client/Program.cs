@@ -1,0 +1,311 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Text;
+using Qubes.Interop.Linux;
+using Qubes.Qrexec;
+using Qubes.Qrexec.Processes;
+using Qubes.Qrexec.Runtime;
+using Qubes.Qrexec.Services;
+using Qubes.Qrexec.Transport;
+
+namespace Qubes.Tools.QrexecClient;
+
+/// <summary>qrexec-client [options] -d TARGET [-l LOCAL_CMD | -c IDENT,SRC_NAME,SRC_DOMID | -e] USER:COMMAND (spec §14.3).</summary>
+internal static class Program
+{
+    private const string Usage = "usage: qrexec-client [-w timeout] [-W] [-t] [-T] [-E] [-k] [--socket-dir=PATH] [-p DATA|--prefix-data=DATA] [--use-stdin-socket] -d domain [-l local_prog | -c IDENT,SRC_NAME,SRC_DOMID | -e] user:command";
+
+    private sealed class Options
+    {
+        public string? Target;
+        public string? LocalCommand;
+        public string? Connect;
+        public bool JustExec;
+        public bool NoExitCode;
+        public bool FilterOut;
+        public bool FilterErr;
+        public int Timeout = 10;
+        public bool WaitEnd;
+        public bool Kill;
+        public string SocketDir = QrexecProtocol.DefaultSocketDirectory;
+        public string? Prefix;
+        public bool StdinSocket;
+        public string? Command;
+    }
+
+    private static int Main(string[] args)
+    {
+        Options? o = Parse(args);
+        if (o == null)
+        {
+            Console.Error.WriteLine(Usage);
+            return 1;
+        }
+        int status = Run(o);
+        if (o.Kill)
+        {
+            QubesdCall.Call(Environment.GetEnvironmentVariable("QUBESD_SOCKET") ?? QrexecProtocol.DefaultQubesdSocket, "admin.vm.Kill", o.Target!, string.Empty, out _);
+        }
+        return o.NoExitCode ? 0 : status;
+    }
+
+    private static Options? Parse(string[] args)
+    {
+        Options o = new();
+        int i = 0;
+        for (; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (!a.StartsWith('-'))
+            {
+                break;
+            }
+            string? Value(string shortName, string? longName)
+            {
+                if (longName != null && a.StartsWith(longName + "=", StringComparison.Ordinal))
+                {
+                    return a[(longName.Length + 1)..];
+                }
+                if (a == shortName || a == longName)
+                {
+                    return i + 1 < args.Length ? args[++i] : null;
+                }
+                return a.StartsWith(shortName, StringComparison.Ordinal) && shortName.Length == 2 && a.Length > 2 ? a[2..] : null;
+            }
+            string? v;
+            switch (a)
+            {
+                case "-e":
+                    o.JustExec = true;
+                    continue;
+                case "-E":
+                case "--no-exit-code":
+                    o.NoExitCode = true;
+                    continue;
+                case "-t":
+                    o.FilterOut = true;
+                    continue;
+                case "-T":
+                    o.FilterErr = true;
+                    continue;
+                case "-W":
+                    o.WaitEnd = true;
+                    continue;
+                case "-k":
+                    o.Kill = true;
+                    continue;
+                case "--use-stdin-socket":
+                    o.StdinSocket = true;
+                    continue;
+            }
+            if ((v = Value("-d", null)) != null)
+            {
+                o.Target = v;
+            }
+            else if ((v = Value("-l", null)) != null)
+            {
+                o.LocalCommand = v;
+            }
+            else if ((v = Value("-c", null)) != null)
+            {
+                o.Connect = v;
+            }
+            else if ((v = Value("-w", null)) != null)
+            {
+                if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out o.Timeout))
+                {
+                    return null;
+                }
+            }
+            else if ((v = Value("-p", "--prefix-data")) != null)
+            {
+                o.Prefix = v;
+            }
+            else if (a.StartsWith("--socket-dir=", StringComparison.Ordinal))
+            {
+                o.SocketDir = a["--socket-dir=".Length..];
+            }
+            else
+            {
+                return null;
+            }
+        }
+        if (args.Length - i != 1 || o.Target == null)
+        {
+            return null;
+        }
+        o.Command = args[i];
+        int modes = (o.JustExec ? 1 : 0) + (o.LocalCommand != null ? 1 : 0) + (o.Connect != null ? 1 : 0);
+        if (modes > 1 || (o.LocalCommand != null && o.StdinSocket))
+        {
+            return null;
+        }
+        return o;
+    }
+
+    private static bool IsDom0(string target) => target is "dom0" or "@adminvm" or "uuid:00000000-0000-0000-0000-000000000000";
+
+    private static int Run(Options o)
+    {
+        if (o.Connect != null)
+        {
+            return AnswerPendingCall(o);
+        }
+        if (IsDom0(o.Target!))
+        {
+            return LocalDom0Call(o);
+        }
+        using DaemonConnection? daemon = DaemonConnection.Open(o.SocketDir, o.Target!, out string? error);
+        if (daemon == null)
+        {
+            Console.Error.WriteLine($"qrexec-client: {error}");
+            return QrexecProtocol.ExitProblem;
+        }
+        MessageType type = o.JustExec ? MessageType.JustExec : MessageType.ExecCmdline;
+        (uint Domain, uint Port)? reply = daemon.Command(Messages.ExecCommand(type, 0, 0, o.Command!), expectReply: true);
+        if (reply is not { } r)
+        {
+            Console.Error.WriteLine("qrexec-client: the daemon refused the command");
+            return QrexecProtocol.ExitProblem;
+        }
+        using IChannelFactory factory = ChannelFactory.FromEnvironment();
+        using IQrexecChannel channel = factory.Listen((int)r.Domain, (int)r.Port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
+        TimeSpan wait = o.Timeout == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Timeout);
+        if (!channel.WaitConnected(wait))
+        {
+            Console.Error.WriteLine("qrexec-client: the remote end did not connect");
+            return QrexecProtocol.ExitProblem;
+        }
+        uint version = Io.DataHandshake(channel, sendFirst: true);
+        if (version == 0)
+        {
+            Console.Error.WriteLine("qrexec-client: data handshake failed");
+            return QrexecProtocol.ExitProblem;
+        }
+        return Caller(o, channel, version, o.Target!);
+    }
+
+    /// <summary>The data phase as caller, on our stdio or a local command's socket pair.</summary>
+    private static int Caller(Options o, IQrexecChannel channel, uint version, string remote)
+    {
+        CallerIo io = new()
+        {
+            Input = o.JustExec ? -1 : 0,
+            Output = o.StdinSocket ? 0 : 1,
+            Error = 2,
+            PrefixData = o.Prefix == null ? null : Encoding.UTF8.GetBytes(o.Prefix),
+            FilterOutput = o.FilterOut,
+            FilterError = o.FilterErr,
+        };
+        LocalProgram? program = null;
+        if (o.LocalCommand != null)
+        {
+            program = LocalProgram.Start([o.LocalCommand], shell: true, new Dictionary<string, string> { ["QREXEC_REMOTE_DOMAIN"] = remote }, 2, out string? error);
+            if (program == null)
+            {
+                Console.Error.WriteLine($"qrexec-client: {error}");
+                return QrexecProtocol.ExitProblem;
+            }
+            io.Input = program.Socket.Fd;
+            io.Output = program.Socket.Fd;
+            io.LocalProcess = program.Process;
+        }
+        using (program)
+        {
+            int status = DataPump.RunCaller(channel, version, io, out string? failure);
+            if (failure != null)
+            {
+                Console.Error.WriteLine($"qrexec-client: {failure}");
+            }
+            return status;
+        }
+    }
+
+    /// <summary>-c: a policy program answering a pending VM call (§8.2 step 5), to a VM or to dom0.</summary>
+    private static int AnswerPendingCall(Options o)
+    {
+        string[] parts = o.Connect!.Split(',');
+        if (parts.Length != 3 || Encoding.ASCII.GetByteCount(parts[0]) >= QrexecProtocol.IdentSize || IsDom0(parts[1])
+            || !uint.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint sourceId) || sourceId == 0)
+        {
+            Console.Error.WriteLine("qrexec-client: -c needs IDENT,SRC_NAME,SRC_DOMID");
+            return QrexecProtocol.ExitProblem;
+        }
+        byte[] ident = Messages.Ident(parts[0]);
+        string sourceDaemon = sourceId.ToString(CultureInfo.InvariantCulture);
+        if (IsDom0(o.Target!))
+        {
+            using DaemonConnection? own = DaemonConnection.Open(o.SocketDir, sourceDaemon, out string? error);
+            (uint Domain, uint Port)? reply = own?.Command(Messages.ServiceConnect(0, 0, ident), expectReply: true);
+            if (reply is not { } r)
+            {
+                Console.Error.WriteLine($"qrexec-client: {error ?? "the daemon refused SERVICE_CONNECT"}");
+                return QrexecProtocol.ExitProblem;
+            }
+            using IChannelFactory factory = ChannelFactory.FromEnvironment();
+            using IQrexecChannel? channel = factory.Connect((int)r.Domain, (int)r.Port, TimeSpan.FromSeconds(5), out error);
+            if (channel == null)
+            {
+                Console.Error.WriteLine($"qrexec-client: {error}");
+                return QrexecProtocol.ExitProblem;
+            }
+            uint version = Io.DataHandshake(channel, sendFirst: false);
+            if (version == 0)
+            {
+                return QrexecProtocol.ExitProblem;
+            }
+            ServiceRunner.Run(channel, version, o.Command!, justExec: false, dom0: true);
+            return 0;
+        }
+        using DaemonConnection? target = DaemonConnection.Open(o.SocketDir, o.Target!, out string? targetError);
+        (uint Domain, uint Port)? allocated = target?.Command(Messages.ExecCommand(MessageType.ExecCmdline, sourceId, 0, o.Command!), expectReply: true);
+        if (allocated is not { } a)
+        {
+            Console.Error.WriteLine($"qrexec-client: {targetError ?? "the target daemon refused the command"}");
+            return o.Target!.Length > 0 ? 137 : QrexecProtocol.ExitProblem;
+        }
+        using DaemonConnection? source = DaemonConnection.Open(o.SocketDir, sourceDaemon, out string? sourceError);
+        if (source?.Command(Messages.ServiceConnect(a.Domain, a.Port, ident), expectReply: false) == null)
+        {
+            Console.Error.WriteLine($"qrexec-client: {sourceError}");
+            return 137;
+        }
+        if (o.WaitEnd)
+        {
+            target!.WaitClosed();
+        }
+        return 0;
+    }
+
+    /// <summary>dom0 → dom0: the service is an executable run here in place of the client.</summary>
+    private static int LocalDom0Call(Options o)
+    {
+        string command = o.Command!;
+        if (!command.StartsWith("DEFAULT:", StringComparison.Ordinal) || o.LocalCommand != null
+            || !ServiceCommand.TryParse(command, out ServiceCommand? parsed, out _) || !parsed!.IsRpc)
+        {
+            Console.Error.WriteLine("qrexec-client: a dom0 call must be DEFAULT:QUBESRPC ...");
+            return QrexecProtocol.ExitProblem;
+        }
+        ServiceLocation location = ServiceLookup.Find(parsed.LookupName, parsed.ServiceName, Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
+        if (location.Kind != ServiceKind.Executable)
+        {
+            Console.Error.WriteLine($"qrexec-client: service {parsed.LookupName}: {location.Error ?? location.Kind.ToString()}");
+            return location.Kind == ServiceKind.NotFound ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
+        }
+        List<KeyValuePair<string, string>> inherited = [];
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            inherited.Add(new((string)e.Key, (string?)e.Value ?? string.Empty));
+        }
+        using SpawnedProcess? process = Spawner.Start(location.Path!, ServiceEnvironment.BuildArgv(location.Path!, parsed),
+            ServiceEnvironment.Build(inherited, parsed, null), 0, 1, 2, out Errno error);
+        if (process == null)
+        {
+            return error == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
+        }
+        process.TryReap(block: true);
+        return process.ExitCode ?? QrexecProtocol.ExitProblem;
+    }
+}
