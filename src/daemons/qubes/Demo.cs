@@ -88,6 +88,11 @@ internal static class Demo
                 return Fail("the hypervisor did not report the domain's death");
             }
 
+            int qrexec = RunQrexec();
+            if (qrexec != 0)
+            {
+                return qrexec;
+            }
             Step("demo complete");
             return 0;
         }
@@ -170,6 +175,73 @@ internal static class Demo
         bool ok = sent.AsSpan().SequenceEqual(received);
         Say($"{direction}: sent sha256 {Convert.ToHexStringLower(sent)[..16]}..., received {Convert.ToHexStringLower(received)[..16]}... {(ok ? "match" : "MISMATCH")}");
         return ok;
+    }
+
+    /// <summary>qrexec on the loopback hypervisor: a dom0 command, a VM→VM call allowed by policy with data and exit code checked, a denied call.</summary>
+    private static int RunQrexec()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"qubes-demo-qrexec-{Environment.ProcessId}");
+        const string Rules = "# service source target action\ndemo.Digest work personal allow\n* * * deny\n";
+        Step("qrexec: hypervisor, allow-list policy daemon, and qubes 'work' and 'personal' with their agents and daemons");
+        using QrexecSystem system = new(dir, Rules);
+        Say("policy: " + string.Join(" | ", Rules.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        var clock = Stopwatch.StartNew();
+        int work = system.AddQube("work");
+        int personal = system.AddQube("personal");
+        Say($"work is domain {work}, personal is domain {personal}; both agents connected in {clock.Elapsed.TotalMilliseconds:F0} ms");
+        system.AddService("personal", "demo.Digest", "#!/bin/sh\n# prints the SHA-256 of its input and its argument, exits 7\nsha256sum | cut -d' ' -f1\necho \"argument: $1, caller: $QREXEC_REMOTE_DOMAIN\"\nexit 7\n");
+
+        Step("dom0 -> work: qrexec-client -d work 'DEFAULT:echo hello from the agent in work'");
+        ProcessStartInfo hello = system.Client("-d", "work", "DEFAULT:echo hello from the agent in work");
+        hello.RedirectStandardOutput = true;
+        using (Process client = Process.Start(hello)!)
+        {
+            string output = client.StandardOutput.ReadToEnd().Trim();
+            client.WaitForExit();
+            Say($"output: \"{output}\", exit code {client.ExitCode}");
+            if (output != "hello from the agent in work" || client.ExitCode != 0)
+            {
+                return Fail("the dom0 command did not run in work");
+            }
+        }
+
+        Step($"work -> personal: qrexec-client-vm personal demo.Digest+check, {StreamBytes >> 20} MiB on stdin (allowed by policy)");
+        ProcessStartInfo call = system.ClientVm("work", "personal", "demo.Digest+check");
+        call.RedirectStandardInput = true;
+        call.RedirectStandardOutput = true;
+        clock.Restart();
+        using (Process client = Process.Start(call)!)
+        {
+            Task<string> output = client.StandardOutput.ReadToEndAsync();
+            byte[] sent = Feed(client.StandardInput.BaseStream, seed: 3);
+            client.StandardInput.Close();
+            string[] lines = output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            client.WaitForExit();
+            double seconds = clock.Elapsed.TotalSeconds;
+            string expected = Convert.ToHexStringLower(sent);
+            Say($"sent sha256 {expected[..16]}..., service saw {(lines.Length > 0 ? lines[0] : "nothing")[..Math.Min(16, lines.Length > 0 ? lines[0].Length : 7)]}... {(lines.Length > 0 && lines[0] == expected ? "match" : "MISMATCH")}");
+            Say(lines.Length > 1 ? lines[1] : "(no second line)");
+            Say($"exit code {client.ExitCode} (the service exits 7); {StreamBytes / seconds / 1e6:F0} MB/s including the service's sha256sum");
+            if (lines.Length < 2 || lines[0] != expected || lines[1] != "argument: check, caller: work" || client.ExitCode != 7)
+            {
+                return Fail("the allowed call did not deliver its data, argument or exit code");
+            }
+        }
+
+        Step("personal -> work: qrexec-client-vm work demo.Digest (denied by policy)");
+        ProcessStartInfo denied = system.ClientVm("personal", "work", "demo.Digest");
+        denied.RedirectStandardError = true;
+        using (Process client = Process.Start(denied)!)
+        {
+            string error = client.StandardError.ReadToEnd().Trim();
+            client.WaitForExit();
+            Say($"\"{error}\", exit code {client.ExitCode}");
+            if (client.ExitCode != 126)
+            {
+                return Fail("the denied call did not exit 126");
+            }
+        }
+        return 0;
     }
 
     private static void Step(string text) => Console.WriteLine($"[{++s_step}] {text}");

@@ -1,0 +1,159 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Threading;
+using Qubes.Interop.Linux;
+using Qubes.Platform.Loopback;
+
+namespace Qubes.Front;
+
+/// <summary>
+/// qrexec on the loopback hypervisor: the broker, the allow-list policy daemon, and for each qube
+/// its agent (in the qube's domain) and its qrexec-daemon (in dom0). Everything lives under one
+/// directory: <c>qrexec/</c> holds the daemon sockets, <c>&lt;qube&gt;/</c> a qube's agent socket
+/// and its services (<c>rpc/</c>), <c>policy.rules</c> the allow-list.
+/// </summary>
+internal sealed class QrexecSystem : IDisposable
+{
+    private readonly List<Process> _processes = [];
+    private readonly Process _broker;
+    private readonly LoopbackPlatform _dom0;
+
+    public QrexecSystem(string directory, string policyRules)
+    {
+        Directory = directory;
+        System.IO.Directory.CreateDirectory(directory);
+        File.WriteAllText(PolicyRules, policyRules);
+        ProcessStartInfo broker = Tools.StartInfo("qubes-lohv", "--dir", directory);
+        broker.RedirectStandardOutput = true;
+        _broker = Process.Start(broker)!;
+        if (_broker.StandardOutput.ReadLine() == null)
+        {
+            throw new InvalidOperationException("the loopback hypervisor did not start");
+        }
+        _dom0 = LoopbackPlatform.ConnectDom0(directory);
+        ProcessStartInfo policy = Tools.StartInfo("qrexec-policy-allowlist", "--rules", PolicyRules, "--socket", PolicySocket);
+        _processes.Add(Process.Start(policy)!);
+        WaitFor(PolicySocket);
+    }
+
+    public string Directory { get; }
+
+    public string SocketDirectory => Path.Combine(Directory, "qrexec");
+
+    public string PolicyRules => Path.Combine(Directory, "policy.rules");
+
+    public string PolicySocket => Path.Combine(Directory, "policy.sock");
+
+    public Dictionary<string, int> Qubes { get; } = [];
+
+    public string AgentSocket(string qube) => Path.Combine(Directory, qube, "agent.sock");
+
+    public string ServiceDirectory(string qube) => Path.Combine(Directory, qube, "rpc");
+
+    /// <summary>Creates a qube, starts its agent inside it and its daemon in dom0, and waits until the daemon socket is up.</summary>
+    public int AddQube(string name)
+    {
+        System.IO.Directory.CreateDirectory(ServiceDirectory(name));
+        (int id, SafeFd connection) = _dom0.CreateDomain(name);
+        using (connection)
+        {
+            ProcessStartInfo agent = Tools.StartInfo("qrexec-agent", "--no-fork-server", "--agent-socket=" + AgentSocket(name));
+            agent.Environment["QREXEC_SERVICE_PATH"] = ServiceDirectory(name);
+            agent.Environment.Remove(LoopbackPlatform.DirectoryVariable);
+            _processes.Add(LoopbackPlatform.StartInDomain(connection, agent));
+        }
+        string id10 = id.ToString(CultureInfo.InvariantCulture);
+        ProcessStartInfo daemon = Tools.StartInfo("qrexec-daemon", "--direct", "--uuid=" + Guid.NewGuid().ToString(),
+            "--socket-dir=" + SocketDirectory, "--policy-socket=" + PolicySocket,
+            "--policy-program=" + Tools.Path("qrexec-policy-allowlist"), id10, name, "user");
+        daemon.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
+        daemon.Environment["QREXEC_ALLOWLIST"] = PolicyRules;
+        daemon.Environment["QREXEC_SERVICE_PATH"] = Path.Combine(Directory, "dom0", "rpc");
+        _processes.Add(Process.Start(daemon)!);
+        WaitFor(AgentSocket(name));
+        WaitFor(Path.Combine(SocketDirectory, "qrexec." + name));
+        Qubes[name] = id;
+        return id;
+    }
+
+    /// <summary>Writes an executable service into a qube.</summary>
+    public void AddService(string qube, string name, string script)
+    {
+        string path = Path.Combine(ServiceDirectory(qube), name);
+        File.WriteAllText(path, script);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException();
+        }
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+    }
+
+    /// <summary>qrexec-client-vm in <paramref name="qube"/> (the native client, which hands the call to the qube's agent).</summary>
+    public ProcessStartInfo ClientVm(string qube, string target, string service)
+    {
+        ProcessStartInfo psi = new(Tools.NativeClientVm);
+        psi.ArgumentList.Add("--agent-socket=" + AgentSocket(qube));
+        psi.ArgumentList.Add(target);
+        psi.ArgumentList.Add(service);
+        psi.UseShellExecute = false;
+        return psi;
+    }
+
+    /// <summary>qrexec-client in dom0.</summary>
+    public ProcessStartInfo Client(params string[] args)
+    {
+        ProcessStartInfo psi = Tools.StartInfo("qrexec-client", ["--socket-dir=" + SocketDirectory, .. args]);
+        psi.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
+        return psi;
+    }
+
+    private static void WaitFor(string path)
+    {
+        Stopwatch clock = Stopwatch.StartNew();
+        while (!File.Exists(path))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"{path} did not appear");
+            }
+            Thread.Sleep(10);
+        }
+    }
+
+    public void Dispose()
+    {
+        _processes.Reverse(); // daemons before their agents, the policy daemon last
+        foreach (Process p in _processes)
+        {
+            try
+            {
+                p.Kill();
+                p.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            p.Dispose();
+        }
+        _dom0.Dispose();
+        try
+        {
+            _broker.Kill();
+            _broker.WaitForExit(5000);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        _broker.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
