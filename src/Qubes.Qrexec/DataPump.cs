@@ -87,6 +87,7 @@ public sealed unsafe class DataPump
     private bool _haveExitCode;
     private int _remoteStatus;
     private bool _loggedStdoutAsStdin;
+    private bool _ownsDescriptors;   // the service side's process pipes (not sockets, not the caller's stdio)
 
     private DataPump(IQrexecChannel channel, uint version, bool isCaller)
     {
@@ -171,6 +172,7 @@ public sealed unsafe class DataPump
     {
         // The caller's descriptors may be shared with other processes (a terminal, the shell's
         // pipes): their flags are put back afterwards. The service side's pipes are our own.
+        _ownsDescriptors = !_isCaller && !isSocket;
         int[] fds = [_sinks[0], _sinks[1], _sinks[2], _sources[0], _sources[1], _sources[2]];
         int[] savedFlags = new int[fds.Length];
         for (int i = 0; i < fds.Length; i++)
@@ -188,6 +190,15 @@ public sealed unsafe class DataPump
                 for (int i = 0; i < fds.Length; i++)
                 {
                     Restore(fds[i], savedFlags[i]);
+                }
+            }
+            else if (!isSocket)
+            {
+                // the process's pipes are the pump's: close what the streams left open
+                for (int i = 0; i < 3; i++)
+                {
+                    CloseOwned(ref _sinks[i]);
+                    CloseOwned(ref _sources[i]);
                 }
             }
         }
@@ -551,6 +562,10 @@ public sealed unsafe class DataPump
             return 0;
         }
         // the destination is gone (EPIPE: the process closed its stdin; our stdout closed): discard the rest of this stream
+        if (_ownsDescriptors)
+        {
+            CloseOwned(ref _sinks[stream]);
+        }
         _sinks[stream] = -1;
         return _channel.Skip(count);
     }
@@ -680,6 +695,15 @@ public sealed unsafe class DataPump
     {
         Failure ??= "the connection failed";
         return _isCaller ? 255 : -1;
+    }
+
+    private static void CloseOwned(ref int fd)
+    {
+        if (fd >= 0)
+        {
+            Libc.close(fd);
+            fd = -1;
+        }
     }
 
     private static int MakeNonBlocking(int fd)
