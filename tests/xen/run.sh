@@ -13,7 +13,14 @@
 # the bad bytes are stale ring data (an ordering bug) or something else.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-boot="${XEN_IN_QEMU:-$root/../shared/tools/xen-in-qemu/boot.sh}"
+# the tool lives beside the project's checkout; a clean clone elsewhere finds it at its usual place
+boot="${XEN_IN_QEMU:-}"
+if [ -z "$boot" ]; then
+    for candidate in "$root/../shared/tools/xen-in-qemu/boot.sh" /work/shared/tools/xen-in-qemu/boot.sh; do
+        if [ -f "$candidate" ]; then boot="$candidate"; break; fi
+    done
+    boot="${boot:-$root/../shared/tools/xen-in-qemu/boot.sh}"
+fi
 log="${XEN_LOG:-/tmp/qubes-xen.log}"
 work="$(mktemp -d /tmp/qubes-xen.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
