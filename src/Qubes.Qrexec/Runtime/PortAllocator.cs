@@ -8,12 +8,13 @@ namespace Qubes.Qrexec.Runtime;
 public sealed class PortAllocator
 {
     private readonly int _ownDomain;
-    private readonly int[] _slots = new int[QrexecProtocol.MaxFds];
+    // the domain each slot was allocated for, or −1 when free (wide enough for every u32 domain value)
+    private readonly long[] _slots = new long[QrexecProtocol.MaxFds];
 
     public PortAllocator(int ownDomain)
     {
         _ownDomain = ownDomain;
-        System.Array.Fill(_slots, -1);
+        System.Array.Fill(_slots, -1L);
     }
 
     /// <summary>Allocates a port for a call with <paramref name="connectDomain"/>; 0 when none is free.</summary>
@@ -35,7 +36,7 @@ public sealed class PortAllocator
         {
             if (_slots[slot] < 0)
             {
-                _slots[slot] = (int)connectDomain;
+                _slots[slot] = connectDomain;
                 return (uint)(QrexecProtocol.FirstDataPort + slot);
             }
         }
@@ -50,7 +51,7 @@ public sealed class PortAllocator
             return false;
         }
         int slot = (int)(port - QrexecProtocol.FirstDataPort);
-        if (_slots[slot] != (int)connectDomain)
+        if (_slots[slot] != connectDomain)
         {
             return false;
         }

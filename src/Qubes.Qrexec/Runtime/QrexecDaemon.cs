@@ -316,13 +316,38 @@ public sealed class QrexecDaemon : IDisposable
         }
         Pending pending = new(ident);
         _pending[key] = pending;
-        Thread thread = new(() => _policyDone.Enqueue((key, RunPolicyChild(request, pending))))
+        Thread thread = new(() =>
+        {
+            _policyDone.Enqueue((key, RunPolicyChild(request, pending)));
+            WakeMainLoop();
+        })
         {
             IsBackground = true,
             Name = "qrexec policy",
         };
         thread.Start();
         return true;
+    }
+
+    /// <summary>From a policy thread: wakes the main loop to take its result (the daemon may be disposed already).</summary>
+    private void WakeMainLoop()
+    {
+        bool added = false;
+        try
+        {
+            _wake.DangerousAddRef(ref added);
+            EventFd.Signal(_wake.Fd);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (added)
+            {
+                _wake.DangerousRelease();
+            }
+        }
     }
 
     private bool Refuse(byte[] ident)
