@@ -65,6 +65,7 @@ public sealed unsafe class DataPump
 
     private readonly IQrexecChannel _channel;
     private readonly int _maxChunk;
+    private readonly int _sendChunk;
     private readonly bool _isCaller;
 
     // receive state: the chunk being streamed
@@ -93,8 +94,19 @@ public sealed unsafe class DataPump
     {
         _channel = channel;
         _maxChunk = version >= 3 ? QrexecProtocol.MaxDataChunk : QrexecProtocol.MaxDataChunkV2;
+        _sendChunk = SendChunk(channel, _maxChunk);
         _isCaller = isCaller;
     }
+
+    /// <summary>
+    /// The largest chunk read from a local source at once. Over a vchan ring, a quarter of the ring:
+    /// a chunk as large as the ring (64 KiB chunks, 64 KiB ring) makes the two ends take turns, the
+    /// writer waiting until the reader has written the whole chunk out; smaller chunks let the
+    /// reader drain one while the writer fills the next (the ring's own writes publish in 16 KiB
+    /// steps for the same reason). Other transports buffer locally and take whole chunks.
+    /// </summary>
+    private static int SendChunk(IQrexecChannel channel, int maxChunk)
+        => channel is VchanChannel vchan ? Math.Clamp(vchan.Endpoint.WriteRingSize / 4, 1, maxChunk) : maxChunk;
 
     /// <summary>Why the last run ended abnormally (null when it ended by the protocol).</summary>
     public string? Failure { get; private set; }
@@ -222,6 +234,7 @@ public sealed unsafe class DataPump
             _stdinEofSent = true;
         }
         bool processExited = process == null;
+        bool checkProcess = true; // reaped once at the start, then when its pidfd polls readable
         while (true)
         {
             // 1. drain what the peer sent, as far as destinations take it
@@ -264,9 +277,10 @@ public sealed unsafe class DataPump
                     }
                     _sinks[StreamStdin] = -1;
                 }
-                if (!processExited && process!.TryReap(block: false))
+                if (!processExited && checkProcess)
                 {
-                    processExited = true;
+                    checkProcess = false;
+                    processExited = process!.TryReap(block: false);
                 }
                 if (_stdoutEofSent && _stderrEofSent && processExited
                     && (!isSocket || _remoteStdinEof || exitOnServiceEof))
@@ -320,6 +334,10 @@ public sealed unsafe class DataPump
             {
                 _blockedFd = -1;
             }
+            if (fds[processIndex].revents != 0)
+            {
+                checkProcess = true;
+            }
             if (r == 0 && _channel.State == Vchan.VchanState.Disconnected && _channel.Ready() == 0)
             {
                 return PeerGone();
@@ -357,7 +375,7 @@ public sealed unsafe class DataPump
             StreamStdout => MessageType.DataStdout,
             _ => MessageType.DataStderr,
         };
-        int moved = _channel.SendChunkFromFd(type, fd, _maxChunk);
+        int moved = _channel.SendChunkFromFd(type, fd, _sendChunk);
         if (moved > 0 || moved == -(int)Errno.EAGAIN || moved == -(int)Errno.EINTR)
         {
             return Math.Max(moved, 0);
