@@ -227,7 +227,7 @@ public sealed unsafe class DataPump
         _stderrEofSent = !_isCaller && _sources[StreamStderr] < 0;
         if (_isCaller && _sources[StreamStdin] < 0 && _prefix == null)
         {
-            if (!SendHeader(MessageType.DataStdin, 0))
+            if (!SendHeader(MessageType.DataStdin, 0) && !StopSendingToClosedPeer())
             {
                 return ChannelFailed();
             }
@@ -293,7 +293,7 @@ public sealed unsafe class DataPump
             int space = _channel.Space();
             if (_prefix != null && space > QrexecProtocol.HeaderSize)
             {
-                if (!SendPrefix(space))
+                if (!SendPrefix(space) && !StopSendingToClosedPeer())
                 {
                     return ChannelFailed();
                 }
@@ -351,7 +351,11 @@ public sealed unsafe class DataPump
                 int moved = SendFromSource(s, isSocket);
                 if (moved == int.MinValue)
                 {
-                    return ChannelFailed();
+                    if (!StopSendingToClosedPeer())
+                    {
+                        return ChannelFailed();
+                    }
+                    break;
                 }
                 if (!_isCaller && isSocket && exitOnServiceEof && _stdoutEofSent)
                 {
@@ -690,6 +694,28 @@ public sealed unsafe class DataPump
         bool ok = _channel.Send(header) == header.Length;
         _channel.Blocking = blocking;
         return ok;
+    }
+
+    /// <summary>
+    /// A send failed. For a caller whose peer has closed, that is not the end yet: the service may
+    /// have sent everything, its exit code last, and closed while this end still had input to
+    /// send (a short service and a caller's stdin EOF cross). The caller stops sending and goes on
+    /// draining; the loop then ends with the exit code, or without one as the peer gone. True when
+    /// the caller goes on; false when the send failure is fatal.
+    /// </summary>
+    private bool StopSendingToClosedPeer()
+    {
+        if (!_isCaller || _channel.State != Vchan.VchanState.Disconnected)
+        {
+            return false;
+        }
+        for (int s = 0; s < 3; s++)
+        {
+            _sources[s] = -1; // the caller's descriptors are not ours to close
+        }
+        _prefix = null;
+        _stdinEofSent = true;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
