@@ -13,20 +13,27 @@ namespace Qubes.Front;
 /// qrexec on the loopback hypervisor: the broker, the allow-list policy daemon, and for each qube
 /// its agent (in the qube's domain) and its qrexec-daemon (in dom0). Everything lives under one
 /// directory: <c>qrexec/</c> holds the daemon sockets, <c>&lt;qube&gt;/</c> a qube's agent socket
-/// and its services (<c>rpc/</c>), <c>policy.rules</c> the allow-list.
+/// and its services (<c>rpc/</c>), <c>policy.rules</c> the allow-list. The executables come from
+/// one tool directory: by default the one this program was built into.
 /// </summary>
 internal sealed class QrexecSystem : IDisposable
 {
     private readonly List<Process> _processes = [];
+    private readonly Dictionary<string, Process> _agents = [];
     private readonly Process _broker;
     private readonly LoopbackPlatform _dom0;
+    private readonly string _tools;
 
-    public QrexecSystem(string directory, string policyRules)
+    /// <param name="directory">Where the system's sockets, services and policy live (created; deleted on dispose).</param>
+    /// <param name="policyRules">The allow-list: lines of "service source target action".</param>
+    /// <param name="toolDirectory">Where qubes-lohv and the qrexec executables were built (default: beside this program).</param>
+    public QrexecSystem(string directory, string policyRules, string? toolDirectory = null)
     {
+        _tools = toolDirectory ?? AppContext.BaseDirectory;
         Directory = directory;
         System.IO.Directory.CreateDirectory(directory);
         File.WriteAllText(PolicyRules, policyRules);
-        ProcessStartInfo broker = Tools.StartInfo("qubes-lohv", "--dir", directory);
+        ProcessStartInfo broker = Tools.StartInfoIn(_tools, "qubes-lohv", "--dir", directory);
         broker.RedirectStandardOutput = true;
         _broker = Process.Start(broker)!;
         if (_broker.StandardOutput.ReadLine() == null)
@@ -34,7 +41,7 @@ internal sealed class QrexecSystem : IDisposable
             throw new InvalidOperationException("the loopback hypervisor did not start");
         }
         _dom0 = LoopbackPlatform.ConnectDom0(directory);
-        ProcessStartInfo policy = Tools.StartInfo("qrexec-policy-allowlist", "--rules", PolicyRules, "--socket", PolicySocket);
+        ProcessStartInfo policy = Tools.StartInfoIn(_tools, "qrexec-policy-allowlist", "--rules", PolicyRules, "--socket", PolicySocket);
         _processes.Add(Process.Start(policy)!);
         WaitFor(PolicySocket);
     }
@@ -60,15 +67,17 @@ internal sealed class QrexecSystem : IDisposable
         (int id, SafeFd connection) = _dom0.CreateDomain(name);
         using (connection)
         {
-            ProcessStartInfo agent = Tools.StartInfo("qrexec-agent", "--no-fork-server", "--agent-socket=" + AgentSocket(name));
+            ProcessStartInfo agent = Tools.StartInfoIn(_tools, "qrexec-agent", "--no-fork-server", "--agent-socket=" + AgentSocket(name));
             agent.Environment["QREXEC_SERVICE_PATH"] = ServiceDirectory(name);
             agent.Environment.Remove(LoopbackPlatform.DirectoryVariable);
-            _processes.Add(LoopbackPlatform.StartInDomain(connection, agent));
+            Process started = LoopbackPlatform.StartInDomain(connection, agent);
+            _processes.Add(started);
+            _agents[name] = started;
         }
         string id10 = id.ToString(CultureInfo.InvariantCulture);
-        ProcessStartInfo daemon = Tools.StartInfo("qrexec-daemon", "--direct", "--uuid=" + Guid.NewGuid().ToString(),
+        ProcessStartInfo daemon = Tools.StartInfoIn(_tools, "qrexec-daemon", "--direct", "--uuid=" + Guid.NewGuid().ToString(),
             "--socket-dir=" + SocketDirectory, "--policy-socket=" + PolicySocket,
-            "--policy-program=" + Tools.Path("qrexec-policy-allowlist"), id10, name, "user");
+            "--policy-program=" + Tools.PathIn(_tools, "qrexec-policy-allowlist"), id10, name, "user");
         daemon.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
         daemon.Environment["QREXEC_ALLOWLIST"] = PolicyRules;
         daemon.Environment["QREXEC_SERVICE_PATH"] = Path.Combine(Directory, "dom0", "rpc");
@@ -78,6 +87,9 @@ internal sealed class QrexecSystem : IDisposable
         Qubes[name] = id;
         return id;
     }
+
+    /// <summary>The agent process of a qube added with <see cref="AddQube"/>.</summary>
+    public Process Agent(string qube) => _agents[qube];
 
     /// <summary>Writes an executable service into a qube.</summary>
     public void AddService(string qube, string name, string script)
@@ -94,7 +106,7 @@ internal sealed class QrexecSystem : IDisposable
     /// <summary>qrexec-client-vm in <paramref name="qube"/> (the native client, which hands the call to the qube's agent).</summary>
     public ProcessStartInfo ClientVm(string qube, string target, string service)
     {
-        ProcessStartInfo psi = new(Tools.NativeClientVm);
+        ProcessStartInfo psi = new(Tools.NativeClientVmFor(_tools));
         psi.ArgumentList.Add("--agent-socket=" + AgentSocket(qube));
         psi.ArgumentList.Add(target);
         psi.ArgumentList.Add(service);
@@ -105,7 +117,7 @@ internal sealed class QrexecSystem : IDisposable
     /// <summary>qrexec-client in dom0.</summary>
     public ProcessStartInfo Client(params string[] args)
     {
-        ProcessStartInfo psi = Tools.StartInfo("qrexec-client", ["--socket-dir=" + SocketDirectory, .. args]);
+        ProcessStartInfo psi = Tools.StartInfoIn(_tools, "qrexec-client", ["--socket-dir=" + SocketDirectory, .. args]);
         psi.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
         return psi;
     }

@@ -4,19 +4,31 @@ using System.IO;
 
 namespace Qubes.Front;
 
-/// <summary>Finds and starts the executables built beside this one.</summary>
+/// <summary>
+/// Finds and starts the qrexec and hypervisor executables: by default those built beside this
+/// one; a program built elsewhere (the benchmarks) names the directory they were built into.
+/// </summary>
 internal static class Tools
 {
     /// <summary>The native qrexec-client-vm, built into artifacts/native (beside artifacts/bin).</summary>
-    public static string NativeClientVm => System.IO.Path.GetFullPath(System.IO.Path.Combine(AppContext.BaseDirectory, "../../../native/qrexec-client-vm"));
+    public static string NativeClientVm => NativeClientVmFor(AppContext.BaseDirectory);
+
+    /// <summary>The native qrexec-client-vm for tools built into <paramref name="toolDirectory"/> (artifacts/bin/&lt;project&gt;/&lt;config&gt;/).</summary>
+    public static string NativeClientVmFor(string toolDirectory)
+        => System.IO.Path.GetFullPath(System.IO.Path.Combine(toolDirectory, "../../../native/qrexec-client-vm"));
 
     /// <summary>The path of a tool built beside this one.</summary>
     public static string Path(string tool) => System.IO.Path.Combine(AppContext.BaseDirectory, tool);
 
-    public static ProcessStartInfo StartInfo(string tool, params string[] args)
+    /// <summary>The path of a tool in <paramref name="toolDirectory"/>.</summary>
+    public static string PathIn(string toolDirectory, string tool) => System.IO.Path.Combine(toolDirectory, tool);
+
+    public static ProcessStartInfo StartInfo(string tool, params string[] args) => StartInfoIn(AppContext.BaseDirectory, tool, args);
+
+    /// <summary>Starts <paramref name="tool"/> from <paramref name="toolDirectory"/>: its apphost, else its dll under dotnet.</summary>
+    public static ProcessStartInfo StartInfoIn(string toolDirectory, string tool, params string[] args)
     {
-        string dir = AppContext.BaseDirectory;
-        string apphost = System.IO.Path.Combine(dir, tool);
+        string apphost = System.IO.Path.Combine(toolDirectory, tool);
         ProcessStartInfo psi;
         if (File.Exists(apphost))
         {
@@ -25,7 +37,7 @@ internal static class Tools
         else
         {
             psi = new ProcessStartInfo("dotnet");
-            psi.ArgumentList.Add(System.IO.Path.Combine(dir, tool + ".dll"));
+            psi.ArgumentList.Add(System.IO.Path.Combine(toolDirectory, tool + ".dll"));
         }
         foreach (string a in args)
         {
