@@ -11,7 +11,13 @@ namespace Qubes.Bench;
 /// Benchmarks:
 ///   stream   [--mib N] [--rounds R]     vchan vs Unix stream socket throughput, two processes
 ///   pingpong [--count N] [--rounds R]   vchan vs eventfd round-trip time, two processes
-///   micro    [BenchmarkDotNet args]     allocation and per-operation cost of the ring and endpoint
+///   micro    [BenchmarkDotNet args]     allocation and per-operation cost of the ring, the endpoint
+///                                       and the qrexec data pump
+///   qrexec-stream [--mib N] [--rounds R] [--only qrexec|unix] [--no-pin]
+///                                       a VM→VM qrexec call vs a Unix-socket relay, producer process
+///                                       to consumer process, on the loopback hypervisor
+///   qrexec-call   [--count N] [--rounds R]
+///                                       latency of trivial VM→VM qrexec calls, client process start included
 /// </summary>
 internal static class Program
 {
@@ -19,7 +25,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro [options]");
+            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call [options]");
             return 2;
         }
         switch (args[0])
@@ -30,6 +36,10 @@ internal static class Program
                 return Harness.Stream(Option(args, "--mib", 1024) << 20, (int)Option(args, "--rounds", 5));
             case "pingpong":
                 return Harness.PingPong((int)Option(args, "--count", 10000), (int)Option(args, "--rounds", 5));
+            case "qrexec-stream":
+                return QrexecHarness.Stream(Option(args, "--mib", 1024) << 20, (int)Option(args, "--rounds", 5), StringOption(args, "--only"), Array.IndexOf(args, "--no-pin") < 0);
+            case "qrexec-call":
+                return QrexecHarness.Call((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "micro":
                 IConfig config = DefaultConfig.Instance
                     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
@@ -40,6 +50,12 @@ internal static class Program
                 Console.Error.WriteLine($"unknown benchmark {args[0]}");
                 return 2;
         }
+    }
+
+    private static string? StringOption(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static long Option(string[] args, string name, long fallback)
