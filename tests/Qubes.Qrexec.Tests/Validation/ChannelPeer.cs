@@ -99,28 +99,6 @@ internal sealed class ChannelPeer : IDisposable
         return body;
     }
 
-    /// <summary>True when nothing arrives within <paramref name="ms"/> (a weak check: only meaningful together with an ordering check).</summary>
-    public bool Quiet(int ms)
-    {
-        long deadline = Deadline(ms);
-        return !Wait(deadline, () => Channel.Ready() > 0);
-    }
-
-    /// <summary>Waits until the other end closed the channel.</summary>
-    public bool WaitClosed(int timeoutMs = TimeoutMs)
-    {
-        long deadline = Deadline(timeoutMs);
-        return Wait(deadline, () =>
-        {
-            // drain what is left: the close is seen after the data
-            Span<byte> sink = stackalloc byte[256];
-            while (Channel.Read(sink) > 0)
-            {
-            }
-            return Channel.State == Qubes.Vchan.VchanState.Disconnected;
-        });
-    }
-
     private bool Wait(long deadline, Func<bool> condition)
     {
         while (!condition())

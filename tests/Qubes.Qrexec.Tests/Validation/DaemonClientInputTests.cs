@@ -13,6 +13,7 @@ namespace Qubes.Qrexec.Tests.Validation;
 /// The real daemon's socket against local clients (spec §5.2, §6, §12.2), with a fake agent
 /// watching what reaches the control channel.
 /// </summary>
+[Collection(InProcessDaemonCollection.Name)]
 public sealed class DaemonClientInputTests : IDisposable
 {
     private readonly DaemonWorld _world = new();

@@ -128,6 +128,10 @@ internal sealed class DaemonUnderTest : IDisposable
 
     public DaemonUnderTest(DaemonWorld world, string name, string? policyProgram = null)
     {
+        // descriptors other tests left to the finalizer would push this daemon's clients towards 256
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
         World = world;
         Name = name;
         (DomainId, _agentPlatform) = world.Broker.NewDomain(name);
