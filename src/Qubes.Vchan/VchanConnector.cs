@@ -61,6 +61,21 @@ public sealed class VchanConnector : IDisposable
     /// </summary>
     public int Finish(bool blocking, out VchanEndpoint? vchan)
     {
+        while (true)
+        {
+            int r = FinishStep(blocking, out vchan);
+            // A watch event that came in while the step's own store requests were answered is queued
+            // by the client and will not make the descriptor readable again: look once more before
+            // telling the caller to poll, or the wake-up is lost.
+            if (r != 1 || _store == null || !_store.TryReadWatchEvent(out _, out _))
+            {
+                return r;
+            }
+        }
+    }
+
+    private int FinishStep(bool blocking, out VchanEndpoint? vchan)
+    {
         vchan = null;
         IStore? store = _store;
         if (store == null)

@@ -41,7 +41,7 @@ public sealed class QrexecDaemon : IDisposable
     private readonly DaemonOptions _options;
     private readonly PortAllocator _ports;
     private readonly SafeFd _wake = EventFd.Create();
-    private readonly ConcurrentQueue<(string Ident, int Status)> _policyDone = new();
+    private readonly ConcurrentQueue<(string Ident, Pending Request, int Status)> _policyDone = new();
     private readonly Dictionary<int, Client> _clients = [];
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private IQrexecChannel? _control;
@@ -171,9 +171,9 @@ public sealed class QrexecDaemon : IDisposable
         {
             IQrexecChannel control = _control!;
             control.Blocking = false;
-            while (_policyDone.TryDequeue(out (string Ident, int Status) done))
+            while (_policyDone.TryDequeue(out (string Ident, Pending Request, int Status) done))
             {
-                PolicyFinished(done.Ident, done.Status);
+                PolicyFinished(done.Ident, done.Request, done.Status);
             }
             while (control.Ready() >= QrexecProtocol.HeaderSize)
             {
@@ -318,7 +318,7 @@ public sealed class QrexecDaemon : IDisposable
         _pending[key] = pending;
         Thread thread = new(() =>
         {
-            _policyDone.Enqueue((key, RunPolicyChild(request, pending)));
+            _policyDone.Enqueue((key, pending, RunPolicyChild(request, pending)));
             WakeMainLoop();
         })
         {
@@ -356,13 +356,15 @@ public sealed class QrexecDaemon : IDisposable
         return true;
     }
 
-    private void PolicyFinished(string ident, int status)
+    private void PolicyFinished(string ident, Pending pending, int status)
     {
-        if (!_pending.Remove(ident, out Pending? pending))
+        pending.AnsweredEvent.Dispose();
+        // an answered request left the table already, and its ident may name a newer one now
+        if (!_pending.TryGetValue(ident, out Pending? current) || !ReferenceEquals(current, pending))
         {
             return;
         }
-        pending.AnsweredEvent.Dispose();
+        _pending.Remove(ident);
         if (status != 0 && !pending.Answered)
         {
             Refuse(pending.Ident);
@@ -426,6 +428,9 @@ public sealed class QrexecDaemon : IDisposable
                 return false;
             }
             pending.Answer();
+            // answered: the ident (SOCKET<fd> in the agent) may be reused by the agent's next request
+            // before this policy thread's end is taken from the queue
+            _pending.Remove(key);
         }
         if (port == 0)
         {
