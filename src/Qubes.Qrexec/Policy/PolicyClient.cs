@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using Qubes.Interop.Linux;
+using Qubes.Qrexec.Processes;
 
 namespace Qubes.Qrexec.Policy;
 
@@ -110,33 +111,38 @@ public static class PolicyClient
         }
 
         long deadline = Deadline(timeout);
-        int pid;
+        SpawnedProcess? child;
+        Errno startError;
         using (theirs)
         {
-            pid = ChildProcess.Spawn(programPath, [ProgramArgv0, "--", query.Source, query.IntendedTarget, query.ServiceAndArg], theirs.Fd);
+            // stdin and stdout on one socket; stderr stays ours
+            child = Spawner.Start(programPath, [ProgramArgv0, "--", query.Source, query.IntendedTarget, query.ServiceAndArg],
+                Spawner.CurrentEnvironment(), theirs.Fd, theirs.Fd, 2, out startError);
         }
         byte[] buffer = new byte[MaxRead];
         string? readError;
         int length;
         using (ours)
         {
-            if (pid < 0)
+            if (child == null)
             {
-                return $"cannot start: {(Errno)(-pid)}";
+                return $"cannot start: {startError}";
             }
             readError = ReadAnswer(ours.Fd, buffer, deadline, out length);
         }
-        // Our end is closed: a program still writing gets EPIPE rather than blocking forever.
-        int status = ChildProcess.ReapBy(pid, deadline, out bool killed);
-        if (killed)
+        using (child)
         {
-            return "timed out";
+            // Our end is closed: a program still writing gets EPIPE rather than blocking forever.
+            if (child.WaitUntil(deadline))
+            {
+                return "timed out";
+            }
         }
-        if (!ChildProcess.Exited(status, out int code))
+        if (child.TermSignal != 0)
         {
-            int signal = ChildProcess.TermSignal(status);
-            return signal != 0 ? $"killed by signal {signal}" : "exit status unknown";
+            return $"killed by signal {child.TermSignal}";
         }
+        int code = child.ExitCode ?? QrexecProtocol.ExitProblem;
         if (code != 0)
         {
             return $"exited with status {code}";

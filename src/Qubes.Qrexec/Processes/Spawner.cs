@@ -27,6 +27,29 @@ public sealed class SpawnedProcess : IDisposable
     /// <summary>The wait status once collected: exit code, or 128 + signal.</summary>
     public int? ExitCode { get; private set; }
 
+    /// <summary>The signal that ended the process (0 when it exited, or was not collected yet).</summary>
+    public int TermSignal { get; private set; }
+
+    /// <summary>
+    /// Waits for the process to exit until <paramref name="deadline"/> (Environment.TickCount64, or
+    /// −1 for none); past it, kills it with SIGKILL and collects it. Returns whether it had to be killed.
+    /// </summary>
+    public bool WaitUntil(long deadline)
+    {
+        while (!TryReap(block: false))
+        {
+            long now = Environment.TickCount64;
+            if (deadline >= 0 && now >= deadline)
+            {
+                Libc.kill(Pid, Libc.SIGKILL);
+                TryReap(block: true);
+                return true;
+            }
+            Fd.PollIn(PidFd.Fd, deadline < 0 ? -1 : (int)Math.Min(int.MaxValue, deadline - now));
+        }
+        return false;
+    }
+
     /// <summary>Collects the exit status if the process has exited (or waits for it with <paramref name="block"/>). Returns whether it has.</summary>
     public unsafe bool TryReap(bool block)
     {
@@ -55,6 +78,7 @@ public sealed class SpawnedProcess : IDisposable
             return true;
         }
         int signal = status & 0x7f;
+        TermSignal = signal;
         ExitCode = signal == 0 ? (status >> 8) & 0xff : 128 + signal;
         return true;
     }
@@ -78,7 +102,10 @@ public static unsafe partial class Spawner
     private const int PosixSpawnSetSigDef = 0x04;
     private const int PosixSpawnSetSigMask = 0x08;
     private const int SysPidfdOpen = 434;
-    private const int Sigpipe = 13;
+    private const int FirstRealtimeSignal = 32;
+    private const int SigKill = 9;
+    private const int SigStop = 19;
+    private const int FDupFdCloexec = 1030;
     // glibc's opaque types, with room to spare: posix_spawn_file_actions_t is 80 bytes,
     // posix_spawnattr_t 336, sigset_t 128 on x86-64
     private const int FileActionsSize = 256;
@@ -106,8 +133,15 @@ public static unsafe partial class Spawner
         bool actionsReady = false;
         bool attrReady = false;
         int devNull = -1;
+        List<int> moved = [];
         try
         {
+            // dup2 onto 0, 1 and 2 in turn would overwrite a source that is itself 0, 1 or 2 before
+            // it is used (and dup2 of a descriptor onto itself keeps close-on-exec): move such
+            // sources above 2 first
+            stdin = MoveAbove2(stdin, moved);
+            stdout = MoveAbove2(stdout, moved);
+            stderr = MoveAbove2(stderr, moved);
             for (int i = 0; i < argv.Count; i++)
             {
                 argvBlock[i] = NativeString(argv[i], strings);
@@ -135,7 +169,15 @@ public static unsafe partial class Spawner
             attrReady = true;
             Check(sigemptyset(sigset));
             Check(posix_spawnattr_setsigmask(attr, sigset));
-            Check(sigaddset(sigset, Sigpipe));
+            // every catchable signal back to its default: the runtime ignores SIGPIPE and handles
+            // others, and an exec would pass the ignored ones on
+            for (int signal = 1; signal < FirstRealtimeSignal; signal++)
+            {
+                if (signal is not (SigKill or SigStop))
+                {
+                    Check(sigaddset(sigset, signal));
+                }
+            }
             Check(posix_spawnattr_setsigdefault(attr, sigset));
             Check(posix_spawnattr_setflags(attr, PosixSpawnSetSigDef | PosixSpawnSetSigMask));
             int pid;
@@ -171,6 +213,10 @@ public static unsafe partial class Spawner
             {
                 Libc.close(devNull);
             }
+            foreach (int fd in moved)
+            {
+                Libc.close(fd);
+            }
             foreach (IntPtr s in strings)
             {
                 NativeMemory.Free((void*)s);
@@ -181,6 +227,32 @@ public static unsafe partial class Spawner
             NativeMemory.Free(argvBlock);
             NativeMemory.Free(envBlock);
         }
+    }
+
+    private static int MoveAbove2(int fd, List<int> moved)
+    {
+        if (fd is < 0 or > 2)
+        {
+            return fd;
+        }
+        int copy = Libc.fcntl(fd, FDupFdCloexec, 3);
+        if (copy < 0)
+        {
+            throw new LinuxException("fcntl F_DUPFD_CLOEXEC", LastError.Get());
+        }
+        moved.Add(copy);
+        return copy;
+    }
+
+    /// <summary>The current environment as <c>KEY=VALUE</c> strings.</summary>
+    public static List<string> CurrentEnvironment()
+    {
+        List<string> environment = [];
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            environment.Add($"{e.Key}={e.Value}");
+        }
+        return environment;
     }
 
     private static void Check(int r)

@@ -142,12 +142,7 @@ internal static class Program
         argv[1] = "--direct";
         argv[2] = "--ready-on-stdout";
         args.CopyTo(argv, 3);
-        System.Collections.Generic.List<string> environment = [];
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            environment.Add($"{e.Key}={e.Value}");
-        }
-        using SpawnedProcess? child = Spawner.Start(self, argv, environment, -1, noWait ? log : pipe[1], log, out Errno error);
+        using SpawnedProcess? child = Spawner.Start(self, argv, Spawner.CurrentEnvironment(), -1, noWait ? log : pipe[1], log, out Errno error);
         Libc.close(pipe[1]);
         if (log >= 0)
         {
