@@ -164,7 +164,7 @@ internal static class Program
         Span<byte> answer = stackalloc byte[6];
         for (int waited = 0; waited < timeout; waited++)
         {
-            if (Qubes.Interop.Linux.Fd.PollIn(pipe[0], 1000) > 0)
+            if (Qubes.Interop.Linux.Fd.PollIn(pipe[0], 1000) != 0) // ready, or the child closed it (exited)
             {
                 int n = Io.ReadExact(pipe[0], answer, 1000);
                 Libc.close(pipe[0]);
