@@ -87,7 +87,6 @@ public sealed unsafe class DataPump
     private bool _remoteStdinEof;
     private bool _haveExitCode;
     private int _remoteStatus;
-    private bool _loggedStdoutAsStdin;
     private bool _ownsDescriptors;   // the service side's process pipes (not sockets, not the caller's stdio)
 
     private DataPump(IQrexecChannel channel, uint version, bool isCaller)
@@ -499,11 +498,7 @@ public sealed unsafe class DataPump
                 stream = _isCaller ? StreamStdout : StreamStdin; // a caller treats STDIN as STDOUT (warned upstream)
                 break;
             case MessageType.DataStdout:
-                if (!_isCaller && !_loggedStdoutAsStdin)
-                {
-                    _loggedStdoutAsStdin = true; // client sent STDOUT: treated as STDIN
-                }
-                stream = _isCaller ? StreamStdout : StreamStdin;
+                stream = _isCaller ? StreamStdout : StreamStdin; // a service treats STDOUT from its caller as STDIN (logged upstream)
                 break;
             case MessageType.DataStderr:
                 stream = _isCaller ? StreamStderr : NoStream;
