@@ -65,25 +65,38 @@ public sealed class DaemonLimitTests : IDisposable
             Assert.Equal(MessageType.ExecCmdline, before.ReceiveMessage().Header.Type);
         }
         List<SafeFd> hogs = [];
+        List<LocalClient> clients = [];
         try
         {
-            // take every descriptor number below 256: the daemon's next accept gets a higher one
-            while (true)
+            // Take every descriptor number below 256, so that the daemon's next accept gets a
+            // higher one. A finalizer elsewhere in this process may free a lower number in between
+            // (the accept then lands there and the daemon rightly goes on): fill the holes and try
+            // again with another client.
+            Task<int> ended = d.EndedAsync();
+            for (int attempt = 0; attempt < 10 && !ended.IsCompleted; attempt++)
             {
-                int fd = Libc.open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-                Assert.True(fd >= 0, "open /dev/null");
-                hogs.Add(new SafeFd(fd));
-                if (fd >= QrexecProtocol.MaxFds - 1)
+                while (true)
                 {
-                    break;
+                    int fd = Libc.open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+                    Assert.True(fd >= 0, "open /dev/null");
+                    hogs.Add(new SafeFd(fd));
+                    if (fd >= QrexecProtocol.MaxFds - 1)
+                    {
+                        break;
+                    }
                 }
+                clients.Add(new LocalClient(d.SocketPath));
+                await Task.WhenAny(ended, Task.Delay(2000));
             }
-            using LocalClient client = new(d.SocketPath);
-            Assert.Equal(1, await d.EndedAsync());
+            Assert.Equal(1, await ended);
             Assert.Contains(d.Log, line => line.Contains("too many open descriptors", StringComparison.Ordinal));
         }
         finally
         {
+            foreach (LocalClient client in clients)
+            {
+                client.Dispose();
+            }
             foreach (SafeFd hog in hogs)
             {
                 hog.Dispose();
