@@ -145,6 +145,26 @@ public static class Io
     /// <summary>Writes all of <paramref name="data"/> to a descriptor. False on error.</summary>
     public static bool WriteAll(int fd, ReadOnlySpan<byte> data) => LinuxFd.WriteAll(fd, data) == Errno.None;
 
+    /// <summary>
+    /// A listening socket at <paramref name="path"/> created with umask 0, so that any local process
+    /// may connect (directory permissions still apply), as upstream creates the daemon and trigger sockets.
+    /// </summary>
+    public static SafeFd ListenWorldConnectable(string path, int backlog)
+    {
+        uint old = umask(0);
+        try
+        {
+            return UnixSocket.Listen(path, backlog);
+        }
+        finally
+        {
+            umask(old);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern uint umask(uint mask);
+
     /// <summary>Reads a u32 pair (exec_params without trailer).</summary>
     public static (uint Domain, uint Port) ExecParams(ReadOnlySpan<byte> body)
         => (BinaryPrimitives.ReadUInt32LittleEndian(body), BinaryPrimitives.ReadUInt32LittleEndian(body[4..]));

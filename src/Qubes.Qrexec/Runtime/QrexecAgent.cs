@@ -92,15 +92,7 @@ public sealed class QrexecAgent : IDisposable
         {
             Directory.CreateDirectory(directory);
         }
-        uint oldMask = umask(0);
-        try
-        {
-            _listener = UnixSocket.Listen(_options.AgentSocket, 64);
-        }
-        finally
-        {
-            umask(oldMask);
-        }
+        _listener = Io.ListenWorldConnectable(_options.AgentSocket, 64);
         return true;
     }
 
@@ -500,7 +492,4 @@ public sealed class QrexecAgent : IDisposable
         _wake.Dispose();
         _factory.Dispose();
     }
-
-    [System.Runtime.InteropServices.DllImport("libc")]
-    private static extern uint umask(uint mask);
 }

@@ -123,15 +123,7 @@ public sealed class QrexecDaemon : IDisposable
         Directory.CreateDirectory(_options.SocketDirectory);
         string name = "qrexec." + _options.DomainId.ToString(CultureInfo.InvariantCulture);
         string path = Path.Combine(_options.SocketDirectory, name);
-        uint old = umask(0);
-        try
-        {
-            _listener = UnixSocket.Listen(path, 5);
-        }
-        finally
-        {
-            umask(old);
-        }
+        _listener = Io.ListenWorldConnectable(path, 5);
         Link("qrexec." + _options.DomainName, name);
         if (!string.IsNullOrEmpty(_options.Uuid))
         {
@@ -616,7 +608,4 @@ public sealed class QrexecDaemon : IDisposable
         _wake.Dispose();
         _factory.Dispose();
     }
-
-    [System.Runtime.InteropServices.DllImport("libc")]
-    private static extern uint umask(uint mask);
 }
