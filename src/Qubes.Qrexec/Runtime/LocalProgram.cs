@@ -1,8 +1,8 @@
 using System;
-using System.Collections;
 using System.Collections.Generic;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec.Processes;
+using Qubes.Qrexec.Services;
 
 namespace Qubes.Qrexec.Runtime;
 
@@ -27,12 +27,11 @@ public sealed class LocalProgram : IDisposable
         ArgumentNullException.ThrowIfNull(extraEnvironment);
         (SafeFd ours, SafeFd theirs) = FdPassing.SocketPair();
         List<string> environment = [];
-        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        foreach (KeyValuePair<string, string> e in ServiceEnvironment.Current())
         {
-            string key = (string)e.Key;
-            if (!extraEnvironment.ContainsKey(key))
+            if (!extraEnvironment.ContainsKey(e.Key))
             {
-                environment.Add($"{key}={e.Value}");
+                environment.Add($"{e.Key}={e.Value}");
             }
         }
         foreach (KeyValuePair<string, string> e in extraEnvironment)

@@ -1,5 +1,4 @@
 using System;
-using System.Collections;
 using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
@@ -71,7 +70,7 @@ public static class ServiceRunner
                     return Fail(channel, QrexecProtocol.ExitProblem, dom0);
                 }
                 return RunExecutable(channel, version, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
-                    ServiceEnvironment.Build(Inherited(), command, Environment.ProcessId), justExec, dom0);
+                    ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId), justExec, dom0);
             case ServiceKind.Socket:
                 return RunSocket(channel, version, command, settings, location, dom0);
             default:
@@ -196,7 +195,7 @@ public static class ServiceRunner
             return;
         }
         (SafeFd read, SafeFd write) = Pipe();
-        List<string> environment = [.. ServiceEnvironment.Build(Inherited(), command, Environment.ProcessId)];
+        List<string> environment = [.. ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)];
         environment.RemoveAll(static v => v.StartsWith(ServiceEnvironment.RemoteDomainVariable + "=", StringComparison.Ordinal));
         environment.Add($"{ServiceEnvironment.RemoteDomainVariable}={command.Source}");
         using (read)
@@ -242,22 +241,12 @@ public static class ServiceRunner
     private static List<string> PlainEnvironment()
     {
         List<string> list = [];
-        foreach (KeyValuePair<string, string> e in Inherited())
+        foreach (KeyValuePair<string, string> e in ServiceEnvironment.Current())
         {
             if (!e.Key.StartsWith(ServiceEnvironment.ReservedPrefix, StringComparison.Ordinal))
             {
                 list.Add(e.Key + "=" + e.Value);
             }
-        }
-        return list;
-    }
-
-    private static List<KeyValuePair<string, string>> Inherited()
-    {
-        List<KeyValuePair<string, string>> list = [];
-        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            list.Add(new KeyValuePair<string, string>((string)e.Key, (string?)e.Value ?? string.Empty));
         }
         return list;
     }

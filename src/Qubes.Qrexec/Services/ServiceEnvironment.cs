@@ -31,6 +31,17 @@ public static class ServiceEnvironment
     /// <summary>Target type whose target is passed in <see cref="RequestedTargetKeywordVariable"/>.</summary>
     public const string KeywordTargetType = "keyword";
 
+    /// <summary>This process's environment as name/value pairs: what a service inherits before <see cref="Build"/> filters it.</summary>
+    public static List<KeyValuePair<string, string>> Current()
+    {
+        List<KeyValuePair<string, string>> list = [];
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            list.Add(new KeyValuePair<string, string>((string)e.Key, (string?)e.Value ?? string.Empty));
+        }
+        return list;
+    }
+
     /// <summary>
     /// The environment of the service as <c>KEY=VALUE</c> strings: <paramref name="inherited"/> without
     /// every <c>QREXEC*</c> variable except <c>QREXEC_SERVICE_PATH</c> and <c>QREXEC_AGENT_PID</c>, plus

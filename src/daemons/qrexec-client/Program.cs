@@ -294,13 +294,8 @@ internal static class Program
             Console.Error.WriteLine($"qrexec-client: service {parsed.LookupName}: {location.Error ?? location.Kind.ToString()}");
             return location.Kind == ServiceKind.NotFound ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
         }
-        List<KeyValuePair<string, string>> inherited = [];
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            inherited.Add(new((string)e.Key, (string?)e.Value ?? string.Empty));
-        }
         using SpawnedProcess? process = Spawner.Start(location.Path!, ServiceEnvironment.BuildArgv(location.Path!, parsed),
-            ServiceEnvironment.Build(inherited, parsed, null), 0, 1, 2, out Errno error);
+            ServiceEnvironment.Build(ServiceEnvironment.Current(), parsed, null), 0, 1, 2, out Errno error);
         if (process == null)
         {
             return error == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
