@@ -665,19 +665,20 @@ public sealed unsafe class DataPump
         _haveExitCode = true;
     }
 
-    private int FinishService(int status)
+    private int FinishService(int status) => SendExitCode(_channel, status) ? status : ChannelFailed();
+
+    /// <summary>Sends EXIT_CODE with <paramref name="status"/>, waiting for room. False when the channel failed.</summary>
+    public static bool SendExitCode(IQrexecChannel channel, int status)
     {
+        ArgumentNullException.ThrowIfNull(channel);
         Span<byte> message = stackalloc byte[QrexecProtocol.HeaderSize + 4];
         new MessageHeader(MessageType.DataExitCode, 4).Write(message);
         BinaryPrimitives.WriteInt32LittleEndian(message[8..], status);
-        _channel.Blocking = true;
-        bool ok = _channel.Send(message) == message.Length;
-        _channel.Blocking = false;
-        if (!ok)
-        {
-            return ChannelFailed();
-        }
-        return status;
+        bool blocking = channel.Blocking;
+        channel.Blocking = true;
+        bool ok = channel.Send(message) == message.Length;
+        channel.Blocking = blocking;
+        return ok;
     }
 
     private bool SendHeader(MessageType type, uint length)

@@ -84,7 +84,7 @@ public static class ServiceRunner
         {
             using SpawnedProcess? detached = Spawner.Start(path, argv, environment, -1, -1, -1, out Errno startError);
             int status = detached != null ? 0 : startError == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
-            SendExitCode(channel, status);
+            DataPump.SendExitCode(channel, status);
             return status;
         }
         (SafeFd stdinRead, SafeFd stdinWrite) = Pipe();
@@ -212,14 +212,6 @@ public static class ServiceRunner
     {
         DataPump.SendLaunchFailure(channel, status, dom0);
         return status;
-    }
-
-    private static void SendExitCode(IQrexecChannel channel, int status)
-    {
-        Span<byte> message = stackalloc byte[QrexecProtocol.HeaderSize + 4];
-        new MessageHeader(MessageType.DataExitCode, 4).Write(message);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(message[8..], status);
-        Io.WriteAll(channel, message);
     }
 
     private static unsafe (SafeFd Read, SafeFd Write) Pipe()
