@@ -36,20 +36,8 @@ internal static class Program
             {
                 break;
             }
-            string? Value(string longName, string? shortName)
-            {
-                if (a.StartsWith(longName + "=", StringComparison.Ordinal))
-                {
-                    return a[(longName.Length + 1)..];
-                }
-                if ((a == longName || a == shortName) && i + 1 < args.Length)
-                {
-                    return args[++i];
-                }
-                return null;
-            }
             string? v;
-            if ((v = Value("--buffer-size", null)) != null)
+            if ((v = CommandLine.OptionValue(args, ref i, "--buffer-size", null)) != null)
             {
                 if (!TryParseSize(v, out bufferSize))
                 {
@@ -57,15 +45,15 @@ internal static class Program
                     return 2;
                 }
             }
-            else if ((v = Value("--agent-socket", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--agent-socket", null)) != null)
             {
                 agentSocket = v;
             }
-            else if ((v = Value("--prefix-data", "-p")) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--prefix-data", "-p")) != null)
             {
                 prefix = v;
             }
-            else if ((v = Value("--source-qube", "-s")) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--source-qube", "-s")) != null)
             {
                 if (source != null)
                 {

@@ -61,18 +61,6 @@ internal static class Program
             {
                 break;
             }
-            string? Value(string shortName, string? longName)
-            {
-                if (longName != null && a.StartsWith(longName + "=", StringComparison.Ordinal))
-                {
-                    return a[(longName.Length + 1)..];
-                }
-                if (a == shortName || a == longName)
-                {
-                    return i + 1 < args.Length ? args[++i] : null;
-                }
-                return a.StartsWith(shortName, StringComparison.Ordinal) && shortName.Length == 2 && a.Length > 2 ? a[2..] : null;
-            }
             string? v;
             switch (a)
             {
@@ -99,26 +87,26 @@ internal static class Program
                     o.StdinSocket = true;
                     continue;
             }
-            if ((v = Value("-d", null)) != null)
+            if ((v = CommandLine.OptionValue(args, ref i, null, "-d", attachedShort: true)) != null)
             {
                 o.Target = v;
             }
-            else if ((v = Value("-l", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, null, "-l", attachedShort: true)) != null)
             {
                 o.LocalCommand = v;
             }
-            else if ((v = Value("-c", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, null, "-c", attachedShort: true)) != null)
             {
                 o.Connect = v;
             }
-            else if ((v = Value("-w", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, null, "-w", attachedShort: true)) != null)
             {
                 if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out o.Timeout))
                 {
                     return null;
                 }
             }
-            else if ((v = Value("-p", "--prefix-data")) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--prefix-data", "-p", attachedShort: true)) != null)
             {
                 o.Prefix = v;
             }

@@ -32,36 +32,24 @@ internal static class Program
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            string? Value(string longName, string? shortName)
-            {
-                if (a.StartsWith(longName + "=", StringComparison.Ordinal))
-                {
-                    return a[(longName.Length + 1)..];
-                }
-                if ((a == longName || a == shortName) && i + 1 < args.Length)
-                {
-                    return args[++i];
-                }
-                return null;
-            }
             string? v;
-            if ((v = Value("--uuid", "-u")) != null)
+            if ((v = CommandLine.OptionValue(args, ref i, "--uuid", "-u")) != null)
             {
                 uuid = v;
             }
-            else if ((v = Value("--socket-dir", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--socket-dir", null)) != null)
             {
                 socketDir = v;
             }
-            else if ((v = Value("--policy-program", "-p")) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--policy-program", "-p")) != null)
             {
                 policyProgram = v;
             }
-            else if ((v = Value("--policy-socket", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--policy-socket", null)) != null)
             {
                 policySocket = v;
             }
-            else if ((v = Value("--qubesd-socket", null)) != null)
+            else if ((v = CommandLine.OptionValue(args, ref i, "--qubesd-socket", null)) != null)
             {
                 qubesdSocket = v;
             }
