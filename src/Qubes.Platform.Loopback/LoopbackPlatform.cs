@@ -126,6 +126,9 @@ public sealed class LoopbackPlatform : IPlatform
     }
 
     /// <inheritdoc/>
+    public IStore Store => _store;
+
+    /// <inheritdoc/>
     public IStore OpenStore() => new XenstoreClient(new BrokerClient(OpenConnection()));
 
     /// <summary>A new connection with this domain's identity (for another thread or process of the domain).</summary>

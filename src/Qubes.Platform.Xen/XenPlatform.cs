@@ -12,8 +12,11 @@ public sealed class XenPlatform : IPlatform
     private readonly XenGrantTable _grants = new();
     private readonly XenHypercalls _hypercalls = new();
 
-    private XenPlatform(int ownId)
+    private readonly IStore _store;
+
+    private XenPlatform(int ownId, IStore store)
     {
+        _store = store;
         EventChannels = new XenEventChannels(_hypercalls);
         Domains = new XenDomains(ownId);
     }
@@ -24,13 +27,14 @@ public sealed class XenPlatform : IPlatform
     /// <summary>Opens the platform: reads the own domain id from the store key <c>domid</c>.</summary>
     public static XenPlatform Open()
     {
-        using IStore store = XenStore.Open();
+        IStore store = XenStore.Open();
         string? text = store.Read("domid");
         if (!DomainIds.TryParse(text, out int ownId))
         {
+            store.Dispose();
             throw new PlatformException($"own domain id in the store is missing or malformed: '{text}'", Errno.EINVAL);
         }
-        return new XenPlatform(ownId);
+        return new XenPlatform(ownId, store);
     }
 
     public IGrantTable Grants => _grants;
@@ -41,8 +45,11 @@ public sealed class XenPlatform : IPlatform
 
     public IStore OpenStore() => XenStore.Open();
 
+    public IStore Store => _store;
+
     public void Dispose()
     {
+        _store.Dispose();
         _grants.Dispose();
         _hypercalls.Dispose();
     }

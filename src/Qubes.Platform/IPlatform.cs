@@ -22,4 +22,11 @@ public interface IPlatform : IDisposable
     /// descriptor, so an asynchronous waiter can own one. The caller disposes it.
     /// </summary>
     IStore OpenStore();
+
+    /// <summary>
+    /// This platform's own store connection, shared by every thread (one request or batch at a
+    /// time) and disposed with the platform: for plain requests without the cost of a new
+    /// connection. Watches belong on a connection of their own (<see cref="OpenStore"/>).
+    /// </summary>
+    IStore Store { get; }
 }

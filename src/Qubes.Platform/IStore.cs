@@ -1,4 +1,5 @@
 using System;
+using Qubes.Interop.Linux;
 using System.Collections.Generic;
 
 namespace Qubes.Platform;
@@ -51,6 +52,54 @@ public interface IStore : IDisposable
 
     /// <summary>Returns a pending watch event without blocking, if any.</summary>
     bool TryReadWatchEvent(out string path, out string token);
+
+    /// <summary>
+    /// Sends every request, then reads every answer: one round trip for the lot. The store handles a
+    /// connection's requests one at a time in the order they came, so each sees the effects of the
+    /// ones before it. <paramref name="transaction"/> applies to every request but watches. A
+    /// request that fails comes back as its errno (ENOENT for a missing node, EAGAIN for a commit to
+    /// retry) instead of throwing; a broken connection throws <see cref="PlatformException"/>.
+    /// </summary>
+    StoreAnswer[] Batch(ReadOnlySpan<StoreRequest> requests, uint transaction = 0);
+}
+
+/// <summary>What a <see cref="StoreRequest"/> asks for.</summary>
+public enum StoreOperation
+{
+    Read,
+    Write,
+    Remove,
+    Directory,
+    SetPermissions,
+    Watch,
+    /// <summary>Ends the batch's transaction, committing it (<see cref="StoreRequest.Commit"/>).</summary>
+    Commit,
+}
+
+/// <summary>One request of <see cref="IStore.Batch"/>; made with the static methods.</summary>
+public readonly record struct StoreRequest(StoreOperation Operation, string Path, string? Value = null, IReadOnlyList<StorePermission>? Permissions = null)
+{
+    public static StoreRequest Read(string path) => new(StoreOperation.Read, path);
+
+    public static StoreRequest Write(string path, string value) => new(StoreOperation.Write, path, value);
+
+    public static StoreRequest Remove(string path) => new(StoreOperation.Remove, path);
+
+    public static StoreRequest Directory(string path) => new(StoreOperation.Directory, path);
+
+    public static StoreRequest SetPermissions(string path, IReadOnlyList<StorePermission> permissions) => new(StoreOperation.SetPermissions, path, null, permissions);
+
+    /// <summary>A watch with <paramref name="token"/> (never part of a transaction).</summary>
+    public static StoreRequest Watch(string path, string token) => new(StoreOperation.Watch, path, token);
+
+    /// <summary>Commits the batch's transaction; its answer is EAGAIN when the transaction must be retried.</summary>
+    public static StoreRequest Commit() => new(StoreOperation.Commit, "");
+}
+
+/// <summary>The answer to one <see cref="StoreRequest"/>: an errno, or the value (read) or children (directory).</summary>
+public readonly record struct StoreAnswer(Errno Error, string? Value, IReadOnlyList<string>? Children)
+{
+    public bool Ok => Error == Errno.None;
 }
 
 /// <summary>Access rights of one store permission entry.</summary>

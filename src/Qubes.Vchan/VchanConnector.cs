@@ -36,23 +36,29 @@ public sealed class VchanConnector : IDisposable
     /// <summary>The store connection's descriptor: readable when something the connect waits on may have changed.</summary>
     public int WatchFd => _store?.Fd ?? -1;
 
-    /// <summary>Opens a store connection and watches the own <c>domid</c> key and <c>@releaseDomain</c>.</summary>
+    /// <summary>Opens a store connection, watches the own <c>domid</c> key and <c>@releaseDomain</c>, and reads the own id.</summary>
     public static VchanConnector Start(IPlatform platform, int serverDomain, int port)
     {
         ArgumentNullException.ThrowIfNull(platform);
         VchanEndpoint.CheckAddress(serverDomain, port);
         IStore store = platform.OpenStore();
+        VchanConnector connector = new(platform, serverDomain, port, store);
         try
         {
-            store.Watch("domid", "domid");
-            store.Watch("@releaseDomain", "release");
+            StoreAnswer[] answers = store.Batch([StoreRequest.Watch("domid", "domid"), StoreRequest.Watch("@releaseDomain", "release"), StoreRequest.Read("domid")]);
+            Check(answers[0], "watch", "domid");
+            Check(answers[1], "watch", "@releaseDomain");
+            if (answers[2].Ok && DomainIds.TryParse(answers[2].Value, out int own))
+            {
+                connector._ownDomain = own;
+            }
         }
         catch
         {
             store.Dispose();
             throw;
         }
-        return new VchanConnector(platform, serverDomain, port, store);
+        return connector;
     }
 
     /// <summary>
@@ -87,45 +93,58 @@ public sealed class VchanConnector : IDisposable
             while (store.TryReadWatchEvent(out _, out _))
             {
             }
-            if (!DomainIds.TryParse(store.Read("domid"), out int own))
+            if (_ownDomain < 0 && !ReadOwnDomain(store))
+            {
+                return Fail("own domain id missing or malformed in the store");
+            }
+            if (_ownDomain == _serverDomain)
+            {
+                return Fail("loopback vchan connection not supported");
+            }
+            string path = string.Create(CultureInfo.InvariantCulture, $"/local/domain/{_serverDomain}/data/vchan/{_ownDomain}/{_port}");
+            if (path.Length > MaxPathLength)
+            {
+                return Fail("vchan store path too long");
+            }
+            // One round trip: the own id again (a save and restore may have changed it), the watch on
+            // the entry's key the first time (placed before the reads, so no publish falls between),
+            // and the entry itself.
+            bool watch = _watchedKey == null;
+            string portKey = path + "/event-channel";
+            StoreAnswer[] answers = store.Batch(watch
+                ? [StoreRequest.Read("domid"), StoreRequest.Watch(portKey, "vchan"), StoreRequest.Read(portKey), StoreRequest.Read(path + "/ring-ref")]
+                : [StoreRequest.Read("domid"), StoreRequest.Read(portKey), StoreRequest.Read(path + "/ring-ref")]);
+            if (watch)
+            {
+                Check(answers[1], "watch", portKey);
+                _watchedKey = portKey;
+            }
+            if (!answers[0].Ok || !DomainIds.TryParse(answers[0].Value, out int own))
             {
                 return Fail("own domain id missing or malformed in the store");
             }
             if (own != _ownDomain)
             {
-                // first call, or the domain was saved and restored under a new id
-                if (_watchedKey != null)
-                {
-                    store.Unwatch(_watchedKey, "vchan");
-                    _watchedKey = null;
-                }
+                // the domain was saved and restored under a new id: watch the new path
+                store.Unwatch(_watchedKey!, "vchan");
+                _watchedKey = null;
                 _ownDomain = own;
+                return FinishStep(blocking, out vchan);
             }
-            if (own == _serverDomain)
-            {
-                return Fail("loopback vchan connection not supported");
-            }
-            string path = string.Create(CultureInfo.InvariantCulture, $"/local/domain/{_serverDomain}/data/vchan/{own}/{_port}");
-            if (path.Length > MaxPathLength)
-            {
-                return Fail("vchan store path too long");
-            }
-            if (_watchedKey == null)
-            {
-                _watchedKey = path + "/event-channel";
-                store.Watch(_watchedKey, "vchan");
-            }
-            string? portText = ReadVisible(store, path + "/event-channel");
-            if (portText == null)
+            StoreAnswer portAnswer = answers[^2], refAnswer = answers[^1];
+            // xenstored answers EACCES, not ENOENT, for a missing node whose nearest existing
+            // ancestor we may not read (so as not to reveal what exists): the normal case before a
+            // server in another domain publishes
+            if (portAnswer.Error is Errno.ENOENT or Errno.EACCES)
             {
                 return _platform.Domains.IsAlive(_serverDomain) ? 1 : Fail($"server domain {_serverDomain} is dead");
             }
-            if (portText.Length == 0)
+            Check(portAnswer, "read", portKey);
+            if (portAnswer.Value!.Length == 0)
             {
                 return 1;
             }
-            string? refText = store.Read(path + "/ring-ref");
-            if (!TryParsePositive(portText, out uint eventPort) || !TryParsePositive(refText, out uint ringRef))
+            if (!TryParsePositive(portAnswer.Value, out uint eventPort) || !refAnswer.Ok || !TryParsePositive(refAnswer.Value, out uint ringRef))
             {
                 return Fail($"malformed vchan entry at {path}");
             }
@@ -143,20 +162,21 @@ public sealed class VchanConnector : IDisposable
         }
     }
 
-    /// <summary>
-    /// Reads a key of the server's entry; null while it is not there. xenstored answers EACCES, not
-    /// ENOENT, for a missing node whose nearest existing ancestor we may not read (so as not to
-    /// reveal what exists), which is the normal case before a server in another domain publishes.
-    /// </summary>
-    private static string? ReadVisible(IStore store, string key)
+    private bool ReadOwnDomain(IStore store)
     {
-        try
+        if (!DomainIds.TryParse(store.Read("domid"), out int own))
         {
-            return store.Read(key);
+            return false;
         }
-        catch (StoreException e) when (e.Errno == Errno.EACCES)
+        _ownDomain = own;
+        return true;
+    }
+
+    private static void Check(in StoreAnswer answer, string operation, string path)
+    {
+        if (!answer.Ok)
         {
-            return null;
+            throw new StoreException(operation, path, answer.Error);
         }
     }
 

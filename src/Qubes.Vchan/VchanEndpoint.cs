@@ -255,21 +255,38 @@ public sealed unsafe class VchanEndpoint : IDisposable
 
     private static void Publish(IPlatform platform, string path, int peerDomain, uint ringRef, uint eventPort)
     {
-        using IStore store = platform.OpenStore();
+        IStore store = platform.Store;
         int own = platform.Domains.OwnId;
         StorePermission[] permissions = [new(own, StoreAccess.None), new(peerDomain, StoreAccess.Read)];
         string refKey = path + "/ring-ref";
         string portKey = path + "/event-channel";
+        ReadOnlySpan<StoreRequest> requests =
+        [
+            StoreRequest.Write(refKey, ringRef.ToString(CultureInfo.InvariantCulture)),
+            StoreRequest.Write(portKey, eventPort.ToString(CultureInfo.InvariantCulture)),
+            StoreRequest.SetPermissions(refKey, permissions),
+            StoreRequest.SetPermissions(portKey, permissions),
+            StoreRequest.Commit(),
+        ];
         while (true)
         {
             uint tx = store.TransactionStart();
-            store.Write(refKey, ringRef.ToString(CultureInfo.InvariantCulture), tx);
-            store.Write(portKey, eventPort.ToString(CultureInfo.InvariantCulture), tx);
-            store.SetPermissions(refKey, permissions, tx);
-            store.SetPermissions(portKey, permissions, tx);
-            if (store.TransactionEnd(tx, commit: true))
+            StoreAnswer[] answers = store.Batch(requests, tx);
+            for (int i = 0; i < answers.Length - 1; i++)
+            {
+                if (!answers[i].Ok)
+                {
+                    store.TransactionEnd(tx, commit: false);
+                    throw new StoreException(requests[i].Operation.ToString(), requests[i].Path, answers[i].Error);
+                }
+            }
+            if (answers[^1].Ok)
             {
                 return;
+            }
+            if (answers[^1].Error != Errno.EAGAIN)
+            {
+                throw new StoreException("transaction-end", path, answers[^1].Error);
             }
         }
     }
@@ -286,16 +303,15 @@ public sealed unsafe class VchanEndpoint : IDisposable
         string parent = path[..path.LastIndexOf('/')];
         try
         {
-            using IStore store = _platform.OpenStore();
+            IStore store = _platform.Store;
             for (int attempt = 0; attempt < 100; attempt++)
             {
                 uint tx = store.TransactionStart();
-                store.Remove(path, tx);
-                if (store.Directory(parent, tx) is { Count: 0 })
-                {
-                    store.Remove(parent, tx);
-                }
-                if (store.TransactionEnd(tx, commit: true))
+                StoreAnswer[] listed = store.Batch([StoreRequest.Remove(path), StoreRequest.Directory(parent)], tx);
+                StoreAnswer[] ended = listed[1].Children is { Count: 0 }
+                    ? store.Batch([StoreRequest.Remove(parent), StoreRequest.Commit()], tx)
+                    : store.Batch([StoreRequest.Commit()], tx);
+                if (ended[^1].Error != Errno.EAGAIN)
                 {
                     return;
                 }
@@ -561,16 +577,48 @@ public sealed unsafe class VchanEndpoint : IDisposable
     /// For a server: blocks until the client has connected. False if the channel failed or the
     /// peer domain died first (a peer process that dies before connecting is not noticed, as upstream).
     /// </summary>
-    public bool WaitForClient()
+    public bool WaitForClient() => WaitForClient(-1) == VchanState.Connected;
+
+    /// <summary>
+    /// For a server: waits up to <paramref name="timeoutMs"/> (−1: no limit) for the client to
+    /// connect. Connected (the store entry is removed then, as by the first <see cref="Wait"/>, even
+    /// when no wait was needed), Waiting when the time ran out, or Disconnected when the channel
+    /// failed or the peer domain died first. Reads the live bytes and asks the hypervisor only
+    /// every <see cref="WaitingServerPollMs"/> whether the peer domain still lives.
+    /// </summary>
+    public VchanState WaitForClient(int timeoutMs)
     {
-        while (IsOpen() == VchanState.Waiting)
+        if (!_isServer)
         {
-            if (Wait() < 0)
+            throw new InvalidOperationException("only a server waits for its client");
+        }
+        long deadline = timeoutMs < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            VchanState state = StateFromLiveBytes;
+            if (state != VchanState.Waiting)
             {
-                return false;
+                if (state == VchanState.Connected)
+                {
+                    RemoveStoreEntry();
+                }
+                return state;
+            }
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return VchanState.Waiting;
+            }
+            int w = _channel.Wait((int)Math.Min(left, WaitingServerPollMs));
+            if (w < 0)
+            {
+                return VchanState.Disconnected;
+            }
+            if (w == 0 && !_platform.Domains.IsAlive(_peerDomain))
+            {
+                return VchanState.Disconnected;
             }
         }
-        return IsOpen() == VchanState.Connected;
     }
 
     /// <summary>The connection state (§5.1 of the spec); may ask the hypervisor, so not for hot loops.</summary>

@@ -43,6 +43,35 @@ public sealed class XenstoreTransportTests
     }
 
     [Fact]
+    public void Xenbus_batch_replies_are_matched_in_order_across_split_reads_and_events()
+    {
+        using var pair = XenbusPair.Create();
+        pair.Server.Chunks = [5, 11, 2, 17];
+        StoreAnswer[] answers = pair.Store.Batch(
+        [
+            StoreRequest.Watch("data", "tok"),
+            StoreRequest.Write("data/x", "one"),
+            StoreRequest.Read("data/x"),
+            StoreRequest.Read("data/missing"),
+            StoreRequest.Write("data/y", "two"),
+        ]);
+        Assert.True(answers[0].Ok);
+        Assert.True(answers[1].Ok);
+        Assert.Equal("one", answers[2].Value);
+        Assert.Equal(Errno.ENOENT, answers[3].Error);
+        Assert.True(answers[4].Ok);
+        // the events that came between the replies were queued, in order
+        Assert.True(pair.Store.TryReadWatchEvent(out string path, out _));
+        Assert.Equal("data", path);
+        Assert.True(pair.Store.TryReadWatchEvent(out path, out _));
+        Assert.Equal("data/x", path);
+        Assert.True(pair.Store.TryReadWatchEvent(out path, out _));
+        Assert.Equal("data/y", path);
+        Assert.Equal("two", pair.Store.Read("data/y")); // the connection is in step afterwards
+        pair.AssertServerHappy();
+    }
+
+    [Fact]
     public void Xenbus_reply_one_byte_per_read()
     {
         using var pair = XenbusPair.Create();

@@ -296,6 +296,35 @@ public class ProcessTests
     }
 
     [Fact]
+    public void WaitForClient_times_out_while_waiting_and_removes_the_entry_of_a_client_that_connected_before_it_was_called()
+    {
+        using var broker = new TestBroker();
+        (int serverId, LoopbackPlatform server) = broker.NewDomain("server");
+        (int clientId, LoopbackPlatform client) = broker.NewDomain("client");
+        using (server)
+        using (client)
+        {
+            using VchanEndpoint s = VchanEndpoint.ServerInit(server, clientId, 9, 65536, 65536);
+            long t0 = Environment.TickCount64;
+            Assert.Equal(VchanState.Waiting, s.WaitForClient(150));
+            Assert.InRange(Environment.TickCount64 - t0, 140, 5000);
+            string entry = $"/local/domain/{serverId}/data/vchan/{clientId}/9";
+            Assert.NotNull(server.Store.Read(entry + "/event-channel")); // still published while waiting
+
+            // the client connects before the server looks again: no wake-up is needed, but the
+            // entry must still go now, not at close (its port may be handed out again meanwhile)
+            using VchanEndpoint c = VchanEndpoint.ClientInit(client, serverId, 9);
+            Assert.Equal(VchanState.Connected, s.WaitForClient(0));
+            Assert.Null(server.Store.Read(entry + "/event-channel"));
+            Assert.Null(server.Store.Directory($"/local/domain/{serverId}/data/vchan/{clientId}"));
+            Assert.Equal(2, c.Send("hi"u8));
+            byte[] got = new byte[2];
+            Assert.Equal(2, s.Recv(got));
+            Assert.Throws<InvalidOperationException>(() => c.WaitForClient(0));
+        }
+    }
+
+    [Fact]
     public void A_client_refuses_a_loopback_connection_and_fails_for_a_dead_server_domain()
     {
         using var broker = new TestBroker();

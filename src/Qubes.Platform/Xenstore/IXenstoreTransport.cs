@@ -22,9 +22,20 @@ public interface IXenstoreTransport : IDisposable
     /// </summary>
     XenstoreReply Request(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload);
 
+    /// <summary>
+    /// Sends every request before reading any reply, then reads the replies into
+    /// <paramref name="replies"/> in the same order: one round trip for the lot. The store answers a
+    /// connection's requests one at a time in the order they came, so each sees the effects of the
+    /// ones before it. Errors and a broken connection are reported as for <see cref="Request"/>.
+    /// </summary>
+    void RequestBatch(ReadOnlySpan<XenstoreRequest> requests, Span<XenstoreReply> replies);
+
     /// <summary>Returns a queued watch event, reading what has arrived without blocking; false if none.</summary>
     bool TryReadWatchEvent(out string path, out string token);
 }
+
+/// <summary>One request of a batch.</summary>
+public readonly record struct XenstoreRequest(XenstoreMessageType Type, uint Transaction, byte[] Payload);
 
 /// <summary>The answer to one request: an errno (XS_ERROR) or the reply payload.</summary>
 public readonly struct XenstoreReply

@@ -140,6 +140,42 @@ public sealed class XenstoreClient : IStore
     public bool TryReadWatchEvent(out string path, out string token) => Transport.TryReadWatchEvent(out path, out token);
 
     /// <inheritdoc/>
+    public StoreAnswer[] Batch(ReadOnlySpan<StoreRequest> requests, uint transaction = 0)
+    {
+        var wire = new XenstoreRequest[requests.Length];
+        for (int i = 0; i < requests.Length; i++)
+        {
+            StoreRequest r = requests[i];
+            wire[i] = r.Operation switch
+            {
+                StoreOperation.Read => new(XenstoreMessageType.Read, transaction, XenstorePayload.Strings(r.Path)),
+                StoreOperation.Write => new(XenstoreMessageType.Write, transaction, XenstorePayload.PathAndValue(r.Path, r.Value ?? "")),
+                StoreOperation.Remove => new(XenstoreMessageType.Rm, transaction, XenstorePayload.Strings(r.Path)),
+                StoreOperation.Directory => new(XenstoreMessageType.Directory, transaction, XenstorePayload.Strings(r.Path)),
+                StoreOperation.SetPermissions when r.Permissions is { Count: > 0 } permissions =>
+                    new(XenstoreMessageType.SetPerms, transaction, XenstorePayload.Permissions(r.Path, permissions)),
+                StoreOperation.Watch => new(XenstoreMessageType.Watch, 0, XenstorePayload.Strings(r.Path, r.Value ?? "")),
+                StoreOperation.Commit => new(XenstoreMessageType.TransactionEnd, transaction, XenstorePayload.Commit.ToArray()),
+                _ => throw new StoreException(r.Operation.ToString(), r.Path, Errno.EINVAL),
+            };
+        }
+        var replies = new XenstoreReply[wire.Length];
+        Transport.RequestBatch(wire, replies);
+        var answers = new StoreAnswer[wire.Length];
+        for (int i = 0; i < answers.Length; i++)
+        {
+            XenstoreReply reply = replies[i];
+            answers[i] = !reply.Ok ? new StoreAnswer(reply.Error, null, null) : requests[i].Operation switch
+            {
+                StoreOperation.Read => new StoreAnswer(Errno.None, Encoding.UTF8.GetString(reply.Payload), null),
+                StoreOperation.Directory => new StoreAnswer(Errno.None, null, XenstorePayload.Split(reply.Payload)),
+                _ => default,
+            };
+        }
+        return answers;
+    }
+
+    /// <inheritdoc/>
     public void Dispose()
     {
         if (_ownsTransport)

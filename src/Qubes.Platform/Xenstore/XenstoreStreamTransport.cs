@@ -86,40 +86,76 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
         }
         lock (_lock)
         {
-            if (_failure != Errno.None)
+            uint id = SendRequest(type, transaction, payload);
+            return AwaitReply(id, type);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void RequestBatch(ReadOnlySpan<XenstoreRequest> requests, Span<XenstoreReply> replies)
+    {
+        if (replies.Length < requests.Length)
+        {
+            throw new ArgumentException("fewer reply slots than requests", nameof(replies));
+        }
+        lock (_lock)
+        {
+            // a request too large is answered E2BIG without being sent; every other one goes out now
+            Span<uint> ids = requests.Length <= 32 ? stackalloc uint[requests.Length] : new uint[requests.Length];
+            for (int i = 0; i < requests.Length; i++)
             {
-                ThrowFailed(_name, _failure);
+                XenstoreRequest r = requests[i];
+                ids[i] = r.Payload.Length > XenstoreWire.MaxPayload ? 0 : SendRequest(r.Type, r.Transaction, r.Payload);
             }
-            uint id = _nextRequest;
-            _nextRequest = unchecked(_nextRequest + 1);
-            int length = XenstoreWire.HeaderSize + payload.Length;
-            new XenstoreHeader(type, id, transaction, payload.Length).Write(_output);
-            payload.CopyTo(_output.AsSpan(XenstoreWire.HeaderSize));
-            Errno sent = Send(_output.AsSpan(0, length));
-            if (sent != Errno.None)
+            for (int i = 0; i < requests.Length; i++)
             {
-                Fail(sent);
+                replies[i] = ids[i] == 0 ? new XenstoreReply(Errno.E2BIG, []) : AwaitReply(ids[i], requests[i].Type);
             }
-            while (true)
+        }
+    }
+
+    /// <summary>Sends one request (lock held); returns its id, never 0.</summary>
+    private uint SendRequest(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload)
+    {
+        if (_failure != Errno.None)
+        {
+            ThrowFailed(_name, _failure);
+        }
+        uint id = _nextRequest;
+        _nextRequest = _nextRequest == uint.MaxValue ? 1 : _nextRequest + 1;
+        int length = XenstoreWire.HeaderSize + payload.Length;
+        new XenstoreHeader(type, id, transaction, payload.Length).Write(_output);
+        payload.CopyTo(_output.AsSpan(XenstoreWire.HeaderSize));
+        Errno sent = Send(_output.AsSpan(0, length));
+        if (sent != Errno.None)
+        {
+            Fail(sent);
+        }
+        return id;
+    }
+
+    /// <summary>Reads up to the reply to request <paramref name="id"/> (lock held), queueing the watch events before it.</summary>
+    private XenstoreReply AwaitReply(uint id, XenstoreMessageType type)
+    {
+        while (true)
+        {
+            XenstoreHeader header = NextFrame();
+            ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
+            if (header.Type == XenstoreMessageType.WatchEvent)
             {
-                XenstoreHeader header = NextFrame();
-                ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
-                if (header.Type == XenstoreMessageType.WatchEvent)
-                {
-                    QueueEvent(body);
-                    Consume(header.TotalLength);
-                    continue;
-                }
-                if (header.RequestId != id || (header.Type != type && header.Type != XenstoreMessageType.Error))
-                {
-                    Fail(Errno.EPROTO);
-                }
-                XenstoreReply reply = header.Type == XenstoreMessageType.Error
-                    ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
-                    : new XenstoreReply(Errno.None, body.ToArray());
+                QueueEvent(body);
                 Consume(header.TotalLength);
-                return reply;
+                continue;
             }
+            if (header.RequestId != id || (header.Type != type && header.Type != XenstoreMessageType.Error))
+            {
+                Fail(Errno.EPROTO);
+            }
+            XenstoreReply reply = header.Type == XenstoreMessageType.Error
+                ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
+                : new XenstoreReply(Errno.None, body.ToArray());
+            Consume(header.TotalLength);
+            return reply;
         }
     }
 

@@ -28,6 +28,7 @@ public sealed class QrexecAgent : IDisposable
     private readonly IChannelFactory _factory;
     private readonly AgentOptions _options;
     private readonly SafeFd _wake = EventFd.Create();
+    private readonly CallThreads _threads = new("qrexec call");
     private readonly ConcurrentQueue<(uint Domain, uint Port, TriggerClient? Client)> _finished = new();
     // trigger clients by descriptor: waiting for SERVICE_CONNECT/REFUSED, or running (then with domain/port)
     private readonly Dictionary<int, TriggerClient> _clients = [];
@@ -235,7 +236,7 @@ public sealed class QrexecAgent : IDisposable
                 body[^1] = 0; // force-terminate the command line
                 string commandLine = Messages.CString(body.AsSpan(QrexecProtocol.ExecParamsSize));
                 bool justExec = header.Type == MessageType.JustExec;
-                StartThread(() => ServeCall(domain, port, commandLine, justExec));
+                _threads.Run(() => ServeCall(domain, port, commandLine, justExec));
                 break;
         }
         return -1;
@@ -352,16 +353,17 @@ public sealed class QrexecAgent : IDisposable
             }
             return;
         }
-        StartThread(() => RunCallerFor(client, domain, port));
+        _threads.Run(() => RunCallerFor(client, domain, port));
     }
 
     /// <summary>The caller's end of a VM-initiated call, on the descriptors a client handed over.</summary>
     private void RunCallerFor(TriggerClient client, uint domain, uint port)
     {
         int status = QrexecProtocol.ExitProblem;
+        IQrexecChannel? channel = null;
         try
         {
-            using IQrexecChannel channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
+            channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
             if (!channel.WaitConnected(s_dataConnectTimeout))
             {
                 Log($"qrexec-agent: no data connection from {domain} on port {port}");
@@ -386,10 +388,12 @@ public sealed class QrexecAgent : IDisposable
         }
         finally
         {
+            // the client learns the end first; closing the channel (hypervisor requests) is not its wait
             Dispose(client.Stdio);
             byte[] answer = new byte[4];
             BinaryPrimitives.WriteInt32LittleEndian(answer, status);
             Io.WriteAll(client.Socket.Fd, answer);
+            channel?.Dispose();
             Finished(domain, port, client); // the main thread closes the socket and reports the end
         }
     }
@@ -452,12 +456,6 @@ public sealed class QrexecAgent : IDisposable
     {
         _finished.Enqueue((domain, port, client));
         EventFd.Signal(_wake.Fd);
-    }
-
-    private static void StartThread(Action work)
-    {
-        Thread thread = new(() => work()) { IsBackground = true, Name = "qrexec call" };
-        thread.Start();
     }
 
     private static void Dispose(SafeFd[]? fds)

@@ -41,6 +41,7 @@ public sealed class QrexecDaemon : IDisposable
     private readonly DaemonOptions _options;
     private readonly PortAllocator _ports;
     private readonly SafeFd _wake = EventFd.Create();
+    private readonly CallThreads _policyThreads = new("qrexec policy");
     private readonly ConcurrentQueue<(string Ident, Pending Request, int Status)> _policyDone = new();
     private readonly Dictionary<int, Client> _clients = [];
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
@@ -308,16 +309,11 @@ public sealed class QrexecDaemon : IDisposable
         }
         Pending pending = new(ident);
         _pending[key] = pending;
-        Thread thread = new(() =>
+        _policyThreads.Run(() =>
         {
             _policyDone.Enqueue((key, pending, RunPolicyChild(request, pending)));
             WakeMainLoop();
-        })
-        {
-            IsBackground = true,
-            Name = "qrexec policy",
-        };
-        thread.Start();
+        });
         return true;
     }
 

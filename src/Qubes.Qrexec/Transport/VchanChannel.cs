@@ -111,25 +111,12 @@ public sealed unsafe class VchanChannel : IQrexecChannel
 
     public bool WaitConnected(TimeSpan timeout)
     {
-        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        while (true)
+        if (!_vchan.IsServer)
         {
-            VchanState state = _vchan.IsOpen();
-            if (state != VchanState.Waiting)
-            {
-                return state == VchanState.Connected;
-            }
-            long left = deadline - Stopwatch.GetTimestamp();
-            if (left <= 0)
-            {
-                return false;
-            }
-            int ms = deadline == long.MaxValue ? 1000 : (int)Math.Min(1000, Math.Max(1, left * 1000 / Stopwatch.Frequency));
-            if (LinuxFd.PollIn(_vchan.EventFd, ms) > 0 && _vchan.Wait() < 0)
-            {
-                return false;
-            }
+            return _vchan.StateFromLiveBytes == VchanState.Connected; // a client is connected once it exists
         }
+        int ms = timeout == Timeout.InfiniteTimeSpan ? -1 : (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
+        return _vchan.WaitForClient(ms) == VchanState.Connected;
     }
 
     public void Dispose() => _vchan.Dispose();
