@@ -53,6 +53,12 @@ public sealed class XenstoredSocketTransport : XenstoreStreamTransport
         TryConnect(path, out Errno error) ?? throw new PlatformException($"connect {path}", error);
 
     /// <summary>sendmsg without SIGPIPE, continued until the whole message is out.</summary>
+    /// <summary>
+    /// Batches go one request at a time here: with a transaction's requests sent ahead, a vchan
+    /// server in dom0 never finished publishing on real Xen, and why is not known yet.
+    /// </summary>
+    protected override bool SendsAhead => false;
+
     protected override Errno Send(ReadOnlySpan<byte> message) => FdPassing.Send(_socket.Fd, message, []);
 
     /// <inheritdoc/>

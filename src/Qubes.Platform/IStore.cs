@@ -54,7 +54,8 @@ public interface IStore : IDisposable
     bool TryReadWatchEvent(out string path, out string token);
 
     /// <summary>
-    /// Sends every request, then reads every answer: one round trip for the lot. The store handles a
+    /// Sends every request, then reads every answer: one round trip for the lot (the loopback
+    /// broker; the Xen connections still go one request at a time). The store handles a
     /// connection's requests one at a time in the order they came, so each sees the effects of the
     /// ones before it. <paramref name="transaction"/> applies to every request but watches. A
     /// request that fails comes back as its errno (ENOENT for a missing node, EAGAIN for a commit to

@@ -23,10 +23,11 @@ public interface IXenstoreTransport : IDisposable
     XenstoreReply Request(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload);
 
     /// <summary>
-    /// Sends every request before reading any reply, then reads the replies into
-    /// <paramref name="replies"/> in the same order: one round trip for the lot. The store answers a
-    /// connection's requests one at a time in the order they came, so each sees the effects of the
-    /// ones before it. Errors and a broken connection are reported as for <see cref="Request"/>.
+    /// Runs the requests in order and puts their replies into <paramref name="replies"/> in the
+    /// same order. Where the transport allows, every request is sent before the first reply is read:
+    /// one round trip for the lot. The store handles a connection's requests one at a time in the
+    /// order they came, so each sees the effects of the ones before it. Errors and a broken
+    /// connection are reported as for <see cref="Request"/>.
     /// </summary>
     void RequestBatch(ReadOnlySpan<XenstoreRequest> requests, Span<XenstoreReply> replies);
 

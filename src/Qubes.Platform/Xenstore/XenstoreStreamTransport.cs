@@ -100,19 +100,64 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
         }
         lock (_lock)
         {
+            if (!SendsAhead)
+            {
+                for (int i = 0; i < requests.Length; i++)
+                {
+                    replies[i] = Request(requests[i].Type, requests[i].Transaction, requests[i].Payload);
+                }
+                return;
+            }
             // a request too large is answered E2BIG without being sent; every other one goes out now
             Span<uint> ids = requests.Length <= 32 ? stackalloc uint[requests.Length] : new uint[requests.Length];
+            int outstanding = 0;
             for (int i = 0; i < requests.Length; i++)
             {
                 XenstoreRequest r = requests[i];
-                ids[i] = r.Payload.Length > XenstoreWire.MaxPayload ? 0 : SendRequest(r.Type, r.Transaction, r.Payload);
+                if (r.Payload.Length > XenstoreWire.MaxPayload)
+                {
+                    ids[i] = 0;
+                    replies[i] = new XenstoreReply(Errno.E2BIG, []);
+                    continue;
+                }
+                ids[i] = SendRequest(r.Type, r.Transaction, r.Payload);
+                outstanding++;
             }
-            for (int i = 0; i < requests.Length; i++)
+            // xenstored answers in order, but the xenbus device answers watch and unwatch requests
+            // itself, possibly ahead of earlier ones: replies are matched by request id
+            while (outstanding > 0)
             {
-                replies[i] = ids[i] == 0 ? new XenstoreReply(Errno.E2BIG, []) : AwaitReply(ids[i], requests[i].Type);
+                XenstoreHeader header = NextFrame();
+                ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
+                if (header.Type == XenstoreMessageType.WatchEvent)
+                {
+                    QueueEvent(body);
+                    Consume(header.TotalLength);
+                    continue;
+                }
+                int slot = header.RequestId == 0 ? -1 : ids.IndexOf(header.RequestId);
+                if (slot < 0 || (header.Type != requests[slot].Type && header.Type != XenstoreMessageType.Error))
+                {
+                    Fail(Errno.EPROTO);
+                }
+                replies[slot] = ToReply(header, body);
+                ids[slot] = 0;
+                outstanding--;
+                Consume(header.TotalLength);
             }
         }
     }
+
+    private static XenstoreReply ToReply(in XenstoreHeader header, ReadOnlySpan<byte> body) =>
+        header.Type == XenstoreMessageType.Error
+            ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
+            : new XenstoreReply(Errno.None, body.ToArray());
+
+    /// <summary>
+    /// Whether <see cref="RequestBatch"/> sends every request before reading the first reply. A
+    /// transport that says no runs a batch one request at a time, with the same results.
+    /// </summary>
+    protected virtual bool SendsAhead => true;
 
     /// <summary>Sends one request (lock held); returns its id, never 0.</summary>
     private uint SendRequest(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload)
@@ -151,9 +196,7 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
             {
                 Fail(Errno.EPROTO);
             }
-            XenstoreReply reply = header.Type == XenstoreMessageType.Error
-                ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
-                : new XenstoreReply(Errno.None, body.ToArray());
+            XenstoreReply reply = ToReply(header, body);
             Consume(header.TotalLength);
             return reply;
         }
