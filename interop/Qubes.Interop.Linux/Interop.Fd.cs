@@ -14,6 +14,7 @@ public static unsafe partial class Libc
     public const int F_GETFD = 1;
     public const int F_SETFD = 2;
     public const int F_GETFL = 3;
+    public const int F_SETPIPE_SZ = 1031;
     public const int F_SETFL = 4;
     public const int FD_CLOEXEC = 1;
 

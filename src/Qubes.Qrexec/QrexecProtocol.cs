@@ -52,6 +52,15 @@ public static class QrexecProtocol
     public const int ControlRingSize = 4096;
     public const int DataRingSize = 65536;
 
+    /// <summary>
+    /// Ring size, each way, of the data channel the agent serves for a descriptor-passing
+    /// qrexec-client-vm (our fast path; the full client takes 65536 or <c>--buffer-size</c> as
+    /// upstream). A stream through 64 KiB rings makes the two agents take turns on every few
+    /// chunks; 256 KiB lets one end fill while the other drains. The client sees the orders the
+    /// server chose, so any vchan peer accepts it.
+    /// </summary>
+    public const int FastPathDataRingSize = 262144;
+
     public const int TriggerV2Size = 128;
     public const int TriggerV3Fixed = 96;
     public const int TriggerV4Fixed = 160;

@@ -363,7 +363,7 @@ public sealed class QrexecAgent : IDisposable
         IQrexecChannel? channel = null;
         try
         {
-            channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
+            channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.FastPathDataRingSize, QrexecProtocol.FastPathDataRingSize);
             if (!channel.WaitConnected(s_dataConnectTimeout))
             {
                 Log($"qrexec-agent: no data connection from {domain} on port {port}");

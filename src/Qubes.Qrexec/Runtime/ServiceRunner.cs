@@ -17,6 +17,9 @@ namespace Qubes.Qrexec.Runtime;
 /// </summary>
 public static class ServiceRunner
 {
+    /// <summary>Capacity asked for the pipes of a service's stdin and stdout.</summary>
+    public const int ServicePipeSize = 262144;
+
     /// <summary>Log lines of the service side (the agent's or daemon's log).</summary>
     public static Action<string> Log { get; set; } = static line => Console.Error.WriteLine(line);
 
@@ -90,6 +93,10 @@ public static class ServiceRunner
         (SafeFd stdinRead, SafeFd stdinWrite) = Pipe();
         (SafeFd stdoutRead, SafeFd stdoutWrite) = Pipe();
         (SafeFd stderrRead, SafeFd stderrWrite) = Pipe();
+        // the data streams' pipes hold more than the default 64 KiB, so that the agent and the
+        // service wake each other less often (best effort: past the user's limit they stay as they are)
+        Libc.fcntl(stdinWrite.Fd, Libc.F_SETPIPE_SZ, ServicePipeSize);
+        Libc.fcntl(stdoutWrite.Fd, Libc.F_SETPIPE_SZ, ServicePipeSize);
         SpawnedProcess? process;
         using (stdinRead)
         using (stdoutWrite)
