@@ -125,33 +125,19 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
             }
             // xenstored answers in order, but the xenbus device answers watch and unwatch requests
             // itself, possibly ahead of earlier ones: replies are matched by request id
-            while (outstanding > 0)
+            for (; outstanding > 0; outstanding--)
             {
-                XenstoreHeader header = NextFrame();
-                ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
-                if (header.Type == XenstoreMessageType.WatchEvent)
-                {
-                    QueueEvent(body);
-                    Consume(header.TotalLength);
-                    continue;
-                }
+                XenstoreHeader header = NextReplyFrame();
                 int slot = header.RequestId == 0 ? -1 : ids.IndexOf(header.RequestId);
-                if (slot < 0 || (header.Type != requests[slot].Type && header.Type != XenstoreMessageType.Error))
+                if (slot < 0)
                 {
                     Fail(Errno.EPROTO);
                 }
-                replies[slot] = ToReply(header, body);
+                replies[slot] = TakeReply(header, requests[slot].Type);
                 ids[slot] = 0;
-                outstanding--;
-                Consume(header.TotalLength);
             }
         }
     }
-
-    private static XenstoreReply ToReply(in XenstoreHeader header, ReadOnlySpan<byte> body) =>
-        header.Type == XenstoreMessageType.Error
-            ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
-            : new XenstoreReply(Errno.None, body.ToArray());
 
     /// <summary>
     /// Whether <see cref="RequestBatch"/> sends every request before reading the first reply. A
@@ -182,24 +168,42 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
     /// <summary>Reads up to the reply to request <paramref name="id"/> (lock held), queueing the watch events before it.</summary>
     private XenstoreReply AwaitReply(uint id, XenstoreMessageType type)
     {
+        XenstoreHeader header = NextReplyFrame();
+        if (header.RequestId != id)
+        {
+            Fail(Errno.EPROTO);
+        }
+        return TakeReply(header, type);
+    }
+
+    /// <summary>The next frame that is not a watch event (lock held); the events before it are queued.</summary>
+    private XenstoreHeader NextReplyFrame()
+    {
         while (true)
         {
             XenstoreHeader header = NextFrame();
-            ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
-            if (header.Type == XenstoreMessageType.WatchEvent)
+            if (header.Type != XenstoreMessageType.WatchEvent)
             {
-                QueueEvent(body);
-                Consume(header.TotalLength);
-                continue;
+                return header;
             }
-            if (header.RequestId != id || (header.Type != type && header.Type != XenstoreMessageType.Error))
-            {
-                Fail(Errno.EPROTO);
-            }
-            XenstoreReply reply = ToReply(header, body);
+            QueueEvent(_input.AsSpan(XenstoreWire.HeaderSize, header.Length));
             Consume(header.TotalLength);
-            return reply;
         }
+    }
+
+    /// <summary>Consumes the reply frame at the front, which must answer a request of <paramref name="type"/> (or be an error).</summary>
+    private XenstoreReply TakeReply(in XenstoreHeader header, XenstoreMessageType type)
+    {
+        if (header.Type != type && header.Type != XenstoreMessageType.Error)
+        {
+            Fail(Errno.EPROTO);
+        }
+        ReadOnlySpan<byte> body = _input.AsSpan(XenstoreWire.HeaderSize, header.Length);
+        XenstoreReply reply = header.Type == XenstoreMessageType.Error
+            ? new XenstoreReply(XenstoreWire.ParseErrorName(body), [])
+            : new XenstoreReply(Errno.None, body.ToArray());
+        Consume(header.TotalLength);
+        return reply;
     }
 
     /// <inheritdoc/>
