@@ -37,7 +37,7 @@ public sealed unsafe class VchanChannel : IQrexecChannel
         set => _vchan.Blocking = value;
     }
 
-    /// <summary>The live bytes only (cheap enough for every turn of a loop); <see cref="WaitConnected"/> asks the hypervisor.</summary>
+    /// <summary>The live bytes only: cheap enough for every turn of a loop.</summary>
     public VchanState State => _vchan.StateFromLiveBytes;
 
     public void Service()
