@@ -101,6 +101,15 @@ public readonly record struct StoreRequest(StoreOperation Operation, string Path
 public readonly record struct StoreAnswer(Errno Error, string? Value, IReadOnlyList<string>? Children)
 {
     public bool Ok => Error == Errno.None;
+
+    /// <summary>Throws <see cref="StoreException"/> with this answer's errno unless it is a success.</summary>
+    public void ThrowIfFailed(string operation, string path)
+    {
+        if (!Ok)
+        {
+            throw new StoreException(operation, path, Error);
+        }
+    }
 }
 
 /// <summary>Access rights of one store permission entry.</summary>

@@ -46,8 +46,8 @@ public sealed class VchanConnector : IDisposable
         try
         {
             StoreAnswer[] answers = store.Batch([StoreRequest.Watch("domid", "domid"), StoreRequest.Watch("@releaseDomain", "release"), StoreRequest.Read("domid")]);
-            Check(answers[0], "watch", "domid");
-            Check(answers[1], "watch", "@releaseDomain");
+            answers[0].ThrowIfFailed("watch", "domid");
+            answers[1].ThrowIfFailed("watch", "@releaseDomain");
             if (answers[2].Ok && DomainIds.TryParse(answers[2].Value, out int own))
             {
                 connector._ownDomain = own;
@@ -116,7 +116,7 @@ public sealed class VchanConnector : IDisposable
                 : [StoreRequest.Read("domid"), StoreRequest.Read(portKey), StoreRequest.Read(path + "/ring-ref")]);
             if (watch)
             {
-                Check(answers[1], "watch", portKey);
+                answers[1].ThrowIfFailed("watch", portKey);
                 _watchedKey = portKey;
             }
             if (!answers[0].Ok || !DomainIds.TryParse(answers[0].Value, out int own))
@@ -139,7 +139,7 @@ public sealed class VchanConnector : IDisposable
             {
                 return _platform.Domains.IsAlive(_serverDomain) ? 1 : Fail($"server domain {_serverDomain} is dead");
             }
-            Check(portAnswer, "read", portKey);
+            portAnswer.ThrowIfFailed("read", portKey);
             if (portAnswer.Value!.Length == 0)
             {
                 return 1;
@@ -170,14 +170,6 @@ public sealed class VchanConnector : IDisposable
         }
         _ownDomain = own;
         return true;
-    }
-
-    private static void Check(in StoreAnswer answer, string operation, string path)
-    {
-        if (!answer.Ok)
-        {
-            throw new StoreException(operation, path, answer.Error);
-        }
     }
 
     private int Fail(string reason)

@@ -277,7 +277,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
                 if (!answers[i].Ok)
                 {
                     store.TransactionEnd(tx, commit: false);
-                    throw new StoreException(requests[i].Operation.ToString(), requests[i].Path, answers[i].Error);
+                    answers[i].ThrowIfFailed(requests[i].Operation.ToString(), requests[i].Path);
                 }
             }
             if (answers[^1].Ok)
@@ -286,7 +286,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             }
             if (answers[^1].Error != Errno.EAGAIN)
             {
-                throw new StoreException("transaction-end", path, answers[^1].Error);
+                answers[^1].ThrowIfFailed("transaction-end", path);
             }
         }
     }
