@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Services;
+using Qubes.Qrexec.Transport;
 
 namespace Qubes.Qrexec.Runtime;
 
@@ -51,6 +52,31 @@ public sealed class LocalProgram : IDisposable
             }
             error = null;
             return new LocalProgram(process, ours);
+        }
+    }
+
+    /// <summary>
+    /// The caller's data phase of a client program: on <paramref name="io"/>, or through
+    /// <paramref name="program"/> when there is one (its socket then stands for stdin and stdout,
+    /// and it is disposed afterwards). A pump failure goes to stderr after <paramref name="tool"/>.
+    /// Returns the call's status.
+    /// </summary>
+    public static int RunCaller(IQrexecChannel channel, uint version, CallerIo io, LocalProgram? program, string tool)
+    {
+        using (program)
+        {
+            if (program != null)
+            {
+                io.Input = program.Socket.Fd;
+                io.Output = program.Socket.Fd;
+                io.LocalProcess = program.Process;
+            }
+            int status = DataPump.RunCaller(channel, version, io, out string? failure);
+            if (failure != null)
+            {
+                Console.Error.WriteLine($"{tool}: {failure}");
+            }
+            return status;
         }
     }
 

@@ -181,19 +181,8 @@ internal static class Program
                     Console.Error.WriteLine($"qrexec-client-vm: {error}");
                     return 1;
                 }
-                io.Input = program.Socket.Fd;
-                io.Output = program.Socket.Fd;
-                io.LocalProcess = program.Process;
             }
-            using (program)
-            {
-                int status = DataPump.RunCaller(channel, version, io, out string? failure);
-                if (failure != null)
-                {
-                    Console.Error.WriteLine($"qrexec-client-vm: {failure}");
-                }
-                return status;
-            }
+            return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client-vm");
         }
     }
 

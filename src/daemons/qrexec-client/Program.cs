@@ -195,19 +195,8 @@ internal static class Program
                 Console.Error.WriteLine($"qrexec-client: {error}");
                 return QrexecProtocol.ExitProblem;
             }
-            io.Input = program.Socket.Fd;
-            io.Output = program.Socket.Fd;
-            io.LocalProcess = program.Process;
         }
-        using (program)
-        {
-            int status = DataPump.RunCaller(channel, version, io, out string? failure);
-            if (failure != null)
-            {
-                Console.Error.WriteLine($"qrexec-client: {failure}");
-            }
-            return status;
-        }
+        return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client");
     }
 
     /// <summary>-c: a policy program answering a pending VM call (§8.2 step 5), to a VM or to dom0.</summary>
