@@ -38,8 +38,13 @@ public sealed unsafe class VchanEndpoint : IDisposable
     private bool _peerGone;
     private bool _closed;
 
+    /// <summary>
+    /// <paramref name="left"/> and <paramref name="right"/>: where the rings are mapped (in the control
+    /// page, after it in the same region, or in their own regions <paramref name="leftPages"/> and
+    /// <paramref name="rightPages"/>, which this endpoint releases).
+    /// </summary>
     private VchanEndpoint(IPlatform platform, bool isServer, int peerDomain, IEventChannel channel, ISharedPages control,
-        ISharedPages? leftPages, ISharedPages? rightPages, int leftOrder, int rightOrder)
+        ISharedPages? leftPages, ISharedPages? rightPages, IntPtr left, int leftOrder, IntPtr right, int rightOrder)
     {
         _platform = platform;
         _isServer = isServer;
@@ -48,8 +53,6 @@ public sealed unsafe class VchanEndpoint : IDisposable
         _control = control;
         _leftPages = leftPages;
         _rightPages = rightPages;
-        IntPtr left = leftPages?.Address ?? control.Address + VchanLayout.InPageRingOffset(leftOrder);
-        IntPtr right = rightPages?.Address ?? control.Address + VchanLayout.InPageRingOffset(rightOrder);
         var page = new SharedPage((byte*)control.Address);
         _ring = isServer
             ? new Ring<SharedPage>(page, isServer: true, left, leftOrder, right, rightOrder)
@@ -112,11 +115,15 @@ public sealed unsafe class VchanEndpoint : IDisposable
             throw new VchanException(invalid);
         }
         IEventChannel? channel = null;
-        IGrantedPages? control = null, left = null, right = null;
+        IGrantedPages? control = null, right = null;
         try
         {
             channel = platform.EventChannels.AllocateUnbound(peerDomain);
-            control = platform.Grants.Share(peerDomain, 1, readOnly: false);
+            // the client writes the control page and the left ring: one grant covers both, the left
+            // ring's pages right after the control page; the client only reads the right ring
+            int leftCount = VchanLayout.GrantedPages(leftOrder);
+            int rightCount = VchanLayout.GrantedPages(rightOrder);
+            control = platform.Grants.Share(peerDomain, 1 + leftCount, readOnly: false);
             control.SetUnmapNotify(VchanLayout.SrvLive, channel);
             byte* page = (byte*)control.Address;
             new Span<byte>(page, VchanLayout.PageSize).Clear();
@@ -126,24 +133,18 @@ public sealed unsafe class VchanEndpoint : IDisposable
             page[VchanLayout.SrvLive] = VchanLayout.LiveConnected;
             page[VchanLayout.CliNotify] = VchanLayout.NotifyWrite;
 
-            int leftCount = VchanLayout.GrantedPages(leftOrder);
-            int rightCount = VchanLayout.GrantedPages(rightOrder);
             uint* grants = (uint*)(page + VchanLayout.GrantList);
-            if (leftCount > 0)
-            {
-                // the client writes the left ring
-                left = platform.Grants.Share(peerDomain, leftCount, readOnly: false);
-                left.Refs.CopyTo(new Span<uint>(grants, leftCount));
-            }
+            control.Refs[1..].CopyTo(new Span<uint>(grants, leftCount));
             if (rightCount > 0)
             {
-                // the client only reads the right ring
                 right = platform.Grants.Share(peerDomain, rightCount, readOnly: true);
                 right.Refs.CopyTo(new Span<uint>(grants + leftCount, rightCount));
             }
             Interlocked.MemoryBarrier();
 
-            var vchan = new VchanEndpoint(platform, isServer: true, peerDomain, channel, control, left, right, leftOrder, rightOrder);
+            IntPtr leftRing = leftCount > 0 ? control.Address + VchanLayout.PageSize : InPageRing(control, leftOrder);
+            var vchan = new VchanEndpoint(platform, isServer: true, peerDomain, channel, control, null, right,
+                leftRing, leftOrder, right?.Address ?? InPageRing(control, rightOrder), rightOrder);
             vchan._storePath = StoreEntry(peerDomain, port);
             Publish(platform, vchan._storePath, peerDomain, control.Refs[0], channel.LocalPort);
             return vchan;
@@ -151,7 +152,6 @@ public sealed unsafe class VchanEndpoint : IDisposable
         catch (Exception e) when (e is PlatformException or LinuxException)
         {
             right?.Dispose();
-            left?.Dispose();
             control?.Dispose();
             channel?.Dispose();
             throw new VchanException($"vchan server for domain {peerDomain} port {port}: {e.Message}", e);
@@ -219,7 +219,8 @@ public sealed unsafe class VchanEndpoint : IDisposable
             {
                 right = platform.Grants.Map(serverDomain, refs.AsSpan(leftCount), writable: false);
             }
-            var vchan = new VchanEndpoint(platform, isServer: false, serverDomain, channel, control, left, right, leftOrder, rightOrder)
+            var vchan = new VchanEndpoint(platform, isServer: false, serverDomain, channel, control, left, right,
+                left?.Address ?? InPageRing(control, leftOrder), leftOrder, right?.Address ?? InPageRing(control, rightOrder), rightOrder)
             {
                 Blocking = blocking,
             };
@@ -290,6 +291,9 @@ public sealed unsafe class VchanEndpoint : IDisposable
             }
         }
     }
+
+    /// <summary>Where a ring of <paramref name="order"/> lies when it fits in the control page.</summary>
+    private static IntPtr InPageRing(ISharedPages control, int order) => control.Address + VchanLayout.InPageRingOffset(order);
 
     /// <summary>Removes the server's store entry (and the peer directory if it became empty), once.</summary>
     private void RemoveStoreEntry()
@@ -582,9 +586,11 @@ public sealed unsafe class VchanEndpoint : IDisposable
     /// <summary>
     /// For a server: waits up to <paramref name="timeoutMs"/> (−1: no limit) for the client to
     /// connect. Connected (the store entry is removed then, as by the first <see cref="Wait"/>, even
-    /// when no wait was needed), Waiting when the time ran out, or Disconnected when the channel
-    /// failed or the peer domain died first. Reads the live bytes and asks the hypervisor only
-    /// every <see cref="WaitingServerPollMs"/> whether the peer domain still lives.
+    /// when no wait was needed), also for a client that connected and closed again before this
+    /// looked (what it sent is still readable); Waiting when the time ran out; Disconnected when
+    /// this end was closed, the channel failed or the peer domain died first. Reads the live bytes
+    /// and asks the hypervisor only every <see cref="WaitingServerPollMs"/> whether the peer domain
+    /// still lives.
     /// </summary>
     public VchanState WaitForClient(int timeoutMs)
     {
@@ -598,11 +604,13 @@ public sealed unsafe class VchanEndpoint : IDisposable
             VchanState state = StateFromLiveBytes;
             if (state != VchanState.Waiting)
             {
-                if (state == VchanState.Connected)
+                // the client's live byte leaves "waiting" only through a client that mapped the page
+                if (_closed || _peerGone)
                 {
-                    RemoveStoreEntry();
+                    return VchanState.Disconnected;
                 }
-                return state;
+                RemoveStoreEntry();
+                return VchanState.Connected;
             }
             long left = deadline - Environment.TickCount64;
             if (left <= 0)

@@ -325,6 +325,35 @@ public class ProcessTests
     }
 
     [Fact]
+    public void WaitForClient_reports_a_client_that_connected_wrote_and_closed_before_it_was_called_as_connected()
+    {
+        using var broker = new TestBroker();
+        (int serverId, LoopbackPlatform server) = broker.NewDomain("server");
+        (int clientId, LoopbackPlatform client) = broker.NewDomain("client");
+        using (server)
+        using (client)
+        {
+            using VchanEndpoint s = VchanEndpoint.ServerInit(server, clientId, 10, 65536, 65536);
+            Assert.Equal(5, s.Send("hello"u8)); // waits in the ring for the client
+            using (VchanEndpoint c = VchanEndpoint.ClientInit(client, serverId, 10))
+            {
+                byte[] greeting = new byte[5];
+                Assert.Equal(5, c.Recv(greeting));
+                Assert.Equal("hello"u8.ToArray(), greeting);
+                Assert.Equal(3, c.Send("bye"u8));
+            }
+            Assert.Equal(VchanState.Connected, s.WaitForClient(0));
+            Assert.Null(server.Store.Read($"/local/domain/{serverId}/data/vchan/{clientId}/10/event-channel"));
+            byte[] got = new byte[3];
+            Assert.Equal(3, s.Recv(got));
+            Assert.Equal("bye"u8.ToArray(), got);
+            Assert.Equal(-1, s.Read(got));
+            s.Dispose();
+            Assert.Equal(VchanState.Disconnected, s.WaitForClient(0));
+        }
+    }
+
+    [Fact]
     public void A_client_refuses_a_loopback_connection_and_fails_for_a_dead_server_domain()
     {
         using var broker = new TestBroker();
