@@ -291,6 +291,12 @@ internal sealed class BrokerConnection
 
     public Queue<PendingOutput> Output { get; } = new();
 
+    /// <summary>
+    /// Replies without descriptors to the requests of one receive, held back while it is handled so
+    /// that they leave in one send (null when not holding).
+    /// </summary>
+    public System.Buffers.ArrayBufferWriter<byte>? Held { get; set; }
+
     public int OutputBytes { get; set; }
 
     public List<Watch> Watches { get; } = new();

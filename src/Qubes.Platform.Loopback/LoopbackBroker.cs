@@ -36,6 +36,8 @@ public sealed partial class LoopbackBroker : IDisposable
 
     private readonly SafeFd _listener;
     private readonly SafeFd _wake;
+    // the replies held while one connection's requests are handled (one connection at a time)
+    private readonly System.Buffers.ArrayBufferWriter<byte> _held = new(4 * XenstoreWire.MaxMessage);
     private readonly StoreService _store;
     private readonly Dictionary<int, BrokerDomain> _domains = new();
     private readonly List<BrokerConnection> _connections = new();
@@ -234,6 +236,7 @@ public sealed partial class LoopbackBroker : IDisposable
         }
         c.InputLength += n;
         int consumed = 0;
+        c.Held = _held;
         while (!c.Doomed)
         {
             ReadOnlySpan<byte> pending = c.Input.AsSpan(consumed, c.InputLength - consumed);
@@ -241,7 +244,7 @@ public sealed partial class LoopbackBroker : IDisposable
             if (status == FrameStatus.Invalid)
             {
                 Doom(c);
-                return;
+                break;
             }
             if (status == FrameStatus.NeedMore)
             {
@@ -250,6 +253,7 @@ public sealed partial class LoopbackBroker : IDisposable
             Dispatch(c, header, pending.Slice(XenstoreWire.HeaderSize, header.Length));
             consumed += header.TotalLength;
         }
+        Release(c);
         if (consumed > 0 && !c.Doomed)
         {
             c.Input.AsSpan(consumed, c.InputLength - consumed).CopyTo(c.Input);
@@ -346,9 +350,44 @@ public sealed partial class LoopbackBroker : IDisposable
         {
             return;
         }
+        if (c.Held is { } held)
+        {
+            if (fds.IsEmpty)
+            {
+                Span<byte> frame = held.GetSpan(XenstoreWire.HeaderSize + payload.Length);
+                Wire.WriteHeader(frame, type, requestId, transactionId, payload.Length);
+                payload.CopyTo(frame[XenstoreWire.HeaderSize..]);
+                held.Advance(XenstoreWire.HeaderSize + payload.Length);
+                return;
+            }
+            // descriptors travel with their own message: what was held goes first
+            Release(c);
+            c.Held = held;
+        }
         byte[] message = new byte[XenstoreWire.HeaderSize + payload.Length];
         Wire.WriteHeader(message, type, requestId, transactionId, payload.Length);
         payload.CopyTo(message.AsSpan(XenstoreWire.HeaderSize));
+        SendMessage(c, message, fds);
+    }
+
+    /// <summary>Sends the replies held for <paramref name="c"/> as one message and stops holding.</summary>
+    private void Release(BrokerConnection c)
+    {
+        if (c.Held is not { } held)
+        {
+            return;
+        }
+        c.Held = null;
+        if (held.WrittenCount > 0 && !c.Doomed)
+        {
+            SendMessage(c, held.WrittenSpan.ToArray(), []);
+        }
+        held.ResetWrittenCount();
+    }
+
+    /// <summary>Sends now, or queues the rest for <see cref="Flush"/> when the socket is full or output already waits.</summary>
+    private void SendMessage(BrokerConnection c, byte[] message, ReadOnlySpan<int> fds)
+    {
         int sent = 0;
         if (c.Output.Count == 0)
         {

@@ -108,8 +108,16 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
                 }
                 return;
             }
-            // a request too large is answered E2BIG without being sent; every other one goes out now
+            // a request too large is answered E2BIG without being sent; every other one goes out now,
+            // all in one send
             Span<uint> ids = requests.Length <= 32 ? stackalloc uint[requests.Length] : new uint[requests.Length];
+            int total = 0;
+            foreach (XenstoreRequest r in requests)
+            {
+                total += r.Payload.Length > XenstoreWire.MaxPayload ? 0 : XenstoreWire.HeaderSize + r.Payload.Length;
+            }
+            Span<byte> frames = total <= _output.Length ? _output : new byte[total];
+            int length = 0;
             int outstanding = 0;
             for (int i = 0; i < requests.Length; i++)
             {
@@ -120,8 +128,13 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
                     replies[i] = new XenstoreReply(Errno.E2BIG, []);
                     continue;
                 }
-                ids[i] = SendRequest(r.Type, r.Transaction, r.Payload);
+                ids[i] = WriteRequest(frames[length..], r.Type, r.Transaction, r.Payload);
+                length += XenstoreWire.HeaderSize + r.Payload.Length;
                 outstanding++;
+            }
+            if (outstanding > 0)
+            {
+                SendFrames(frames[..length]);
             }
             // xenstored answers in order, but the xenbus device answers watch and unwatch requests
             // itself, possibly ahead of earlier ones: replies are matched by request id
@@ -148,21 +161,33 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
     /// <summary>Sends one request (lock held); returns its id, never 0.</summary>
     private uint SendRequest(XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload)
     {
+        uint id = WriteRequest(_output, type, transaction, payload);
+        SendFrames(_output.AsSpan(0, XenstoreWire.HeaderSize + payload.Length));
+        return id;
+    }
+
+    /// <summary>Writes one request frame at the start of <paramref name="into"/> under a new id (lock held); returns the id, never 0.</summary>
+    private uint WriteRequest(Span<byte> into, XenstoreMessageType type, uint transaction, ReadOnlySpan<byte> payload)
+    {
         if (_failure != Errno.None)
         {
             ThrowFailed(_name, _failure);
         }
         uint id = _nextRequest;
         _nextRequest = _nextRequest == uint.MaxValue ? 1 : _nextRequest + 1;
-        int length = XenstoreWire.HeaderSize + payload.Length;
-        new XenstoreHeader(type, id, transaction, payload.Length).Write(_output);
-        payload.CopyTo(_output.AsSpan(XenstoreWire.HeaderSize));
-        Errno sent = Send(_output.AsSpan(0, length));
+        new XenstoreHeader(type, id, transaction, payload.Length).Write(into);
+        payload.CopyTo(into[XenstoreWire.HeaderSize..]);
+        return id;
+    }
+
+    /// <summary>Sends whole request frames (lock held); a failure fails the connection.</summary>
+    private void SendFrames(ReadOnlySpan<byte> frames)
+    {
+        Errno sent = Send(frames);
         if (sent != Errno.None)
         {
             Fail(sent);
         }
-        return id;
     }
 
     /// <summary>Reads up to the reply to request <paramref name="id"/> (lock held), queueing the watch events before it.</summary>
@@ -252,7 +277,8 @@ public abstract class XenstoreStreamTransport : IXenstoreTransport
     }
 
     /// <summary>
-    /// Sends one whole request message. Returns None, or the errno that fails the connection.
+    /// Sends whole request frames: one, or all of a batch when <see cref="SendsAhead"/>. Returns None,
+    /// or the errno that fails the connection.
     /// Called with <see cref="SyncRoot"/> held, never after <see cref="ReleaseConnection"/>.
     /// </summary>
     protected abstract Errno Send(ReadOnlySpan<byte> message);
