@@ -76,11 +76,34 @@ public static class Io
     public static uint DataHandshake(IQrexecChannel channel, bool sendFirst)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        byte[] hello = Messages.Hello(QrexecProtocol.AgentVersion);
-        if (sendFirst && !WriteAll(channel, hello))
+        if (sendFirst)
         {
-            return 0;
+            return SendHello(channel) ? ReceiveHello(channel) : 0;
         }
+        uint version = ReceiveHello(channel);
+        return version != 0 && SendHello(channel) ? version : 0;
+    }
+
+    /// <summary>
+    /// The handshake of a data channel's server end: HELLO goes out at once (it waits in the ring),
+    /// so the client can answer as soon as it connects, without waiting for this side to notice the
+    /// connection and remove its store entry; then up to <paramref name="timeout"/> for the client
+    /// and its HELLO. Returns the version; 0 with <paramref name="connected"/> false when no client
+    /// came, 0 with it true when the client's answer was not an acceptable HELLO.
+    /// </summary>
+    public static uint ServerHandshake(IQrexecChannel channel, TimeSpan timeout, out bool connected)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        connected = SendHello(channel) && channel.WaitConnected(timeout);
+        return connected ? ReceiveHello(channel) : 0;
+    }
+
+    private static bool SendHello(IQrexecChannel channel) => WriteAll(channel, Messages.Hello(QrexecProtocol.AgentVersion));
+
+    /// <summary>Reads and checks the peer's data-channel HELLO. Returns the agreed version, 0 on failure.</summary>
+    private static uint ReceiveHello(IQrexecChannel channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
         Span<byte> received = stackalloc byte[QrexecProtocol.HeaderSize + 4];
         if (!ReadExact(channel, received[..QrexecProtocol.HeaderSize]))
         {
@@ -91,12 +114,7 @@ public static class Io
         {
             return 0;
         }
-        uint version = Messages.CheckHello(header, received[QrexecProtocol.HeaderSize..], QrexecProtocol.MinDataVersion, out _);
-        if (version == 0 || (!sendFirst && !WriteAll(channel, hello)))
-        {
-            return 0;
-        }
-        return version;
+        return Messages.CheckHello(header, received[QrexecProtocol.HeaderSize..], QrexecProtocol.MinDataVersion, out _);
     }
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes from a descriptor within <paramref name="timeoutMs"/> (−1: none). Returns the count read: less on EOF, timeout or error.</summary>

@@ -242,11 +242,15 @@ public sealed class QrexecAgent : IDisposable
         return -1;
     }
 
-    /// <summary>A call from dom0 or another qube: connect the data channel as client, run the service, report the end.</summary>
+    /// <summary>
+    /// A call from dom0 or another qube: find the service while the caller sets its end up, connect
+    /// the data channel as client, run the service, report the end.
+    /// </summary>
     private void ServeCall(uint domain, uint port, string commandLine, bool justExec)
     {
         try
         {
+            PreparedService service = ServiceRunner.Prepare(commandLine);
             using IQrexecChannel? channel = _factory.Connect((int)domain, (int)port, s_dataConnectTimeout, out string? error);
             if (channel == null)
             {
@@ -259,7 +263,7 @@ public sealed class QrexecAgent : IDisposable
                 Log($"qrexec-agent: data handshake with {domain}:{port} failed");
                 return;
             }
-            ServiceRunner.Run(channel, version, commandLine, justExec, dom0: false);
+            ServiceRunner.Run(channel, version, service, justExec, dom0: false);
         }
         catch (Exception e) when (e is LinuxException or IOException or Platform.PlatformException or VchanException)
         {
@@ -364,12 +368,12 @@ public sealed class QrexecAgent : IDisposable
         try
         {
             channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.FastPathDataRingSize, QrexecProtocol.FastPathDataRingSize);
-            if (!channel.WaitConnected(s_dataConnectTimeout))
+            uint version = Io.ServerHandshake(channel, s_dataConnectTimeout, out bool connected);
+            if (!connected)
             {
                 Log($"qrexec-agent: no data connection from {domain} on port {port}");
                 return;
             }
-            uint version = Io.DataHandshake(channel, sendFirst: true);
             if (version == 0)
             {
                 Log($"qrexec-agent: data handshake with {domain}:{port} failed");

@@ -43,6 +43,8 @@ public sealed class QrexecDaemon : IDisposable
     private readonly SafeFd _wake = EventFd.Create();
     private readonly CallThreads _policyThreads = new("qrexec policy");
     private readonly ConcurrentQueue<(string Ident, Pending Request, int Status)> _policyDone = new();
+    // SERVICE_CONNECT messages from policy threads, for the main loop to send to our agent
+    private readonly ConcurrentQueue<byte[]> _serviceConnects = new();
     private readonly Dictionary<int, Client> _clients = [];
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private IQrexecChannel? _control;
@@ -164,6 +166,14 @@ public sealed class QrexecDaemon : IDisposable
         {
             IQrexecChannel control = _control!;
             control.Blocking = false;
+            while (_serviceConnects.TryDequeue(out byte[]? message))
+            {
+                ReadOnlySpan<byte> ident = message.AsSpan(QrexecProtocol.HeaderSize + QrexecProtocol.ExecParamsSize);
+                if (AnswerPending(Messages.CString(ident)))
+                {
+                    Io.WriteAll(control, message);
+                }
+            }
             while (_policyDone.TryDequeue(out (string Ident, Pending Request, int Status) done))
             {
                 PolicyFinished(done.Ident, done.Request, done.Status);
@@ -409,16 +419,10 @@ public sealed class QrexecDaemon : IDisposable
             {
                 return false;
             }
-            string key = Messages.CString(body.AsSpan(QrexecProtocol.ExecParamsSize));
-            if (!_pending.TryGetValue(key, out Pending? pending) || pending.Answered)
+            if (!AnswerPending(Messages.CString(body.AsSpan(QrexecProtocol.ExecParamsSize))))
             {
-                Log($"qrexec-daemon: SERVICE_CONNECT for no pending request '{key}'");
                 return false;
             }
-            pending.Answer();
-            // answered: the ident (SOCKET<fd> in the agent) may be reused by the agent's next request
-            // before this policy thread's end is taken from the queue
-            _pending.Remove(key);
         }
         if (port == 0)
         {
@@ -451,6 +455,21 @@ public sealed class QrexecDaemon : IDisposable
         }
         client.State = ClientState.Running;
         return Io.WriteAll(_control!, Messages.Build(header.Type, forward));
+    }
+
+    /// <summary>A SERVICE_CONNECT is about to go to the agent: its request is answered. False when no such request waits.</summary>
+    private bool AnswerPending(string key)
+    {
+        if (!_pending.TryGetValue(key, out Pending? pending) || pending.Answered)
+        {
+            Log($"qrexec-daemon: SERVICE_CONNECT for no pending request '{key}'");
+            return false;
+        }
+        pending.Answer();
+        // answered: the ident (SOCKET<fd> in the agent) may be reused by the agent's next request
+        // before this policy thread's end is taken from the queue
+        _pending.Remove(key);
+        return true;
     }
 
     private void CloseClient(Client client)
@@ -545,9 +564,11 @@ public sealed class QrexecDaemon : IDisposable
                 {
                     return QrexecProtocol.ExitProblem;
                 }
-                using DaemonConnection? own = DaemonConnection.Open(_options.SocketDirectory, _options.DomainId.ToString(CultureInfo.InvariantCulture), out error);
-                if (own?.Command(Messages.ServiceConnect(a.Domain, a.Port, ident), expectReply: false) == null
-                    || !pending.AnsweredEvent.Wait(TimeSpan.FromSeconds(ClientReadTimeoutMs / 1000)))
+                // our own main loop tells the agent where to connect (an outside policy program would
+                // send the same SERVICE_CONNECT through our socket)
+                _serviceConnects.Enqueue(Messages.ServiceConnect(a.Domain, a.Port, ident));
+                WakeMainLoop();
+                if (!pending.AnsweredEvent.Wait(TimeSpan.FromSeconds(ClientReadTimeoutMs / 1000)))
                 {
                     return QrexecProtocol.ExitProblem;
                 }

@@ -24,60 +24,88 @@ public static class ServiceRunner
     public static Action<string> Log { get; set; } = static line => Console.Error.WriteLine(line);
 
     /// <summary>
-    /// Runs <paramref name="commandLine"/> (<c>user:command</c>) over <paramref name="channel"/>
-    /// (handshake done, version <paramref name="version"/>). <paramref name="justExec"/>: start
-    /// detached and report only the launch result. <paramref name="dom0"/>: the dom0 service runner
-    /// (failure EOFs in the reverse order). Returns the status sent in EXIT_CODE.
+    /// Resolves <paramref name="commandLine"/> (<c>user:command</c>) to what a call will start (spec
+    /// §9 steps 1-4: parse, check the user, find the service and its configuration). Touches no
+    /// channel, so a caller may do it while the data channel is still being set up; a problem is
+    /// logged here and reported by <see cref="Run(IQrexecChannel, uint, PreparedService, bool, bool)"/>.
     /// </summary>
-    public static int Run(IQrexecChannel channel, uint version, string commandLine, bool justExec, bool dom0)
+    public static PreparedService Prepare(string commandLine)
     {
-        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(commandLine);
         if (!ServiceCommand.TryParse(commandLine, out ServiceCommand? command, out string? error))
         {
             Log($"qrexec: bad command line: {error}");
-            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+            return PreparedService.Failed(QrexecProtocol.ExitProblem);
         }
         string? ownUser = Environment.UserName;
         if (!IsRoot() && command!.User != ownUser)
         {
             Log($"qrexec: cannot run as {command.User}: this agent runs as {ownUser}");
-            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+            return PreparedService.Failed(QrexecProtocol.ExitProblem);
         }
         if (!command!.IsRpc)
         {
-            return RunExecutable(channel, version, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment(), justExec, dom0);
+            return new PreparedService(command, ServiceKind.Executable, null, RpcConfig.Default, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment());
         }
         ServiceLocation location = ServiceLookup.Find(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
         if (location.Kind is ServiceKind.NotFound or ServiceKind.Failure)
         {
             Log($"qrexec: service {command.LookupName}: {location.Error ?? "not found"}");
-            return Fail(channel, location.ExitCode, dom0);
+            return PreparedService.Failed(location.ExitCode);
         }
         RpcConfigResult config = RpcConfig.Load(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable("QUBES_RPC_CONFIG_PATH"));
         if (!config.IsSuccess)
         {
             Log($"qrexec: service {command.LookupName}: config {config.Path}: {config.Error}");
-            return Fail(channel, QrexecProtocol.ExitProblem, dom0);
+            return PreparedService.Failed(QrexecProtocol.ExitProblem);
         }
         RpcConfig settings = config.Config!;
-        if (settings.WaitForSession && !command.NoGui)
+        if (location.Kind != ServiceKind.Executable)
+        {
+            return new PreparedService(command, location.Kind, location, settings, null, [], []);
+        }
+        if (!command.HasValidTokenCountForExecutable)
+        {
+            Log($"qrexec: {command.TokenCount} tokens after QUBESRPC; an executable service takes 2 or 4");
+            return PreparedService.Failed(QrexecProtocol.ExitProblem);
+        }
+        return new PreparedService(command, ServiceKind.Executable, location, settings, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
+            ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="commandLine"/> over <paramref name="channel"/>: <see cref="Prepare"/>,
+    /// then <see cref="Run(IQrexecChannel, uint, PreparedService, bool, bool)"/>.
+    /// </summary>
+    public static int Run(IQrexecChannel channel, uint version, string commandLine, bool justExec, bool dom0)
+        => Run(channel, version, Prepare(commandLine), justExec, dom0);
+
+    /// <summary>
+    /// Runs a prepared service over <paramref name="channel"/> (handshake done, version
+    /// <paramref name="version"/>), or reports why it cannot run. <paramref name="justExec"/>: start
+    /// detached and report only the launch result. <paramref name="dom0"/>: the dom0 service runner
+    /// (failure EOFs in the reverse order). Returns the status sent in EXIT_CODE.
+    /// </summary>
+    public static int Run(IQrexecChannel channel, uint version, PreparedService service, bool justExec, bool dom0)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(service);
+        if (service.Command is not { } command)
+        {
+            return Fail(channel, service.FailureStatus, dom0);
+        }
+        if (command.IsRpc && service.Settings.WaitForSession && !command.NoGui)
         {
             WaitForSession(command);
         }
-        switch (location.Kind)
+        switch (service.Kind)
         {
             case ServiceKind.Executable:
-                if (!command.HasValidTokenCountForExecutable)
-                {
-                    Log($"qrexec: {command.TokenCount} tokens after QUBESRPC; an executable service takes 2 or 4");
-                    return Fail(channel, QrexecProtocol.ExitProblem, dom0);
-                }
-                return RunExecutable(channel, version, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
-                    ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId), justExec, dom0);
+                return RunExecutable(channel, version, service.Path!, service.Argv, service.Environment, justExec, dom0);
             case ServiceKind.Socket:
-                return RunSocket(channel, version, command, settings, location, dom0);
+                return RunSocket(channel, version, command, service.Settings, service.Location!, dom0);
             default:
-                return RunTcp(channel, version, command, settings, location, dom0);
+                return RunTcp(channel, version, command, service.Settings, service.Location!, dom0);
         }
     }
 

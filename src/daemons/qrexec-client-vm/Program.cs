@@ -143,12 +143,12 @@ internal static class Program
             (uint domain, uint port) = Io.ExecParams(answer);
             using IChannelFactory factory = ChannelFactory.FromEnvironment();
             using IQrexecChannel channel = factory.Listen((int)domain, (int)port, bufferSize, bufferSize);
-            if (!channel.WaitConnected(TimeSpan.FromSeconds(120)))
+            uint version = Io.ServerHandshake(channel, TimeSpan.FromSeconds(120), out bool connected);
+            if (!connected)
             {
                 Console.Error.WriteLine("qrexec-client-vm: the service side did not connect");
                 return 1;
             }
-            uint version = Io.DataHandshake(channel, sendFirst: true);
             if (version == 0)
             {
                 Console.Error.WriteLine("qrexec-client-vm: data handshake failed");

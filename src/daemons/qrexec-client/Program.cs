@@ -160,12 +160,12 @@ internal static class Program
         using IChannelFactory factory = ChannelFactory.FromEnvironment();
         using IQrexecChannel channel = factory.Listen((int)r.Domain, (int)r.Port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
         TimeSpan wait = o.Timeout == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Timeout);
-        if (!channel.WaitConnected(wait))
+        uint version = Io.ServerHandshake(channel, wait, out bool connected);
+        if (!connected)
         {
             Console.Error.WriteLine("qrexec-client: the remote end did not connect");
             return QrexecProtocol.ExitProblem;
         }
-        uint version = Io.DataHandshake(channel, sendFirst: true);
         if (version == 0)
         {
             Console.Error.WriteLine("qrexec-client: data handshake failed");
