@@ -1,0 +1,237 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+
+namespace Qubes.Qrexec.Policy;
+
+/// <summary>
+/// Loads the policy from its directories (spec qrexec-policy §1, §6, §11): every <c>.policy</c>
+/// file of the runtime and main directories in name order, with their includes and legacy imports,
+/// into one ordered rule list. Anything wrong (a bad file name, a syntax error anywhere, a missing
+/// include) is a <see cref="PolicySyntaxException"/>: the policy as a whole is unusable.
+/// </summary>
+public sealed class PolicyLoader
+{
+    /// <summary>Includes nested deeper than this are an error (an include cycle ends here).</summary>
+    public const int MaxIncludeDepth = 16;
+
+    private const string Suffix = ".policy";
+    private readonly IReadOnlyList<string> _directories;
+    private readonly string _legacyDirectory;
+
+    /// <summary>
+    /// <paramref name="directories"/>: the policy directories, the one whose files win first (the
+    /// runtime directory, then the main one). <paramref name="legacyDirectory"/>: where
+    /// <c>!compat-4.0</c> finds the R4.0 files.
+    /// </summary>
+    public PolicyLoader(IReadOnlyList<string> directories, string legacyDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(directories);
+        ArgumentNullException.ThrowIfNull(legacyDirectory);
+        _directories = directories;
+        _legacyDirectory = legacyDirectory;
+    }
+
+    /// <summary>The system's paths: <c>/run/qubes/policy.d</c> before <c>/etc/qubes/policy.d</c>, legacy files in <c>/etc/qubes-rpc/policy</c>.</summary>
+    public static PolicyLoader System { get; } = new(["/run/qubes/policy.d", "/etc/qubes/policy.d"], "/etc/qubes-rpc/policy");
+
+    /// <summary>The directories, in precedence order.</summary>
+    public IReadOnlyList<string> Directories => _directories;
+
+    /// <summary>The files the policy is made of, in load order (each basename once, the first directory's copy).</summary>
+    public IReadOnlyList<string> Files()
+    {
+        Dictionary<string, string> byName = new(StringComparer.Ordinal);
+        foreach (string directory in _directories)
+        {
+            foreach (string path in PolicyFilesIn(directory, mustExist: false))
+            {
+                byName.TryAdd(Path.GetFileName(path), path);
+            }
+        }
+        return [.. byName.OrderBy(static e => e.Key, StringComparer.Ordinal).Select(static e => e.Value)];
+    }
+
+    /// <summary>Loads every rule. Throws <see cref="PolicySyntaxException"/> when the policy is unusable.</summary>
+    public IReadOnlyList<PolicyRule> Load()
+    {
+        List<PolicyRule> rules = [];
+        foreach (string file in Files())
+        {
+            LoadFile(file, Path.GetDirectoryName(file)!, rules, 0);
+        }
+        return rules;
+    }
+
+    /// <summary>Parses v5 <paramref name="text"/> as if it were the file <paramref name="file"/> (includes resolve against its directory).</summary>
+    public IReadOnlyList<PolicyRule> LoadText(string text, string file)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        List<PolicyRule> rules = [];
+        Parse(text.Split('\n'), file, Path.GetDirectoryName(Path.GetFullPath(file))!, rules, 0);
+        return rules;
+    }
+
+    private void LoadFile(string path, string baseDirectory, List<PolicyRule> rules, int depth)
+        => Parse(ReadLines(path, "policy file"), path, baseDirectory, rules, depth);
+
+    private void Parse(IEnumerable<string> lines, string file, string baseDirectory, List<PolicyRule> rules, int depth)
+    {
+        PolicyParser.Parse(lines, file, rules, directive =>
+        {
+            if (depth >= MaxIncludeDepth)
+            {
+                throw new PolicySyntaxException(file, directive.Line, "includes nested too deep");
+            }
+            switch (directive.Name)
+            {
+                case "!include":
+                    LoadFile(IncludePath(directive.Arguments[0], baseDirectory, directive, isDirectory: false), baseDirectory, rules, depth + 1);
+                    break;
+                case "!include-dir":
+                    string directory = IncludePath(directive.Arguments[0], baseDirectory, directive, isDirectory: true);
+                    foreach (string path in PolicyFilesIn(directory, mustExist: true).Order(StringComparer.Ordinal))
+                    {
+                        LoadFile(path, baseDirectory, rules, depth + 1);
+                    }
+                    break;
+                case "!include-service":
+                    string service = directive.Arguments[0];
+                    string argument = directive.Arguments[1];
+                    if (PolicyParser.CheckServiceAndArgument(service, argument) is string invalid)
+                    {
+                        throw new PolicySyntaxException(file, directive.Line, invalid);
+                    }
+                    LoadLegacy(IncludePath(directive.Arguments[2], baseDirectory, directive, isDirectory: false), baseDirectory, service, argument, rules, depth + 1);
+                    break;
+                default:
+                    LoadCompat(rules, file, directive.Line, depth + 1);
+                    break;
+            }
+        });
+    }
+
+    private void LoadLegacy(string path, string baseDirectory, string service, string argument, List<PolicyRule> rules, int depth)
+    {
+        PolicyParser.ParseLegacy(ReadLines(path, "legacy policy file"), path, service, argument, rules, (include, line, file) =>
+        {
+            if (depth >= MaxIncludeDepth)
+            {
+                throw new PolicySyntaxException(file, line, "includes nested too deep");
+            }
+            string resolved = Path.IsPathRooted(include) ? include : Path.Combine(baseDirectory, include);
+            if (!IsRegularFile(resolved))
+            {
+                throw new PolicySyntaxException(file, line, $"included file {resolved} does not exist");
+            }
+            LoadLegacy(resolved, baseDirectory, service, argument, rules, depth + 1);
+        });
+    }
+
+    /// <summary>§11.2: the legacy directory's files, sorted by service with argument-less files last, each followed by its implicit denials.</summary>
+    private void LoadCompat(List<PolicyRule> rules, string file, int line, int depth)
+    {
+        if (!Directory.Exists(_legacyDirectory))
+        {
+            return;
+        }
+        List<(string Service, string Argument, string Path)> files = [];
+        foreach (string path in Directory.EnumerateFiles(_legacyDirectory))
+        {
+            string name = Path.GetFileName(path);
+            if (name.StartsWith('.') || name.EndsWith(".rpmsave", StringComparison.Ordinal) || name.EndsWith(".rpmnew", StringComparison.Ordinal)
+                || name.EndsWith(".swp", StringComparison.Ordinal) || !PolicyParser.IsName(name, allowPlus: true))
+            {
+                continue;
+            }
+            int plus = name.IndexOf('+', StringComparison.Ordinal);
+            files.Add(plus < 0 ? (name, "*", path) : (name[..plus], name[plus..], path));
+        }
+        files.Sort(static (a, b) =>
+        {
+            int byService = string.CompareOrdinal(a.Service, b.Service);
+            if (byService != 0)
+            {
+                return byService;
+            }
+            bool aAny = a.Argument == "*", bAny = b.Argument == "*";
+            return aAny != bAny ? (aAny ? 1 : -1) : string.CompareOrdinal(a.Argument, b.Argument);
+        });
+        foreach ((string service, string argument, string path) in files)
+        {
+            if (PolicyParser.CheckServiceAndArgument(service, argument) is string invalid)
+            {
+                throw new PolicySyntaxException(path, 0, invalid);
+            }
+            LoadLegacy(path, _legacyDirectory, service, argument, rules, depth);
+            if (argument != "*")
+            {
+                PolicyToken anyVm = new(TokenKind.AnyVm, string.Empty);
+                rules.Add(new PolicyRule(service, argument, anyVm, anyVm, PolicyAction.Deny, null, null, null, true, true, file, line));
+                rules.Add(new PolicyRule(service, argument, anyVm, new PolicyToken(TokenKind.AdminVm, string.Empty), PolicyAction.Deny, null, null, null, true, true, file, line));
+            }
+        }
+    }
+
+    private static string IncludePath(string path, string baseDirectory, PolicyDirective directive, bool isDirectory)
+    {
+        string resolved = Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory, path);
+        if (isDirectory ? !Directory.Exists(resolved) : !IsRegularFile(resolved))
+        {
+            throw new PolicySyntaxException(directive.File, directive.Line,
+                $"{directive.Name} {path}: {(isDirectory ? "not a directory" : "not a file")}");
+        }
+        return resolved;
+    }
+
+    /// <summary>§1 rules 1-2: the directory's <c>.policy</c> regular files; a kept name outside <c>[0-9a-z_.-]</c> makes the policy unusable.</summary>
+    private static IEnumerable<string> PolicyFilesIn(string directory, bool mustExist)
+    {
+        if (!Directory.Exists(directory))
+        {
+            if (mustExist)
+            {
+                throw new PolicySyntaxException(directory, 0, "not a directory");
+            }
+            return [];
+        }
+        List<string> kept = [];
+        foreach (string path in Directory.EnumerateFileSystemEntries(directory))
+        {
+            string name = Path.GetFileName(path);
+            if (name.StartsWith('.') || !name.EndsWith(Suffix, StringComparison.Ordinal) || !IsRegularFile(path))
+            {
+                continue;
+            }
+            foreach (char c in name)
+            {
+                if (!(char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c) || c is '_' or '.' or '-'))
+                {
+                    throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed");
+                }
+            }
+            kept.Add(path);
+        }
+        return kept;
+    }
+
+    /// <summary>A regular file, or a symbolic link that ends at one (a dangling link or a directory is not).</summary>
+    private static bool IsRegularFile(string path)
+    {
+        FileInfo info = new(path);
+        return info.LinkTarget == null ? info.Exists : info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true };
+    }
+
+    private static string[] ReadLines(string path, string what)
+    {
+        try
+        {
+            return File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+using System;
+using System.Collections.Generic;
+
+namespace Qubes.Qrexec.Policy;
+
+/// <summary>A directive line (spec qrexec-policy §6), for the loader to carry out.</summary>
+public sealed record PolicyDirective(string Name, IReadOnlyList<string> Arguments, string File, int Line);
+
+/// <summary>
+/// Parses the lines of one policy file (spec qrexec-policy §2, §4, §11.1): rules in the v5 format,
+/// or in the legacy format with a service and argument given from outside. Directives are handed
+/// to a callback at their place, so that included rules keep their order. Every error is a
+/// <see cref="PolicySyntaxException"/> naming the file and line.
+/// </summary>
+public static class PolicyParser
+{
+    /// <summary>
+    /// Parses v5 <paramref name="lines"/> of <paramref name="file"/>, adding rules to
+    /// <paramref name="rules"/> and calling <paramref name="directive"/> for each directive line.
+    /// </summary>
+    public static void Parse(IEnumerable<string> lines, string file, List<PolicyRule> rules, Action<PolicyDirective> directive)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(directive);
+        int number = 0;
+        foreach (string raw in lines)
+        {
+            number++;
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+            string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (line[0] == '!')
+            {
+                directive(ParseDirective(fields, file, number));
+                continue;
+            }
+            if (fields.Length < 5)
+            {
+                throw new PolicySyntaxException(file, number, "wrong number of fields");
+            }
+            rules.Add(ParseRule(fields[0], fields[1], fields[2], fields[3], fields[4], fields.AsSpan(5), file, number));
+        }
+    }
+
+    /// <summary>
+    /// Parses legacy (R4.0) <paramref name="lines"/> whose rules all get <paramref name="service"/>
+    /// and <paramref name="argument"/> (§11.1). The only directive is <c>$include:PATH</c>, handed to
+    /// <paramref name="include"/> with its path.
+    /// </summary>
+    public static void ParseLegacy(IEnumerable<string> lines, string file, string service, string argument, List<PolicyRule> rules, Action<string, int, string> include)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(include);
+        int number = 0;
+        foreach (string raw in lines)
+        {
+            number++;
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+            line = line.Replace("$include:", "!include ", StringComparison.Ordinal).Replace('$', '@').Replace(',', ' ');
+            string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (line[0] == '!')
+            {
+                if (fields[0] != "!include" || fields.Length != 2)
+                {
+                    throw new PolicySyntaxException(file, number, fields[0] == "!include"
+                        ? "wrong number of arguments to !include"
+                        : $"directive {fields[0]} is not allowed in a legacy policy file");
+                }
+                include(fields[1], number, file);
+                continue;
+            }
+            if (fields.Length < 3)
+            {
+                throw new PolicySyntaxException(file, number, "wrong number of fields");
+            }
+            rules.Add(ParseRule(service, argument, fields[0], fields[1], fields[2], fields.AsSpan(3), file, number));
+        }
+    }
+
+    /// <summary>Checks a SERVICE and ARGUMENT pair as the columns allow them (§2.1); null when valid, else the reason.</summary>
+    public static string? CheckServiceAndArgument(string service, string argument)
+    {
+        if (service != "*" && !IsName(service, allowPlus: false))
+        {
+            return $"invalid service '{service}'";
+        }
+        if (argument != "*" && (argument.Length == 0 || argument[0] != '+' || !IsName(argument, allowPlus: true)))
+        {
+            return $"invalid argument '{argument}'";
+        }
+        if (service == "*" && argument != "*")
+        {
+            return "a rule for every service (*) must have the argument *";
+        }
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="text"/> is made of <c>[A-Za-z0-9._-]</c> (and <c>+</c> when allowed).</summary>
+    internal static bool IsName(ReadOnlySpan<char> text, bool allowPlus)
+    {
+        if (text.IsEmpty)
+        {
+            return false;
+        }
+        foreach (char c in text)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' || (allowPlus && c == '+')))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static PolicyDirective ParseDirective(string[] fields, string file, int line)
+    {
+        string name = fields[0];
+        int expected = name switch
+        {
+            "!include" or "!include-dir" => 1,
+            "!include-service" => 3,
+            "!compat-4.0" => 0,
+            _ => -1,
+        };
+        if (expected < 0)
+        {
+            throw new PolicySyntaxException(file, line, $"invalid directive {name}");
+        }
+        if (fields.Length - 1 != expected)
+        {
+            throw new PolicySyntaxException(file, line, $"wrong number of arguments to {name}");
+        }
+        return new PolicyDirective(name, fields[1..], file, line);
+    }
+
+    private static PolicyRule ParseRule(string service, string argument, string source, string target, string action,
+        ReadOnlySpan<string> parameters, string file, int line)
+    {
+        if (CheckServiceAndArgument(service, argument) is string invalid)
+        {
+            throw new PolicySyntaxException(file, line, invalid);
+        }
+        PolicyToken sourceToken = Token(source, TokenPosition.Source, file, line);
+        PolicyToken targetToken = Token(target, TokenPosition.Target, file, line);
+        PolicyAction kind = action switch
+        {
+            "allow" => PolicyAction.Allow,
+            "deny" => PolicyAction.Deny,
+            "ask" => PolicyAction.Ask,
+            _ => throw new PolicySyntaxException(file, line, $"invalid action '{action}'"),
+        };
+        PolicyToken? redirect = null, defaultTarget = null;
+        string? user = null;
+        bool? notify = null, autostart = null;
+        HashSet<string> seen = new(StringComparer.Ordinal);
+        foreach (string parameter in parameters)
+        {
+            int eq = parameter.IndexOf('=', StringComparison.Ordinal);
+            if (eq < 0)
+            {
+                throw new PolicySyntaxException(file, line, $"invalid action parameter syntax: '{parameter}'");
+            }
+            string key = parameter[..eq];
+            string value = parameter[(eq + 1)..];
+            if (!Accepts(kind, key))
+            {
+                throw new PolicySyntaxException(file, line, $"invalid option '{key}' for {action} action");
+            }
+            if (!seen.Add(key))
+            {
+                throw new PolicySyntaxException(file, line, $"parameter '{key}' given twice");
+            }
+            switch (key)
+            {
+                case "target":
+                    redirect = Token(value, TokenPosition.Redirect, file, line);
+                    break;
+                case "default_target":
+                    defaultTarget = Token(value, TokenPosition.Redirect, file, line);
+                    break;
+                case "user":
+                    if (value.Length == 0)
+                    {
+                        throw new PolicySyntaxException(file, line, "empty user");
+                    }
+                    user = value;
+                    break;
+                case "notify":
+                    notify = YesNo(key, value, file, line);
+                    break;
+                default:
+                    autostart = YesNo(key, value, file, line);
+                    break;
+            }
+        }
+        if (targetToken.Kind == TokenKind.Default && kind == PolicyAction.Allow && redirect == null)
+        {
+            throw new PolicySyntaxException(file, line, "allow action for @default rule must specify target= option");
+        }
+        return new PolicyRule(service == "*" ? null : service, argument == "*" ? null : argument, sourceToken, targetToken, kind,
+            redirect, defaultTarget, user, notify ?? kind == PolicyAction.Deny, autostart ?? true, file, line);
+    }
+
+    private static bool Accepts(PolicyAction action, string key) => action switch
+    {
+        PolicyAction.Deny => key == "notify",
+        PolicyAction.Allow => key is "target" or "user" or "notify" or "autostart",
+        _ => key is "target" or "default_target" or "user" or "notify" or "autostart",
+    };
+
+    private static bool YesNo(string key, string value, string file, int line) => value switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => throw new PolicySyntaxException(file, line, $"{key}= takes yes or no, not '{value}'"),
+    };
+
+    private static PolicyToken Token(string text, TokenPosition position, string file, int line)
+        => PolicyToken.TryParse(text, position, out PolicyToken token, out string? error)
+            ? token
+            : throw new PolicySyntaxException(file, line, error!);
+}
