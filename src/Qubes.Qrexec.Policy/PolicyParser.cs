@@ -23,16 +23,9 @@ public static class PolicyParser
         ArgumentNullException.ThrowIfNull(lines);
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(directive);
-        int number = 0;
-        foreach (string raw in lines)
+        foreach ((int number, string line) in Significant(lines))
         {
-            number++;
-            string line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
-            {
-                continue;
-            }
-            string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            string[] fields = Fields(line);
             if (line[0] == '!')
             {
                 directive(ParseDirective(fields, file, number));
@@ -56,17 +49,10 @@ public static class PolicyParser
         ArgumentNullException.ThrowIfNull(lines);
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(include);
-        int number = 0;
-        foreach (string raw in lines)
+        foreach ((int number, string significant) in Significant(lines))
         {
-            number++;
-            string line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
-            {
-                continue;
-            }
-            line = line.Replace("$include:", "!include ", StringComparison.Ordinal).Replace('$', '@').Replace(',', ' ');
-            string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            string line = significant.Replace("$include:", "!include ", StringComparison.Ordinal).Replace('$', '@').Replace(',', ' ');
+            string[] fields = Fields(line);
             if (line[0] == '!')
             {
                 if (fields[0] != "!include" || fields.Length != 2)
@@ -120,6 +106,23 @@ public static class PolicyParser
         }
         return true;
     }
+
+    /// <summary>The lines that are neither empty nor comments, stripped, with their 1-based numbers (§2 rules 1-2).</summary>
+    private static IEnumerable<(int Number, string Line)> Significant(IEnumerable<string> lines)
+    {
+        int number = 0;
+        foreach (string raw in lines)
+        {
+            number++;
+            string line = raw.Trim();
+            if (line.Length > 0 && line[0] != '#')
+            {
+                yield return (number, line);
+            }
+        }
+    }
+
+    private static string[] Fields(string line) => line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
 
     private static PolicyDirective ParseDirective(string[] fields, string file, int line)
     {
