@@ -350,34 +350,42 @@ public sealed partial class LoopbackBroker : IDisposable
         {
             return;
         }
+        int length = XenstoreWire.HeaderSize + payload.Length;
         if (c.Held is { } held)
         {
             if (fds.IsEmpty)
             {
-                Span<byte> frame = held.GetSpan(XenstoreWire.HeaderSize + payload.Length);
-                Wire.WriteHeader(frame, type, requestId, transactionId, payload.Length);
-                payload.CopyTo(frame[XenstoreWire.HeaderSize..]);
-                held.Advance(XenstoreWire.HeaderSize + payload.Length);
+                WriteFrame(held.GetSpan(length), type, requestId, transactionId, payload);
+                held.Advance(length);
                 return;
             }
             // descriptors travel with their own message: what was held goes first
-            Release(c);
-            c.Held = held;
+            SendHeld(c, held);
         }
-        byte[] message = new byte[XenstoreWire.HeaderSize + payload.Length];
-        Wire.WriteHeader(message, type, requestId, transactionId, payload.Length);
-        payload.CopyTo(message.AsSpan(XenstoreWire.HeaderSize));
+        byte[] message = new byte[length];
+        WriteFrame(message, type, requestId, transactionId, payload);
         SendMessage(c, message, fds);
     }
 
-    /// <summary>Sends the replies held for <paramref name="c"/> as one message and stops holding.</summary>
+    private static void WriteFrame(Span<byte> destination, MessageType type, uint requestId, uint transactionId, ReadOnlySpan<byte> payload)
+    {
+        Wire.WriteHeader(destination, type, requestId, transactionId, payload.Length);
+        payload.CopyTo(destination[XenstoreWire.HeaderSize..]);
+    }
+
+    /// <summary>Stops holding replies for <paramref name="c"/> and sends what was held.</summary>
     private void Release(BrokerConnection c)
     {
-        if (c.Held is not { } held)
+        if (c.Held is { } held)
         {
-            return;
+            c.Held = null;
+            SendHeld(c, held);
         }
-        c.Held = null;
+    }
+
+    /// <summary>Sends the replies held so far as one message and empties the buffer.</summary>
+    private void SendHeld(BrokerConnection c, System.Buffers.ArrayBufferWriter<byte> held)
+    {
         if (held.WrittenCount > 0 && !c.Doomed)
         {
             SendMessage(c, held.WrittenSpan.ToArray(), []);
