@@ -80,10 +80,7 @@ public sealed class PolicyLoader
     {
         PolicyParser.Parse(lines, file, rules, directive =>
         {
-            if (depth >= MaxIncludeDepth)
-            {
-                throw new PolicySyntaxException(file, directive.Line, "includes nested too deep");
-            }
+            CheckDepth(depth, directive);
             switch (directive.Name)
             {
                 case "!include":
@@ -114,19 +111,19 @@ public sealed class PolicyLoader
 
     private void LoadLegacy(string path, string baseDirectory, string service, string argument, List<PolicyRule> rules, int depth)
     {
-        PolicyParser.ParseLegacy(ReadLines(path, "legacy policy file"), path, service, argument, rules, (include, line, file) =>
+        PolicyParser.ParseLegacy(ReadLines(path, "legacy policy file"), path, service, argument, rules, include =>
         {
-            if (depth >= MaxIncludeDepth)
-            {
-                throw new PolicySyntaxException(file, line, "includes nested too deep");
-            }
-            string resolved = Path.IsPathRooted(include) ? include : Path.Combine(baseDirectory, include);
-            if (!IsRegularFile(resolved))
-            {
-                throw new PolicySyntaxException(file, line, $"included file {resolved} does not exist");
-            }
-            LoadLegacy(resolved, baseDirectory, service, argument, rules, depth + 1);
+            CheckDepth(depth, include);
+            LoadLegacy(IncludePath(include.Arguments[0], baseDirectory, include, isDirectory: false), baseDirectory, service, argument, rules, depth + 1);
         });
+    }
+
+    private static void CheckDepth(int depth, PolicyDirective directive)
+    {
+        if (depth >= MaxIncludeDepth)
+        {
+            throw new PolicySyntaxException(directive.File, directive.Line, "includes nested too deep");
+        }
     }
 
     /// <summary>§11.2: the legacy directory's files, sorted by service with argument-less files last, each followed by its implicit denials.</summary>

@@ -42,9 +42,9 @@ public static class PolicyParser
     /// <summary>
     /// Parses legacy (R4.0) <paramref name="lines"/> whose rules all get <paramref name="service"/>
     /// and <paramref name="argument"/> (§11.1). The only directive is <c>$include:PATH</c>, handed to
-    /// <paramref name="include"/> with its path.
+    /// <paramref name="include"/> as <c>!include PATH</c>.
     /// </summary>
-    public static void ParseLegacy(IEnumerable<string> lines, string file, string service, string argument, List<PolicyRule> rules, Action<string, int, string> include)
+    public static void ParseLegacy(IEnumerable<string> lines, string file, string service, string argument, List<PolicyRule> rules, Action<PolicyDirective> include)
     {
         ArgumentNullException.ThrowIfNull(lines);
         ArgumentNullException.ThrowIfNull(rules);
@@ -61,7 +61,7 @@ public static class PolicyParser
                         ? "wrong number of arguments to !include"
                         : $"directive {fields[0]} is not allowed in a legacy policy file");
                 }
-                include(fields[1], number, file);
+                include(new PolicyDirective(fields[0], fields[1..], file, number));
                 continue;
             }
             if (fields.Length < 3)

@@ -153,6 +153,18 @@ public sealed class PolicyLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_legacy_include_loads_with_the_same_service_and_must_be_a_file()
+    {
+        Write(_etc, "include/more", "work vault allow");
+        Write(_etc, "include/old", "$include:include/more", "$anyvm $anyvm deny");
+        Write(_etc, "30-user.policy", "!include-service qubes.Svc +arg include/old");
+        Assert.Equal(["qubes.Svc +arg work vault allow", "qubes.Svc +arg @anyvm @anyvm deny"], Rules());
+        Write(_etc, "include/old", "$include:include/none");
+        PolicySyntaxException e = Assert.Throws<PolicySyntaxException>(() => Loader.Load());
+        Assert.Equal((Path.Combine(_etc, "include/old"), 1), (e.File, e.Line));
+    }
+
+    [Fact]
     public void Compat_imports_the_legacy_directory_with_implicit_denials_after_argument_files()
     {
         Write(_legacy, "qubes.Filecopy", "$anyvm $anyvm ask");

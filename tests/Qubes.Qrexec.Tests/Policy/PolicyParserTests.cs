@@ -240,7 +240,7 @@ public sealed class PolicyParserTests
     {
         List<PolicyRule> rules = [];
         PolicyParser.ParseLegacy(["# old", "$tag:work $tag:work allow", "$anyvm $dispvm allow,target=$dispvm:work-printing", "$anyvm $anyvm ask,default_target=$adminvm"],
-            "old-filecopy", "qubes.Filecopy", "*", rules, (_, _, _) => throw new InvalidOperationException());
+            "old-filecopy", "qubes.Filecopy", "*", rules, _ => throw new InvalidOperationException());
         Assert.Equal(
             ["qubes.Filecopy * @tag:work @tag:work allow", "qubes.Filecopy * @anyvm @dispvm allow target=@dispvm:work-printing", "qubes.Filecopy * @anyvm @anyvm ask default_target=@adminvm"],
             rules.ConvertAll(static r => r.ToString()));
@@ -252,9 +252,9 @@ public sealed class PolicyParserTests
     {
         List<string> included = [];
         List<PolicyRule> rules = [];
-        PolicyParser.ParseLegacy(["$include:/etc/qubes-rpc/policy/other"], "old", "svc", "+arg", rules, (path, line, _) => included.Add($"{path}@{line}"));
-        Assert.Equal(["/etc/qubes-rpc/policy/other@1"], included);
-        Assert.Throws<PolicySyntaxException>(() => PolicyParser.ParseLegacy(["!compat-4.0"], "old", "svc", "*", rules, (_, _, _) => { }));
-        Assert.Throws<PolicySyntaxException>(() => PolicyParser.ParseLegacy(["work vault"], "old", "svc", "*", rules, (_, _, _) => { }));
+        PolicyParser.ParseLegacy(["$include:/etc/qubes-rpc/policy/other"], "old", "svc", "+arg", rules, d => included.Add($"{d.Name} {d.Arguments[0]}@{d.Line}"));
+        Assert.Equal(["!include /etc/qubes-rpc/policy/other@1"], included);
+        Assert.Throws<PolicySyntaxException>(() => PolicyParser.ParseLegacy(["!compat-4.0"], "old", "svc", "*", rules, _ => { }));
+        Assert.Throws<PolicySyntaxException>(() => PolicyParser.ParseLegacy(["work vault"], "old", "svc", "*", rules, _ => { }));
     }
 }
