@@ -54,31 +54,45 @@ public sealed class PolicyLoader
     }
 
     /// <summary>Loads every rule. Throws <see cref="PolicySyntaxException"/> when the policy is unusable.</summary>
-    public IReadOnlyList<PolicyRule> Load()
+    public IReadOnlyList<PolicyRule> Load() => Load(null);
+
+    /// <summary>
+    /// Loads every rule, adding to <paramref name="watched"/> each file and directory whose change
+    /// changes the policy: the policy directories, every file read and every directory listed.
+    /// Throws <see cref="PolicySyntaxException"/> when the policy is unusable.
+    /// </summary>
+    public IReadOnlyList<PolicyRule> Load(ICollection<string>? watched)
     {
-        List<PolicyRule> rules = [];
+        Loading rules = new([], watched);
+        foreach (string directory in _directories)
+        {
+            rules.Watch(directory);
+        }
         foreach (string file in Files())
         {
             LoadFile(file, Path.GetDirectoryName(file)!, rules, 0);
         }
-        return rules;
+        return rules.Rules;
     }
 
     /// <summary>Parses v5 <paramref name="text"/> as if it were the file <paramref name="file"/> (includes resolve against its directory).</summary>
     public IReadOnlyList<PolicyRule> LoadText(string text, string file)
     {
         ArgumentNullException.ThrowIfNull(text);
-        List<PolicyRule> rules = [];
+        Loading rules = new([], null);
         Parse(text.Split('\n'), file, Path.GetDirectoryName(Path.GetFullPath(file))!, rules, 0);
-        return rules;
+        return rules.Rules;
     }
 
-    private void LoadFile(string path, string baseDirectory, List<PolicyRule> rules, int depth)
-        => Parse(ReadLines(path, "policy file"), path, baseDirectory, rules, depth);
-
-    private void Parse(IEnumerable<string> lines, string file, string baseDirectory, List<PolicyRule> rules, int depth)
+    private void LoadFile(string path, string baseDirectory, Loading rules, int depth)
     {
-        PolicyParser.Parse(lines, file, rules, directive =>
+        rules.Watch(path);
+        Parse(ReadLines(path, "policy file"), path, baseDirectory, rules, depth);
+    }
+
+    private void Parse(IEnumerable<string> lines, string file, string baseDirectory, Loading rules, int depth)
+    {
+        PolicyParser.Parse(lines, file, rules.Rules, directive =>
         {
             CheckDepth(depth, directive);
             switch (directive.Name)
@@ -88,6 +102,7 @@ public sealed class PolicyLoader
                     break;
                 case "!include-dir":
                     string directory = IncludePath(directive.Arguments[0], baseDirectory, directive, isDirectory: true);
+                    rules.Watch(directory);
                     foreach (string path in PolicyFilesIn(directory, mustExist: true).Order(StringComparer.Ordinal))
                     {
                         LoadFile(path, baseDirectory, rules, depth + 1);
@@ -109,9 +124,10 @@ public sealed class PolicyLoader
         });
     }
 
-    private void LoadLegacy(string path, string baseDirectory, string service, string argument, List<PolicyRule> rules, int depth)
+    private void LoadLegacy(string path, string baseDirectory, string service, string argument, Loading rules, int depth)
     {
-        PolicyParser.ParseLegacy(ReadLines(path, "legacy policy file"), path, service, argument, rules, include =>
+        rules.Watch(path);
+        PolicyParser.ParseLegacy(ReadLines(path, "legacy policy file"), path, service, argument, rules.Rules, include =>
         {
             CheckDepth(depth, include);
             LoadLegacy(IncludePath(include.Arguments[0], baseDirectory, include, isDirectory: false), baseDirectory, service, argument, rules, depth + 1);
@@ -127,8 +143,9 @@ public sealed class PolicyLoader
     }
 
     /// <summary>§11.2: the legacy directory's files, sorted by service with argument-less files last, each followed by its implicit denials.</summary>
-    private void LoadCompat(List<PolicyRule> rules, string file, int line, int depth)
+    private void LoadCompat(Loading rules, string file, int line, int depth)
     {
+        rules.Watch(_legacyDirectory);
         if (!Directory.Exists(_legacyDirectory))
         {
             return;
@@ -165,8 +182,8 @@ public sealed class PolicyLoader
             if (argument != "*")
             {
                 PolicyToken anyVm = new(TokenKind.AnyVm, string.Empty);
-                rules.Add(new PolicyRule(service, argument, anyVm, anyVm, PolicyAction.Deny, null, null, null, true, true, file, line));
-                rules.Add(new PolicyRule(service, argument, anyVm, new PolicyToken(TokenKind.AdminVm, string.Empty), PolicyAction.Deny, null, null, null, true, true, file, line));
+                rules.Rules.Add(new PolicyRule(service, argument, anyVm, anyVm, PolicyAction.Deny, null, null, null, true, true, file, line));
+                rules.Rules.Add(new PolicyRule(service, argument, anyVm, new PolicyToken(TokenKind.AdminVm, string.Empty), PolicyAction.Deny, null, null, null, true, true, file, line));
             }
         }
     }
@@ -230,5 +247,11 @@ public sealed class PolicyLoader
         {
             throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}");
         }
+    }
+
+    /// <summary>The rules of one load, and where it records what it read.</summary>
+    private sealed record Loading(List<PolicyRule> Rules, ICollection<string>? Watched)
+    {
+        public void Watch(string path) => Watched?.Add(path);
     }
 }
