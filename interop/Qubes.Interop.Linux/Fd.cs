@@ -29,6 +29,18 @@ public static unsafe class Fd
         return Errno.None;
     }
 
+    /// <summary>fsync of a directory, so that a rename or removal in it survives a crash. Returns None or the errno.</summary>
+    public static Errno SyncDirectory(string path)
+    {
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            return LastError.Get();
+        }
+        using SafeFd handle = new(fd);
+        return Libc.fsync(fd) == 0 ? Errno.None : LastError.Get();
+    }
+
     /// <summary>Reads up to <paramref name="buffer"/>.Length bytes; returns count (0 at EOF) or -errno.</summary>
     public static int Read(int fd, Span<byte> buffer)
     {

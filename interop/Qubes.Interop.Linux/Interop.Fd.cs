@@ -10,6 +10,7 @@ public static unsafe partial class Libc
     public const int O_RDWR = 2;
     public const int O_CLOEXEC = 0x80000;
     public const int O_NONBLOCK = 0x800;
+    public const int O_DIRECTORY = 0x10000;
 
     public const int F_GETFD = 1;
     public const int F_SETFD = 2;
@@ -35,6 +36,9 @@ public static unsafe partial class Libc
 
     [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int fsync(int fd);
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int fcntl(int fd, int cmd, int arg);

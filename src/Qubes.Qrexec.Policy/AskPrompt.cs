@@ -29,13 +29,19 @@ public sealed class TerminalPrompt(TextReader input, TextWriter output) : IAskPr
 {
     private const int Attempts = 3;
 
+    /// <summary>A prompt on the terminal <paramref name="device"/>; throws <see cref="IOException"/> when it cannot be opened.</summary>
+    public static TerminalPrompt Open(string device)
+    {
+        FileStream tty = new(device, FileMode.Open, FileAccess.ReadWrite);
+        return new TerminalPrompt(new StreamReader(tty), new StreamWriter(tty) { AutoFlush = true });
+    }
+
     /// <summary>A prompt on the controlling terminal, or null when the process has none.</summary>
     public static TerminalPrompt? OpenTty()
     {
         try
         {
-            FileStream tty = new("/dev/tty", FileMode.Open, FileAccess.ReadWrite);
-            return new TerminalPrompt(new StreamReader(tty), new StreamWriter(tty) { AutoFlush = true });
+            return Open("/dev/tty");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

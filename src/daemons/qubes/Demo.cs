@@ -181,10 +181,10 @@ internal static class Demo
     private static int RunQrexec()
     {
         string dir = Path.Combine(Path.GetTempPath(), $"qubes-demo-qrexec-{Environment.ProcessId}");
-        const string Rules = "# service source target action\ndemo.Digest work personal allow\n* * * deny\n";
-        Step("qrexec: hypervisor, allow-list policy daemon, and qubes 'work' and 'personal' with their agents and daemons");
-        using QrexecSystem system = new(dir, Rules);
-        Say("policy: " + string.Join(" | ", Rules.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        const string Policy = "demo.Digest * work     personal allow\ndemo.Digest * @anyvm   @anyvm   deny\n";
+        Step("qrexec: hypervisor, policy daemon, and qubes 'work' and 'personal' with their agents and daemons");
+        using QrexecSystem system = new(dir, Policy);
+        Say("policy.d/50-system.policy: " + string.Join(" | ", Policy.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         var clock = Stopwatch.StartNew();
         int work = system.AddQube("work");
         int personal = system.AddQube("personal");

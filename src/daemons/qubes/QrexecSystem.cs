@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Text.Json;
 using System.Threading;
 using Qubes.Interop.Linux;
 using Qubes.Platform.Loopback;
@@ -10,29 +11,32 @@ using Qubes.Platform.Loopback;
 namespace Qubes.Front;
 
 /// <summary>
-/// qrexec on the loopback hypervisor: the broker, the allow-list policy daemon, and for each qube
-/// its agent (in the qube's domain) and its qrexec-daemon (in dom0). Everything lives under one
-/// directory: <c>qrexec/</c> holds the daemon sockets, <c>&lt;qube&gt;/</c> a qube's agent socket
-/// and its services (<c>rpc/</c>), <c>policy.rules</c> the allow-list. The executables come from
-/// one tool directory: by default the one this program was built into.
+/// qrexec on the loopback hypervisor: the broker, the policy daemon, and for each qube its agent (in
+/// the qube's domain) and its qrexec-daemon (in dom0). Everything lives under one directory:
+/// <c>qrexec/</c> holds the daemon sockets, <c>&lt;qube&gt;/</c> a qube's agent socket and its
+/// services (<c>rpc/</c>), <c>policy.d/</c> the policy and <c>system-info.json</c> the qubes as the
+/// policy sees them (rewritten as qubes are added). The executables come from one tool directory:
+/// by default the one this program was built into.
 /// </summary>
 internal sealed class QrexecSystem : IDisposable
 {
     private readonly List<Process> _processes = [];
     private readonly Dictionary<string, Process> _agents = [];
+    private readonly Dictionary<string, string> _uuids = [];
     private readonly Process _broker;
     private readonly LoopbackPlatform _dom0;
     private readonly string _tools;
 
     /// <param name="directory">Where the system's sockets, services and policy live (created; deleted on dispose).</param>
-    /// <param name="policyRules">The allow-list: lines of "service source target action".</param>
+    /// <param name="policy">The policy, in the policy.d format (written to <c>policy.d/50-system.policy</c>).</param>
     /// <param name="toolDirectory">Where qubes-lohv and the qrexec executables were built (default: beside this program).</param>
-    public QrexecSystem(string directory, string policyRules, string? toolDirectory = null)
+    public QrexecSystem(string directory, string policy, string? toolDirectory = null)
     {
         _tools = toolDirectory ?? AppContext.BaseDirectory;
         Directory = directory;
-        System.IO.Directory.CreateDirectory(directory);
-        File.WriteAllText(PolicyRules, policyRules);
+        System.IO.Directory.CreateDirectory(PolicyDirectory);
+        File.WriteAllText(Path.Combine(PolicyDirectory, "50-system.policy"), policy);
+        WriteSystemInfo();
         ProcessStartInfo broker = Tools.StartInfoIn(_tools, "qubes-lohv", "--dir", directory);
         broker.RedirectStandardOutput = true;
         _broker = Process.Start(broker)!;
@@ -41,8 +45,9 @@ internal sealed class QrexecSystem : IDisposable
             throw new InvalidOperationException("the loopback hypervisor did not start");
         }
         _dom0 = LoopbackPlatform.ConnectDom0(directory);
-        ProcessStartInfo policy = Tools.StartInfoIn(_tools, "qrexec-policy-allowlist", "--rules", PolicyRules, "--socket", PolicySocket);
-        _processes.Add(Process.Start(policy)!);
+        ProcessStartInfo policyDaemon = Tools.StartInfoIn(_tools, "qrexec-policy-daemon", "--socket-path", PolicySocket);
+        PointAtPolicy(policyDaemon);
+        _processes.Add(Process.Start(policyDaemon)!);
         WaitFor(PolicySocket);
     }
 
@@ -50,7 +55,9 @@ internal sealed class QrexecSystem : IDisposable
 
     public string SocketDirectory => Path.Combine(Directory, "qrexec");
 
-    public string PolicyRules => Path.Combine(Directory, "policy.rules");
+    public string PolicyDirectory => Path.Combine(Directory, "policy.d");
+
+    public string SystemInfoFile => Path.Combine(Directory, "system-info.json");
 
     public string PolicySocket => Path.Combine(Directory, "policy.sock");
 
@@ -75,11 +82,14 @@ internal sealed class QrexecSystem : IDisposable
             _agents[name] = started;
         }
         string id10 = id.ToString(CultureInfo.InvariantCulture);
-        ProcessStartInfo daemon = Tools.StartInfoIn(_tools, "qrexec-daemon", "--direct", "--uuid=" + Guid.NewGuid().ToString(),
+        string uuid = Guid.NewGuid().ToString();
+        _uuids.Add(name, uuid);
+        WriteSystemInfo();
+        ProcessStartInfo daemon = Tools.StartInfoIn(_tools, "qrexec-daemon", "--direct", "--uuid=" + uuid,
             "--socket-dir=" + SocketDirectory, "--policy-socket=" + PolicySocket,
-            "--policy-program=" + Tools.PathIn(_tools, "qrexec-policy-allowlist"), id10, name, "user");
+            "--policy-program=" + Tools.PathIn(_tools, "qrexec-policy-exec"), id10, name, "user");
         daemon.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
-        daemon.Environment["QREXEC_ALLOWLIST"] = PolicyRules;
+        PointAtPolicy(daemon);
         daemon.Environment["QREXEC_SERVICE_PATH"] = Path.Combine(Directory, "dom0", "rpc");
         _processes.Add(Process.Start(daemon)!);
         WaitFor(AgentSocket(name));
@@ -120,6 +130,48 @@ internal sealed class QrexecSystem : IDisposable
         ProcessStartInfo psi = Tools.StartInfoIn(_tools, "qrexec-client", ["--socket-dir=" + SocketDirectory, .. args]);
         psi.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
         return psi;
+    }
+
+    /// <summary>Points a policy tool (the daemon, or the policy program through the qrexec daemon's environment) at this system's policy.</summary>
+    private void PointAtPolicy(ProcessStartInfo psi)
+    {
+        psi.Environment["QREXEC_POLICY_DIR"] = PolicyDirectory;
+        psi.Environment["QREXEC_POLICY_RUNTIME_DIR"] = Path.Combine(Directory, "run-policy.d");
+        psi.Environment["QREXEC_POLICY_LEGACY_DIR"] = Path.Combine(Directory, "legacy-policy");
+        psi.Environment["QREXEC_SYSTEM_INFO"] = SystemInfoFile;
+    }
+
+    /// <summary>dom0 and every qube added, running AppVMs, as qubesd's internal.GetSystemInfo describes them; replaced atomically.</summary>
+    private void WriteSystemInfo()
+    {
+        string temporary = SystemInfoFile + ".tmp";
+        using (FileStream file = File.Create(temporary))
+        using (Utf8JsonWriter json = new(file, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("domains");
+            WriteQube(json, "dom0", "AdminVM", "00000000-0000-0000-0000-000000000000");
+            foreach ((string name, string uuid) in _uuids)
+            {
+                WriteQube(json, name, "AppVM", uuid);
+            }
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        File.Move(temporary, SystemInfoFile, overwrite: true);
+    }
+
+    private static void WriteQube(Utf8JsonWriter json, string name, string type, string uuid)
+    {
+        json.WriteStartObject(name);
+        json.WriteString("type", type);
+        json.WriteStartArray("tags");
+        json.WriteEndArray();
+        json.WriteNull("default_dispvm");
+        json.WriteBoolean("template_for_dispvms", false);
+        json.WriteString("power_state", "Running");
+        json.WriteString("uuid", uuid);
+        json.WriteEndObject();
     }
 
     private static void WaitFor(string path)

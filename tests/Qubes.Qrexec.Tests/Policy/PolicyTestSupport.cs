@@ -175,13 +175,27 @@ internal sealed class FakePolicySocket : IDisposable
     }
 }
 
-/// <summary>The built qrexec-policy-allowlist executable.</summary>
-internal static class AllowlistTool
+/// <summary>A built policy tool (<c>qrexec-policy-daemon</c>, <c>qrexec-policy-exec</c>, <c>qubes-policy</c>).</summary>
+internal sealed class PolicyTool
 {
-    /// <summary>Path of the executable in the repository's artifacts, for this test build's configuration.</summary>
-    public static string Path { get; } = Locate();
+    public PolicyTool(string name)
+    {
+        Name = name;
+        Path = Locate(name);
+    }
 
-    private static string Locate()
+    public static PolicyTool Daemon { get; } = new("qrexec-policy-daemon");
+
+    public static PolicyTool Exec { get; } = new("qrexec-policy-exec");
+
+    public static PolicyTool QubesPolicy { get; } = new("qubes-policy");
+
+    public string Name { get; }
+
+    /// <summary>Path of the executable in the repository's artifacts, for this test build's configuration.</summary>
+    public string Path { get; }
+
+    private static string Locate(string name)
     {
         string? root = AppContext.BaseDirectory;
         while (root is not null && !File.Exists(System.IO.Path.Combine(root, "QubesRuntime.sln")))
@@ -191,21 +205,21 @@ internal static class AllowlistTool
         Assert.True(root is not null, $"no QubesRuntime.sln above {AppContext.BaseDirectory}");
         // artifacts/bin/<project>/<config>/: use the configuration the tests were built with.
         string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Name;
-        string bin = System.IO.Path.Combine(root, "artifacts", "bin", "qrexec-policy-allowlist");
-        string path = System.IO.Path.Combine(bin, configuration, "qrexec-policy-allowlist");
+        string bin = System.IO.Path.Combine(root, "artifacts", "bin", name);
+        string path = System.IO.Path.Combine(bin, configuration, name);
         if (!File.Exists(path))
         {
-            path = System.IO.Path.Combine(bin, "release", "qrexec-policy-allowlist");
+            path = System.IO.Path.Combine(bin, "release", name);
         }
         Assert.True(File.Exists(path), $"{path} is missing: build QubesRuntime.sln first");
         return path;
     }
 
-    /// <summary>Runs the tool to completion; returns its exit status, stdout and stderr.</summary>
-    public static (int Status, string Stdout, string Stderr) Run(string? environmentRules, params string[] args)
+    private ProcessStartInfo StartInfo(string[] args, string? stdin)
     {
         var psi = new ProcessStartInfo(Path)
         {
+            RedirectStandardInput = stdin != null,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -214,29 +228,42 @@ internal static class AllowlistTool
         {
             psi.ArgumentList.Add(a);
         }
-        psi.Environment["QREXEC_ALLOWLIST"] = environmentRules;
-        using Process process = Process.Start(psi)!;
+        foreach (string variable in new[] { "QREXEC_POLICY_DIR", "QREXEC_POLICY_RUNTIME_DIR", "QREXEC_POLICY_LEGACY_DIR", "QREXEC_SYSTEM_INFO" })
+        {
+            psi.Environment.Remove(variable);
+        }
+        return psi;
+    }
+
+    /// <summary>Runs the tool to completion; returns its exit status, stdout and stderr.</summary>
+    public (int Status, string Stdout, string Stderr) Run(string[] args, string? stdin = null)
+    {
+        using Process process = Process.Start(StartInfo(args, stdin))!;
+        if (stdin != null)
+        {
+            process.StandardInput.Write(stdin);
+            process.StandardInput.Close();
+        }
         System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(30000), "qrexec-policy-allowlist did not exit");
+        Assert.True(process.WaitForExit(30000), $"{Name} did not exit");
         return (process.ExitCode, stdout, stderr.Result);
     }
 
-    /// <summary>Starts the tool in socket mode and waits until it accepts connections.</summary>
-    public static Process StartServer(string rulesPath, string socketPath)
+    /// <summary>Starts the daemon and waits until it accepts connections at <paramref name="socketPath"/>; its log lines go to <paramref name="log"/>.</summary>
+    public Process StartServer(string socketPath, ConcurrentQueue<string>? log, params string[] args)
     {
-        var psi = new ProcessStartInfo(Path)
-        {
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("--rules");
-        psi.ArgumentList.Add(rulesPath);
-        psi.ArgumentList.Add("--socket");
-        psi.ArgumentList.Add(socketPath);
+        ProcessStartInfo psi = StartInfo(["--socket-path", socketPath, .. args], null);
+        psi.RedirectStandardOutput = false;
         Process process = Process.Start(psi)!;
         // Drain the log so that the server never blocks on a full pipe.
-        process.ErrorDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data != null)
+            {
+                log?.Enqueue(e.Data);
+            }
+        };
         process.BeginErrorReadLine();
         try
         {

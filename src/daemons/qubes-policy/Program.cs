@@ -1,0 +1,310 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Qubes.Interop.Linux;
+using Qubes.Qrexec.Policy;
+
+namespace Qubes.Tools.QubesPolicy;
+
+/// <summary>
+/// qubes-policy: look at and change the qrexec policy.
+///   qubes-policy [-i] --list | -l                      the policy files (names without .policy)
+///   qubes-policy [-i] --get | -g NAME                  print a policy file
+///   qubes-policy [-i] --replace | -r NAME              replace a policy file with standard input, if it is valid
+///   qubes-policy [-i] --remove | -d NAME               remove a policy file
+///   qubes-policy --show                                the effective rules, in order, with where each is written
+///   qubes-policy --lint [FILE...]                      check files (or the whole policy) and report every error
+///   qubes-policy --eval SOURCE TARGET SERVICE+ARG      how the policy decides a call, and why
+/// -i / --include works on the include/ directory instead. Path options as for the other policy
+/// tools. Exit status: 0 done, 1 not valid / not found / denied, 2 bad usage.
+/// </summary>
+internal static class Program
+{
+    private const string Usage =
+        "usage: qubes-policy [-i] (--list | --get NAME | --replace NAME | --remove NAME)\n" +
+        "       qubes-policy --show | --lint [FILE...] | --eval SOURCE TARGET SERVICE+ARG\n" +
+        "       path options: " + PolicyPaths.Usage;
+
+    private const string Suffix = ".policy";
+
+    private static int Main(string[] args)
+    {
+        PolicyPaths paths = new();
+        bool include = false;
+        string? command = null;
+        List<string> operands = [];
+        try
+        {
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (paths.TryParse(args, ref i))
+                {
+                    continue;
+                }
+                string a = args[i];
+                string? named = a switch
+                {
+                    "-l" or "--list" => "list",
+                    "-g" or "--get" => "get",
+                    "-r" or "--replace" => "replace",
+                    "-d" or "--remove" => "remove",
+                    "--show" => "show",
+                    "--lint" => "lint",
+                    "--eval" => "eval",
+                    _ => null,
+                };
+                if (named != null)
+                {
+                    if (command != null)
+                    {
+                        throw new ArgumentException($"{a}: only one command at a time");
+                    }
+                    command = named;
+                }
+                else if (a is "-i" or "--include")
+                {
+                    include = true;
+                }
+                else if (a is "-h" or "--help")
+                {
+                    Console.WriteLine(Usage);
+                    return 0;
+                }
+                else if (a.StartsWith('-') && a.Length > 1)
+                {
+                    throw new ArgumentException($"unknown option '{a}'");
+                }
+                else
+                {
+                    operands.Add(a);
+                }
+            }
+            int expected = command switch
+            {
+                "get" or "replace" or "remove" => 1,
+                "eval" => 3,
+                "lint" => -1,
+                null => throw new ArgumentException("no command given"),
+                _ => 0,
+            };
+            if (expected >= 0 && operands.Count != expected)
+            {
+                throw new ArgumentException($"--{command} takes {expected} argument{(expected == 1 ? "" : "s")}");
+            }
+            if (include && command is "show" or "lint" or "eval")
+            {
+                throw new ArgumentException($"--include does not apply to --{command}");
+            }
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"qubes-policy: {e.Message}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
+        string directory = include ? Path.Combine(paths.PolicyDirectory, "include") : paths.PolicyDirectory;
+        try
+        {
+            return command switch
+            {
+                "list" => List(directory, include),
+                "get" => Get(FileOf(directory, operands[0], include)),
+                "replace" => Replace(paths, FileOf(directory, operands[0], include), include),
+                "remove" => Remove(FileOf(directory, operands[0], include)),
+                "show" => Show(paths),
+                "lint" => Lint(paths, operands),
+                _ => Eval(paths, operands[0], operands[1], operands[2]),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"qubes-policy: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"qubes-policy: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>A policy file's path from its name; include files have any valid name, top-level ones get the suffix.</summary>
+    private static string FileOf(string directory, string name, bool include)
+    {
+        if (name.Length == 0 || name[0] == '.' || !name.All(static c => char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c) || c is '_' or '.' or '-' or '+')
+            || (!include && name.Contains('+', StringComparison.Ordinal)))
+        {
+            throw new ArgumentException($"invalid policy name '{name}'");
+        }
+        return Path.Combine(directory, include ? name : name + Suffix);
+    }
+
+    private static int List(string directory, bool include)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return 0;
+        }
+        IEnumerable<string> names = Directory.EnumerateFiles(directory).Select(Path.GetFileName).OfType<string>()
+            .Where(n => !n.StartsWith('.') && (include || n.EndsWith(Suffix, StringComparison.Ordinal)))
+            .Select(n => include ? n : n[..^Suffix.Length])
+            .Order(StringComparer.Ordinal);
+        foreach (string name in names)
+        {
+            Console.WriteLine(name);
+        }
+        return 0;
+    }
+
+    private static int Get(string path)
+    {
+        if (!File.Exists(path))
+        {
+            Console.Error.WriteLine($"qubes-policy: {path}: no such policy file");
+            return 1;
+        }
+        using Stream stdout = Console.OpenStandardOutput();
+        stdout.Write(File.ReadAllBytes(path));
+        return 0;
+    }
+
+    /// <summary>Checks the new text, then writes it atomically: a temporary file, fsync, rename, fsync of the directory.</summary>
+    private static int Replace(PolicyPaths paths, string path, bool include)
+    {
+        string text = Console.In.ReadToEnd();
+        try
+        {
+            // An include file may be a legacy-format file for !include-service: it is stored as given.
+            if (!include)
+            {
+                paths.Loader().LoadText(text, path);
+            }
+        }
+        catch (PolicySyntaxException e)
+        {
+            Console.Error.WriteLine($"qubes-policy: not replaced: {e.Message}");
+            return 1;
+        }
+        string directory = Path.GetDirectoryName(path)!;
+        Directory.CreateDirectory(directory);
+        string temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            using (FileStream file = new(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                file.Write(global::System.Text.Encoding.UTF8.GetBytes(text));
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+        SyncDirectory(directory);
+        return 0;
+    }
+
+    private static int Remove(string path)
+    {
+        if (!File.Exists(path))
+        {
+            Console.Error.WriteLine($"qubes-policy: {path}: no such policy file");
+            return 1;
+        }
+        File.Delete(path);
+        SyncDirectory(Path.GetDirectoryName(path)!);
+        return 0;
+    }
+
+    private static void SyncDirectory(string directory)
+    {
+        Errno error = Fd.SyncDirectory(directory);
+        if (error != Errno.None)
+        {
+            throw new IOException($"{directory}: fsync: {error}");
+        }
+    }
+
+    private static int Show(PolicyPaths paths)
+    {
+        IReadOnlyList<PolicyRule> rules;
+        try
+        {
+            rules = paths.Loader().Load();
+        }
+        catch (PolicySyntaxException e)
+        {
+            Console.Error.WriteLine($"qubes-policy: policy unusable, every call is denied: {e.Message}");
+            return 1;
+        }
+        foreach (PolicyRule rule in rules)
+        {
+            Console.WriteLine($"{rule}    # {rule.File}:{rule.Line}");
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Checks each file on its own, with what it includes, so that every broken file is named; with
+    /// no files, every file of the policy and then the policy as a whole (which also fails on a bad
+    /// file name in the policy directories).
+    /// </summary>
+    private static int Lint(PolicyPaths paths, List<string> files)
+    {
+        PolicyLoader loader = paths.Loader();
+        bool whole = files.Count == 0;
+        int errors = 0, rules = 0;
+        try
+        {
+            if (whole)
+            {
+                files.AddRange(loader.Files());
+            }
+        }
+        catch (PolicySyntaxException e)
+        {
+            Console.WriteLine(e.Message);
+            errors++;
+        }
+        foreach (string file in files)
+        {
+            try
+            {
+                rules += loader.LoadText(File.ReadAllText(file), file).Count;
+            }
+            catch (PolicySyntaxException e)
+            {
+                Console.WriteLine(e.Message);
+                errors++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.WriteLine($"{file}: {e.Message}");
+                errors++;
+            }
+        }
+        Console.Error.WriteLine(errors == 0
+            ? $"qubes-policy: {files.Count} files, {rules} rules: no errors"
+            : $"qubes-policy: {errors} error{(errors == 1 ? "" : "s")} in {files.Count} files");
+        return errors == 0 ? 0 : 1;
+    }
+
+    private static int Eval(PolicyPaths paths, string source, string target, string serviceAndArg)
+    {
+        PolicyEngine engine = paths.Host().Current;
+        PolicyResult result = engine.Evaluate(serviceAndArg, source, target);
+        Console.WriteLine(engine.Explain(result));
+        if (result.Resolution == Resolution.Ask)
+        {
+            IReadOnlyList<string> choices = engine.AskChoices(result);
+            string? preselected = engine.AskDefault(result, choices);
+            Console.WriteLine(choices.Count == 0 ? "no target to offer: denied" : "offers: " + string.Join(' ', choices.Select(c => c == preselected ? c + "*" : c)));
+            return choices.Count == 0 ? 1 : 0;
+        }
+        Console.WriteLine(engine.FormatAnswer(result));
+        return result.IsAllowed ? 0 : 1;
+    }
+}
