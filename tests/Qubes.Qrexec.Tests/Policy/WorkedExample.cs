@@ -54,20 +54,6 @@ internal static class WorkedExample
     /// <summary>The answer lines of a decision, joined by '/' for comparing with the spec's tables.</summary>
     public static string Answer(PolicyEngine engine, in PolicyResult result) => engine.FormatAnswer(result).Replace('\n', '/');
 
-    /// <summary>A system from (name, type, tags, power) with made-up uuids.</summary>
-    public static SystemInfo Make(params (string Name, string Type, string[] Tags, string Power, string? DefaultDispVm, bool DispVmTemplate)[] qubes)
-    {
-        List<QubeInfo> list = [];
-        int n = 1;
-        foreach ((string name, string type, string[] tags, string power, string? dispvm, bool template) in qubes)
-        {
-            string uuid = $"{n:x8}-0000-4000-8000-000000000000";
-            n++;
-            list.Add(new QubeInfo(name, type, tags, dispvm, template, power, uuid, false));
-        }
-        return new SystemInfo(list);
-    }
-
     public static string Lines(params string[] lines)
     {
         StringBuilder text = new();
