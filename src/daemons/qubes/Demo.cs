@@ -222,6 +222,7 @@ internal static class Demo
             Say($"sent sha256 {expected[..16]}..., service saw {(lines.Length > 0 ? lines[0] : "nothing")[..Math.Min(16, lines.Length > 0 ? lines[0].Length : 7)]}... {(lines.Length > 0 && lines[0] == expected ? "match" : "MISMATCH")}");
             Say(lines.Length > 1 ? lines[1] : "(no second line)");
             Say($"exit code {client.ExitCode} (the service exits 7); {StreamBytes / seconds / 1e6:F0} MB/s including the service's sha256sum");
+            SayPolicy(system);
             if (lines.Length < 2 || lines[0] != expected || lines[1] != "argument: check, caller: work" || client.ExitCode != 7)
             {
                 return Fail("the allowed call did not deliver its data, argument or exit code");
@@ -236,12 +237,25 @@ internal static class Demo
             string error = client.StandardError.ReadToEnd().Trim();
             client.WaitForExit();
             Say($"\"{error}\", exit code {client.ExitCode}");
+            SayPolicy(system);
             if (client.ExitCode != 126)
             {
                 return Fail("the denied call did not exit 126");
             }
         }
         return 0;
+    }
+
+    /// <summary>What the policy daemon said about the last call: its decision and the rule behind it.</summary>
+    private static void SayPolicy(QrexecSystem system)
+    {
+        foreach (string line in system.TakePolicyLog())
+        {
+            if (line.Contains(" -> ", StringComparison.Ordinal) || line.Contains("notify:", StringComparison.Ordinal))
+            {
+                Say(line);
+            }
+        }
     }
 
     private static void Step(string text) => Console.WriteLine($"[{++s_step}] {text}");

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
@@ -23,6 +24,7 @@ internal sealed class QrexecSystem : IDisposable
     private readonly List<Process> _processes = [];
     private readonly Dictionary<string, Process> _agents = [];
     private readonly Dictionary<string, string> _uuids = [];
+    private readonly ConcurrentQueue<string> _policyLog = new();
     private readonly Process _broker;
     private readonly LoopbackPlatform _dom0;
     private readonly string _tools;
@@ -47,7 +49,17 @@ internal sealed class QrexecSystem : IDisposable
         _dom0 = LoopbackPlatform.ConnectDom0(directory);
         ProcessStartInfo policyDaemon = Tools.StartInfoIn(_tools, "qrexec-policy-daemon", "--socket-path", PolicySocket);
         PointAtPolicy(policyDaemon);
-        _processes.Add(Process.Start(policyDaemon)!);
+        policyDaemon.RedirectStandardError = true;
+        Process policyProcess = Process.Start(policyDaemon)!;
+        policyProcess.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data != null)
+            {
+                _policyLog.Enqueue(e.Data);
+            }
+        };
+        policyProcess.BeginErrorReadLine();
+        _processes.Add(policyProcess);
         WaitFor(PolicySocket);
     }
 
@@ -96,6 +108,17 @@ internal sealed class QrexecSystem : IDisposable
         WaitFor(Path.Combine(SocketDirectory, "qrexec." + name));
         Qubes[name] = id;
         return id;
+    }
+
+    /// <summary>The policy daemon's log lines (one per decision, and every reload) since the last call.</summary>
+    public List<string> TakePolicyLog()
+    {
+        List<string> lines = [];
+        while (_policyLog.TryDequeue(out string? line))
+        {
+            lines.Add(line);
+        }
+        return lines;
     }
 
     /// <summary>The agent process of a qube added with <see cref="AddQube"/>.</summary>
