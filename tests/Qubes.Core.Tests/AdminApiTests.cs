@@ -191,4 +191,25 @@ public sealed class AdminApiTests
         Assert.Equal(("0\0", true), Call("admin.vm.Remove+ dom0 name work"));
         Assert.Null(_app.Find("work"));
     }
+
+    [Fact]
+    public void System_info_feeds_the_policy_engine()
+    {
+        Qube work = _app.Get("work");
+        work.Tags.Add("work");
+        work.Properties.Set("default_dispvm", "default-dvm");
+        _app.Get("default-dvm").Features["internal"] = "1";
+        string json = Ok("internal.GetSystemInfo+ dom0 name dom0");
+        Assert.StartsWith("{\"domains\": {\"dom0\": {\"internal\": null, \"tags\": [], \"type\": \"AdminVM\", \"template_for_dispvms\": false, \"default_dispvm\": null, \"icon\": \"appvm-black\", \"label\": \"0x000000\", \"guivm\": null, \"relayvm\": null, \"transport_rpc\": null, \"power_state\": \"Running\", \"uuid\": \"00000000-0000-0000-0000-000000000000\"}, \"debian-12\": {",
+            json, System.StringComparison.Ordinal);
+        Qrexec.Policy.SystemInfo info = Qrexec.Policy.SystemInfo.Parse(json);
+        Assert.Equal(["dom0", "debian-12", "default-dvm", "sys-net", "work"], info.Qubes.Select(static q => q.Name));
+        Qrexec.Policy.QubeInfo w = info.Find("work")!;
+        Assert.Equal(["work"], w.Tags);
+        Assert.Equal("default-dvm", w.DefaultDispVm);
+        Assert.Equal("dom0", w.GuiVm);
+        Assert.True(info.Find("default-dvm")!.TemplateForDispVms);
+        Assert.True(info.Find("default-dvm")!.Internal);
+        Assert.Same(w, info.Find("uuid:" + work.Uuid));
+    }
 }

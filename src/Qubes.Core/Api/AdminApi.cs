@@ -155,6 +155,9 @@ public sealed class AdminApi(QubesApp app)
             Add("admin.vm.Create." + klass, Dest.Dom0, Need.Maybe, Need.Yes, true, c => Create(c, klass));
         }
         Add("admin.vm.Remove", Dest.Any, Need.No, Need.No, true, static c => { c.Destination.App.Remove(c.Destination.Name); return string.Empty; });
+
+        // internal socket, for dom0's own components
+        Add("internal.GetSystemInfo", Dest.Dom0, Need.No, Need.No, false, static c => SystemInfo(c.Source.App));
         return methods;
     }
 
@@ -368,4 +371,38 @@ public sealed class AdminApi(QubesApp app)
             }
         }
     }
+
+    /// <summary>
+    /// §9.8: <c>{"domains": {NAME: {...}}}</c>, dom0 first then by name, each with the keys in the
+    /// spec's order, separators <c>, </c> and <c>: </c>.
+    /// </summary>
+    internal static string SystemInfo(QubesApp app)
+    {
+        StringBuilder json = new("{\"domains\": {");
+        bool first = true;
+        foreach (Qube q in app.Qubes)
+        {
+            if (!first)
+            {
+                json.Append(", ");
+            }
+            first = false;
+            json.Append(Json(q.Name)).Append(": {");
+            json.Append("\"internal\": ").Append(Json(q.Features.GetValueOrDefault("internal")));
+            json.Append(", \"tags\": [").AppendJoin(", ", q.Tags.Select(Json)).Append(']');
+            json.Append(", \"type\": ").Append(Json(q.Class));
+            json.Append(", \"template_for_dispvms\": ").Append(q.Has("template_for_dispvms") && (bool)q.Properties.Get("template_for_dispvms")! ? "true" : "false");
+            json.Append(", \"default_dispvm\": ").Append(Json(q.Has("default_dispvm") ? q.Ref("default_dispvm")?.Name : null));
+            json.Append(", \"icon\": ").Append(Json("appvm-" + q.Label.Name));
+            json.Append(", \"label\": ").Append(Json(q.Label.Color));
+            json.Append(", \"guivm\": ").Append(Json(q.Has("guivm") ? q.Ref("guivm")?.Name : null));
+            json.Append(", \"relayvm\": ").Append(Json(q.Has("relayvm") ? q.Ref("relayvm")?.Name : null));
+            json.Append(", \"transport_rpc\": ").Append(Json(q.Has("transport_rpc") ? q.Properties.GetOrDefault("transport_rpc") as string : null));
+            json.Append(", \"power_state\": ").Append(Json(q.PowerState));
+            json.Append(", \"uuid\": ").Append(Json(q.Uuid)).Append('}');
+        }
+        return json.Append("}}").ToString();
+    }
+
+    private static string Json(string? value) => value == null ? "null" : System.Text.Json.JsonSerializer.Serialize(value);
 }
