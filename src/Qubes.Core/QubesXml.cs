@@ -99,6 +99,19 @@ public static class QubesXml
         }
     }
 
+    /// <summary>Deletes temporary files a save left when it was killed before its rename: they were never acknowledged.</summary>
+    public static void RemoveStaleTemporaries(string path)
+    {
+        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        if (Directory.Exists(directory))
+        {
+            foreach (string stale in Directory.EnumerateFiles(directory, System.IO.Path.GetFileName(path) + "~*"))
+            {
+                File.Delete(stale);
+            }
+        }
+    }
+
     /// <summary>Loads the store at <paramref name="path"/>; a missing file or a malformed one is a <see cref="QubesException"/>.</summary>
     public static QubesApp Load(string path, IQubeRuntime? runtime = null)
     {
