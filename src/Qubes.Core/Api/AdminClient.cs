@@ -1,0 +1,77 @@
+using System;
+using System.IO;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Qubes.Core.Api;
+
+/// <summary>How a tool reaches qubesd: a call in, the raw reply frame out (empty when the connection was dropped).</summary>
+public interface IAdminTransport
+{
+    /// <summary>Sends <c>method+arg dom0 name dest\0payload</c> and returns the whole reply.</summary>
+    byte[] Call(string method, string argument, string destination, byte[] payload);
+}
+
+/// <summary>qubesd's socket, as dom0's tools use it.</summary>
+public sealed class SocketTransport(string path) : IAdminTransport
+{
+    /// <summary>The socket of this system: <c>QUBESD_SOCKET</c>, else <c>/var/run/qubesd.sock</c>.</summary>
+    public static SocketTransport FromEnvironment() => new(Environment.GetEnvironmentVariable("QUBESD_SOCKET") ?? "/var/run/qubesd.sock");
+
+    /// <inheritdoc/>
+    public byte[] Call(string method, string argument, string destination, byte[] payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        using Socket socket = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException e)
+        {
+            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: {e.Message}");
+        }
+        socket.Send(Encoding.ASCII.GetBytes($"{method}+{argument} dom0 name {destination}\0"));
+        socket.Send(payload);
+        socket.Shutdown(SocketShutdown.Send);
+        using MemoryStream reply = new();
+        byte[] buffer = new byte[16384];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+        {
+            reply.Write(buffer, 0, n);
+        }
+        return reply.ToArray();
+    }
+}
+
+/// <summary>Calls qubesd in this process (tests, and tools run inside qubesd's own process).</summary>
+public sealed class InProcessTransport(AdminApi api) : IAdminTransport
+{
+    /// <inheritdoc/>
+    public byte[] Call(string method, string argument, string destination, byte[] payload)
+        => api.Handle(new AdminRequest(method, argument, "dom0", destination, payload)).Reply;
+}
+
+/// <summary>The Admin API as a caller sees it: the success content, or the error as a <see cref="QubesException"/>.</summary>
+public sealed class AdminClient(IAdminTransport transport)
+{
+    /// <summary>Calls <paramref name="method"/>; throws a <see cref="QubesException"/> carrying qubesd's error type and message.</summary>
+    public string Call(string method, string destination, string argument = "", string payload = "")
+    {
+        byte[] reply = transport.Call(method, argument, destination, Encoding.UTF8.GetBytes(payload));
+        if (reply.Length >= 2 && reply[0] == (byte)'0' && reply[1] == 0)
+        {
+            return Encoding.UTF8.GetString(reply, 2, reply.Length - 2);
+        }
+        if (reply.Length >= 2 && reply[0] == (byte)'2' && reply[1] == 0)
+        {
+            string[] parts = Encoding.UTF8.GetString(reply, 2, reply.Length - 2).Split('\0');
+            if (parts.Length >= 3)
+            {
+                throw new QubesException(parts[0], parts[2]);
+            }
+        }
+        throw new QubesException("QubesDaemonCommunicationError", "Got empty response from qubesd. See journalctl in dom0 for details.");
+    }
+}
