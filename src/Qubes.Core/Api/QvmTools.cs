@@ -1,0 +1,399 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+
+namespace Qubes.Core.Api;
+
+/// <summary>
+/// <c>qvm-features</c>, <c>qvm-service</c>, <c>qvm-tags</c> and <c>qvm-create</c> with upstream's
+/// command lines and output (spec core-stack §10.1, §10.4-§10.7). Usage errors print the usage
+/// line and <c>PROG: error: MESSAGE</c> and exit 2; errors from qubesd print
+/// <c>PROG: error: MESSAGE</c> and exit 1.
+/// </summary>
+public static class QvmTools
+{
+    /// <summary>Runs the tool called <paramref name="prog"/>.</summary>
+    public static int Run(string prog, IReadOnlyList<string> args, AdminClient client, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(client);
+        Tool tool = new(prog, client, stdout, stderr);
+        try
+        {
+            return prog switch
+            {
+                "qvm-features" => tool.Features(args),
+                "qvm-service" => tool.Service(args),
+                "qvm-tags" => tool.Tags(args),
+                "qvm-create" => tool.Create(args),
+                _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+            };
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine(tool.Usage);
+            stderr.WriteLine($"{prog}: error: {e.Message}");
+            return 2;
+        }
+        catch (QubesException e)
+        {
+            stderr.WriteLine($"{prog}: error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private sealed class Tool(string prog, AdminClient client, TextWriter stdout, TextWriter stderr)
+    {
+        public string Usage => prog switch
+        {
+            "qvm-features" => "usage: qvm-features [--verbose] [--quiet] [--help] [--unset] VMNAME [FEATURE] [VALUE]",
+            "qvm-service" => "usage: qvm-service [--verbose] [--quiet] [--help] [--list] [--enable] [--disable] [--unset] VMNAME [SERVICE] [VALUE]",
+            "qvm-tags" => "usage: qvm-tags [--verbose] [--quiet] [--help] VMNAME {list,ls,l,add,a,set,del,d,unset,u} ...",
+            _ => "usage: qvm-create [--verbose] [--quiet] [--help] [--class CLASS] [--template VALUE] [--label VALUE] [--property NAME=VALUE] [--standalone] [--disp] [--help-classes] VMNAME",
+        };
+
+        /// <summary>Splits flags from operands; a flag not in <paramref name="known"/> is a usage error.</summary>
+        private static (HashSet<string> Flags, List<string> Operands) Split(IReadOnlyList<string> args, params string[] known)
+        {
+            HashSet<string> flags = new(StringComparer.Ordinal);
+            List<string> operands = [];
+            bool onlyOperands = false;
+            foreach (string a in args)
+            {
+                if (!onlyOperands && a == "--")
+                {
+                    onlyOperands = true;
+                }
+                else if (!onlyOperands && a.StartsWith('-') && a.Length > 1 && operands.Count < 2)
+                {
+                    if (a is "-v" or "--verbose" or "-q" or "--quiet")
+                    {
+                        continue;
+                    }
+                    if (!known.Contains(a))
+                    {
+                        throw new UsageException($"unrecognized arguments: {a}");
+                    }
+                    flags.Add(a);
+                }
+                else
+                {
+                    operands.Add(a);
+                }
+            }
+            return (flags, operands);
+        }
+
+        /// <summary>A qube named on the command line must exist (usage error otherwise).</summary>
+        private string Qube(List<string> operands)
+        {
+            if (operands.Count == 0)
+            {
+                throw new UsageException("the following arguments are required: VMNAME");
+            }
+            string name = operands[0];
+            if (!client.Call("admin.vm.List", "dom0").Split('\n').Any(l => l.Split(' ')[0] == name))
+            {
+                throw new UsageException($"no such domain: '{name}'");
+            }
+            return name;
+        }
+
+        /// <summary>Rows aligned like <c>column -t</c>: each column padded to its widest cell, two spaces between, the last not padded.</summary>
+        private void Table(IEnumerable<string[]> rows)
+        {
+            List<string[]> list = [.. rows];
+            if (list.Count == 0)
+            {
+                return;
+            }
+            int columns = list.Max(static r => r.Length);
+            int[] widths = new int[columns];
+            foreach (string[] row in list)
+            {
+                for (int c = 0; c < row.Length; c++)
+                {
+                    widths[c] = Math.Max(widths[c], row[c].Length);
+                }
+            }
+            foreach (string[] row in list)
+            {
+                StringBuilder line = new();
+                for (int c = 0; c < row.Length; c++)
+                {
+                    line.Append(c < row.Length - 1 ? row[c].PadRight(widths[c]) + "  " : row[c]);
+                }
+                stdout.WriteLine(line.ToString());
+            }
+        }
+
+        public int Features(IReadOnlyList<string> args)
+        {
+            (HashSet<string> flags, List<string> operands) = Split(args, "-D", "--unset", "--default", "--delete");
+            string vm = Qube(operands);
+            bool unset = flags.Count > 0;
+            if (operands.Count > 3)
+            {
+                throw new UsageException($"unrecognized arguments: {string.Join(' ', operands.Skip(3))}");
+            }
+            if (unset && operands.Count < 2)
+            {
+                throw new UsageException("--unset requires a feature");
+            }
+            if (unset && operands.Count == 3)
+            {
+                throw new UsageException("cannot both set and unset a value");
+            }
+            if (operands.Count == 1)
+            {
+                Table(client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(f => new[] { f, client.Call("admin.vm.feature.Get", vm, f) }));
+                return 0;
+            }
+            string feature = operands[1];
+            if (unset)
+            {
+                RemoveIgnoringMissing("admin.vm.feature.Remove", vm, feature);
+                return 0;
+            }
+            if (operands.Count == 3)
+            {
+                client.Call("admin.vm.feature.Set", vm, feature, operands[2]);
+                return 0;
+            }
+            string? value = GetOrNull("admin.vm.feature.Get", vm, feature);
+            if (value == null)
+            {
+                return 1;
+            }
+            stdout.WriteLine(value);
+            return 0;
+        }
+
+        public int Service(IReadOnlyList<string> args)
+        {
+            (HashSet<string> flags, List<string> operands) = Split(args, "-l", "--list", "-e", "--enable", "-d", "--disable", "-D", "--unset", "--default", "--delete");
+            string vm = Qube(operands);
+            bool enable = flags.Overlaps(["-e", "--enable"]), disable = flags.Overlaps(["-d", "--disable"]);
+            bool unset = flags.Overlaps(["-D", "--unset", "--default", "--delete"]);
+            if ((enable || disable || unset) && operands.Count < 2)
+            {
+                throw new UsageException($"--{(unset ? "unset" : enable ? "enable" : "disable")} requires a service");
+            }
+            if ((enable || disable || unset) && operands.Count == 3)
+            {
+                throw new UsageException("cannot both set and unset a value");
+            }
+            if (operands.Count == 1 || flags.Overlaps(["-l", "--list"]))
+            {
+                Table(client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                    .Where(static f => f.StartsWith("service.", StringComparison.Ordinal))
+                    .Select(f => new[] { f["service.".Length..], client.Call("admin.vm.feature.Get", vm, f).Length > 0 ? "on" : "off" }));
+                return 0;
+            }
+            string feature = "service." + operands[1];
+            if (unset)
+            {
+                RemoveIgnoringMissing("admin.vm.feature.Remove", vm, feature);
+                return 0;
+            }
+            if (enable || disable || operands.Count == 3)
+            {
+                bool on = enable || (!disable && operands[2].ToLowerInvariant() switch
+                {
+                    "1" or "yes" or "true" or "on" => true,
+                    "0" or "no" or "false" or "off" => false,
+                    _ => throw new QubesException("QubesValueError", $"Invalid literal for boolean value: '{operands[2]}'"),
+                });
+                client.Call("admin.vm.feature.Set", vm, feature, on ? "1" : "");
+                return 0;
+            }
+            string? value = GetOrNull("admin.vm.feature.Get", vm, feature);
+            if (value == null)
+            {
+                return 1;
+            }
+            stdout.WriteLine(value.Length > 0 ? "on" : "off");
+            return 0;
+        }
+
+        public int Tags(IReadOnlyList<string> args)
+        {
+            (_, List<string> operands) = Split(args);
+            string vm = Qube(operands);
+            string command = operands.Count > 1 ? operands[1] : "list";
+            List<string> tags = operands.Skip(2).ToList();
+            switch (command)
+            {
+                case "list" or "ls" or "l":
+                    string[] all = client.Call("admin.vm.tag.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                    if (tags.Count == 0)
+                    {
+                        foreach (string tag in all.Order(StringComparer.Ordinal))
+                        {
+                            stdout.WriteLine(tag);
+                        }
+                        return 0;
+                    }
+                    if (all.Contains(tags[0]))
+                    {
+                        stdout.WriteLine(tags[0]);
+                        return 0;
+                    }
+                    return 1;
+                case "add" or "a" or "set":
+                    if (tags.Count == 0)
+                    {
+                        throw new UsageException("the following arguments are required: TAG");
+                    }
+                    foreach (string tag in tags)
+                    {
+                        client.Call("admin.vm.tag.Set", vm, tag);
+                    }
+                    return 0;
+                case "del" or "d" or "unset" or "u":
+                    if (tags.Count != 1)
+                    {
+                        throw new UsageException(tags.Count == 0 ? "the following arguments are required: TAG" : $"unrecognized arguments: {string.Join(' ', tags.Skip(1))}");
+                    }
+                    RemoveIgnoringMissing("admin.vm.tag.Remove", vm, tags[0]);
+                    return 0;
+                default:
+                    throw new UsageException($"argument COMMAND: invalid choice: '{command}'");
+            }
+        }
+
+        public int Create(IReadOnlyList<string> args)
+        {
+            string klass = "AppVM";
+            string? template = null, label = null, name = null;
+            List<(string Name, string Value)> properties = [];
+            for (int i = 0; i < args.Count; i++)
+            {
+                string a = args[i];
+                string Value() => i + 1 < args.Count ? args[++i] : throw new UsageException($"argument {a}: expected one argument");
+                string? inline = a.StartsWith("--", StringComparison.Ordinal) && a.Contains('=', StringComparison.Ordinal) ? a[(a.IndexOf('=', StringComparison.Ordinal) + 1)..] : null;
+                string option = inline != null ? a[..a.IndexOf('=', StringComparison.Ordinal)] : a;
+                switch (option)
+                {
+                    case "-C" or "--class":
+                        klass = inline ?? Value();
+                        break;
+                    case "-t" or "--template":
+                        template = inline ?? Value();
+                        break;
+                    case "-l" or "--label":
+                        label = inline ?? Value();
+                        break;
+                    case "--property" or "--prop":
+                        string assignment = inline ?? Value();
+                        int eq = assignment.IndexOf('=', StringComparison.Ordinal);
+                        if (eq < 0)
+                        {
+                            throw new UsageException($"argument --property: expected NAME=VALUE, not '{assignment}'");
+                        }
+                        properties.Add((assignment[..eq].Replace('-', '_'), assignment[(eq + 1)..]));
+                        break;
+                    case "--standalone":
+                        klass = "StandaloneVM";
+                        break;
+                    case "--disp":
+                        klass = "DispVM";
+                        label ??= "red";
+                        break;
+                    case "--help-classes":
+                        foreach (string c in client.Call("admin.vmclass.List", "dom0").Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal))
+                        {
+                            stdout.WriteLine(c);
+                        }
+                        return 0;
+                    case "-v" or "--verbose" or "-q" or "--quiet":
+                        break;
+                    default:
+                        if (a.StartsWith('-') && a.Length > 1)
+                        {
+                            throw new UsageException($"unrecognized arguments: {a}");
+                        }
+                        if (name != null)
+                        {
+                            throw new UsageException($"unrecognized arguments: {a}");
+                        }
+                        name = a;
+                        break;
+                }
+            }
+            if (name == null)
+            {
+                throw new UsageException("the following arguments are required: VMNAME");
+            }
+            if (name.Contains(' ', StringComparison.Ordinal))
+            {
+                throw new UsageException("VM name cannot contain spaces");
+            }
+            if (label == null)
+            {
+                throw new UsageException("--label option is mandatory");
+            }
+            string[] labels = client.Call("admin.label.List", "dom0").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            if (!labels.Contains(label))
+            {
+                throw new UsageException($"no such label: '{label}'; available: {string.Join(", ", labels)}");
+            }
+            if (klass == "StandaloneVM" && template != null)
+            {
+                // a standalone qube copied from its template needs volume cloning, which is not there yet
+                stderr.WriteLine("app: Error creating VM: creating a StandaloneVM from a template is not supported yet");
+                return 1;
+            }
+            try
+            {
+                client.Call("admin.vm.Create." + klass, "dom0", template ?? string.Empty, $"name={name} label={label}");
+            }
+            catch (QubesException e)
+            {
+                stderr.WriteLine($"app: Error creating VM: {e.Message}");
+                return 1;
+            }
+            foreach ((string property, string value) in properties)
+            {
+                try
+                {
+                    client.Call("admin.vm.property.Set", name, property, value);
+                }
+                catch (QubesException e)
+                {
+                    stderr.WriteLine($"{name}: Error setting property {property} (but VM created): {e.Message}");
+                    return 2;
+                }
+            }
+            return 0;
+        }
+
+        private string? GetOrNull(string method, string vm, string argument)
+        {
+            try
+            {
+                return client.Call(method, vm, argument);
+            }
+            catch (QubesException e) when (e.TypeName is "QubesFeatureNotFoundError" or "QubesTagNotFoundError")
+            {
+                return null;
+            }
+        }
+
+        private void RemoveIgnoringMissing(string method, string vm, string argument)
+        {
+            try
+            {
+                client.Call(method, vm, argument);
+            }
+            catch (QubesException e) when (e.TypeName is "QubesFeatureNotFoundError" or "QubesTagNotFoundError")
+            {
+            }
+        }
+    }
+}
