@@ -12,7 +12,7 @@ internal static class GlobalProperties
     {
         Dictionary<string, Property<QubesApp>> all = new(StringComparer.Ordinal);
         void Add(Property<QubesApp> p) => all.Add(p.Name, p);
-        Add(new("check_updates_vm", PropertyType.Bool, 3) { Default = _ => true, Setter = (_, v) => v is bool b ? b : BoolLiteral.Parse((string)v!), Help = "Check for updates inside qubes." });
+        Add(new("check_updates_vm", PropertyType.Bool, 3) { Default = _ => true, Setter = (_, v) => PropertyCatalog.Bool(v), Help = "Check for updates inside qubes." });
         Add(new("clockvm", PropertyType.Vm, 3) { Default = _ => null, Setter = AnyVm, Help = "Which VM to use as NTP proxy for updating AdminVM." });
         Add(new("default_audiovm", PropertyType.Vm, 3) { Default = _ => "dom0", Setter = AnyVm, Help = "Default AudioVM for VMs." });
         Add(new("default_dispvm", PropertyType.Vm, 3) { Default = _ => null, Setter = DispVmTemplate("default_dispvm"), Help = "Default DispVM base for service calls." });
@@ -24,23 +24,16 @@ internal static class GlobalProperties
         Add(new("default_pool_private", PropertyType.Str, 3) { Default = app => app.Global("default_pool"), Help = "Default storage pool for private volumes." });
         Add(new("default_pool_root", PropertyType.Str, 3) { Default = app => app.Global("default_pool"), Help = "Default storage pool for root volumes." });
         Add(new("default_pool_volatile", PropertyType.Str, 3) { Default = app => app.Global("default_pool"), Help = "Default storage pool for volatile volumes." });
-        Add(new("default_qrexec_timeout", PropertyType.Int, 3) { Default = _ => 60, Setter = (_, v) => IntOf(v), Help = "Default time in seconds after which qrexec connection attempt is deemed failed." });
-        Add(new("default_shutdown_timeout", PropertyType.Int, 3) { Default = _ => 60, Setter = (_, v) => IntOf(v), Help = "Default time in seconds for VM shutdown to complete." });
+        Add(new("default_qrexec_timeout", PropertyType.Int, 3) { Default = _ => 60, Setter = (_, v) => PropertyCatalog.Int(v), Help = "Default time in seconds after which qrexec connection attempt is deemed failed." });
+        Add(new("default_shutdown_timeout", PropertyType.Int, 3) { Default = _ => 60, Setter = (_, v) => PropertyCatalog.Int(v), Help = "Default time in seconds for VM shutdown to complete." });
         Add(new("default_template", PropertyType.Vm, 3) { Setter = DefaultTemplate, Help = "Default template for new AppVMs." });
         Add(new("management_dispvm", PropertyType.Vm, 3) { Default = _ => null, Setter = DispVmTemplate("management_dispvm"), Help = "Default DispVM base for managing VMs." });
         Add(new("maxmem", PropertyType.Int, 3) { ReadOnly = true, Default = _ => HostMemoryMiB(), Help = "Maximum memory of the host, in MiB." });
         Add(new("no_cpus", PropertyType.Int, 3) { ReadOnly = true, Default = _ => Environment.ProcessorCount, Help = "Number of available CPUs." });
-        Add(new("stats_interval", PropertyType.Int, 3) { Default = _ => 3, Setter = (_, v) => IntOf(v), Help = "Interval in seconds for VM stats reporting (memory, CPU usage)." });
+        Add(new("stats_interval", PropertyType.Int, 3) { Default = _ => 3, Setter = (_, v) => PropertyCatalog.Int(v), Help = "Interval in seconds for VM stats reporting (memory, CPU usage)." });
         Add(new("updatevm", PropertyType.Vm, 3) { Default = _ => null, Setter = AnyVm, Help = "Which VM to use as `yum` proxy for updating AdminVM and TemplateVMs." });
         return all;
     }
-
-    private static object IntOf(object? value) => value switch
-    {
-        int i => i,
-        string s when int.TryParse(s, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int i) => i,
-        _ => throw QubesException.Value($"Failed to parse property value as int: '{value}'"),
-    };
 
     private static object? AnyVm(QubesApp app, object? value) => app.VmValue((string?)value ?? string.Empty)?.Name ?? string.Empty;
 

@@ -158,14 +158,14 @@ internal static class PropertyCatalog
 
     private static string Str(object? value) => value as string ?? Property<Qube>.Format(value);
 
-    private static int Int(object? value) => value switch
+    internal static int Int(object? value) => value switch
     {
         int i => i,
         string s when int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i) => i,
         _ => throw QubesException.Value($"Failed to parse property value as int: '{value}'"),
     };
 
-    private static object Bool(object? value) => value is bool b ? b : BoolLiteral.Parse(Str(value));
+    internal static object Bool(object? value) => value is bool b ? b : BoolLiteral.Parse(Str(value));
 
     private static object Range(int value, int min, int max, string name)
         => value >= min && value <= max ? value : throw QubesException.PropertyValue($"{name} out of range: {value}");
