@@ -35,21 +35,14 @@ internal static class GlobalProperties
         return all;
     }
 
-    private static object? AnyVm(QubesApp app, object? value) => app.VmValue((string?)value ?? string.Empty)?.Name ?? string.Empty;
+    private static object? AnyVm(QubesApp app, object? value) => app.VmValue(PropertyCatalog.Str(value))?.Name ?? string.Empty;
 
-    private static Func<QubesApp, object?, object?> DispVmTemplate(string property) => (app, value) =>
-    {
-        Qube? target = app.VmValue((string?)value ?? string.Empty);
-        if (target != null && !(target.Has("template_for_dispvms") && (bool)target.Properties.Get("template_for_dispvms")!))
-        {
-            throw QubesException.PropertyValue($"Cannot set invalid property to system, {property} '{target.Name}' has template_for_dispvms set to False");
-        }
-        return target?.Name ?? string.Empty;
-    };
+    private static Func<QubesApp, object?, object?> DispVmTemplate(string property)
+        => (app, value) => app.DispVmTemplateValue(PropertyCatalog.Str(value), "system", property);
 
     private static object? DefaultTemplate(QubesApp app, object? value)
     {
-        Qube? target = app.VmValue((string?)value ?? string.Empty);
+        Qube? target = app.VmValue(PropertyCatalog.Str(value));
         if (target != null && target.Class != "TemplateVM")
         {
             throw QubesException.PropertyValue($"wrong VM class: expected TemplateVM, got {target.Class}");

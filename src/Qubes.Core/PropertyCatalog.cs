@@ -123,7 +123,7 @@ internal static class PropertyCatalog
         {
             return "adminvm-black";
         }
-        if (vm.Class == "TemplateVM" || (vm.Class == "AppVM" && (bool)vm.Properties.Get("template_for_dispvms")!))
+        if (vm.Class == "TemplateVM" || (vm.Class == "AppVM" && vm.IsDispVmTemplate))
         {
             return "templatevm-" + label;
         }
@@ -156,7 +156,7 @@ internal static class PropertyCatalog
 
     private static QubesException ReadOnly(Qube vm, string name) => QubesException.PropertyValue($"property '{name}' on {vm.Class} instance cannot be set");
 
-    private static string Str(object? value) => value as string ?? Property<Qube>.Format(value);
+    internal static string Str(object? value) => value as string ?? Property<Qube>.Format(value);
 
     internal static int Int(object? value) => value switch
     {
@@ -234,15 +234,8 @@ internal static class PropertyCatalog
     /// <summary>A qube-valued property that accepts any qube (or none).</summary>
     private static object? AnyVm(Qube vm, object? value) => vm.App.VmValue(Str(value)) is { } q ? q.Name : string.Empty;
 
-    private static Func<Qube, object?, object?> DispVmTemplate(string property) => (vm, value) =>
-    {
-        Qube? target = vm.App.VmValue(Str(value));
-        if (target != null && !(target.Has("template_for_dispvms") && (bool)target.Properties.Get("template_for_dispvms")!))
-        {
-            throw QubesException.PropertyValue($"Cannot set invalid property to qube '{vm.Name}', {property} '{target.Name}' has template_for_dispvms set to False");
-        }
-        return target?.Name ?? string.Empty;
-    };
+    private static Func<Qube, object?, object?> DispVmTemplate(string property)
+        => (vm, value) => vm.App.DispVmTemplateValue(Str(value), $"qube '{vm.Name}'", property);
 
     private static object? NetVm(Qube vm, object? value)
     {
@@ -276,7 +269,7 @@ internal static class PropertyCatalog
         {
             throw QubesException.PropertyValue($"wrong VM class: expected TemplateVM, got {template.Class}");
         }
-        if (vm.Class == "DispVM" && !(template.Has("template_for_dispvms") && (bool)template.Properties.Get("template_for_dispvms")!))
+        if (vm.Class == "DispVM" && !template.IsDispVmTemplate)
         {
             throw QubesException.PropertyValue("template for disposable must have template_for_dispvms=True");
         }

@@ -44,6 +44,9 @@ public sealed class Qube
     /// <summary>Its label.</summary>
     public Label Label => (Label)Properties.Get("label")!;
 
+    /// <summary>Whether disposables may be made from it (an AppVM or StandaloneVM with <c>template_for_dispvms</c>).</summary>
+    public bool IsDispVmTemplate => Has("template_for_dispvms") && (bool)Properties.Get("template_for_dispvms")!;
+
     /// <summary>Whether it is dom0.</summary>
     public bool IsAdmin => Class == "AdminVM";
 

@@ -93,6 +93,21 @@ public sealed class QubesApp
         return Get(text);
     }
 
+    /// <summary>
+    /// The value of <c>default_dispvm</c> or <c>management_dispvm</c>: none, or a template for
+    /// disposables. <paramref name="holder"/> names the holder in the error: <c>qube 'work'</c> or
+    /// <c>system</c>.
+    /// </summary>
+    internal string DispVmTemplateValue(string text, string holder, string property)
+    {
+        Qube? target = VmValue(text);
+        if (target != null && !target.IsDispVmTemplate)
+        {
+            throw QubesException.PropertyValue($"Cannot set invalid property to {holder}, {property} '{target.Name}' has template_for_dispvms set to False");
+        }
+        return target?.Name ?? string.Empty;
+    }
+
     /// <summary>Adds the AdminVM of a fresh system (qid 0, the all-zero uuid, label black).</summary>
     public Qube AddDom0()
     {

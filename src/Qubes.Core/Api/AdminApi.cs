@@ -347,7 +347,7 @@ public sealed class AdminApi(QubesApp app)
                 throw new QubesException("QubesException", "Template for the qube not specified, nor default template set.");
             }
             Qube templateQube = app.Get(template);
-            if (klass == "DispVM" && !(templateQube.Has("template_for_dispvms") && (bool)templateQube.Properties.Get("template_for_dispvms")!))
+            if (klass == "DispVM" && !templateQube.IsDispVmTemplate)
             {
                 throw QubesException.Value($"template for disposable ({template}) needs to be an AppVM with template_for_dispvms=True");
             }
@@ -391,7 +391,7 @@ public sealed class AdminApi(QubesApp app)
             json.Append("\"internal\": ").Append(Json(q.Features.GetValueOrDefault("internal")));
             json.Append(", \"tags\": [").AppendJoin(", ", q.Tags.Select(Json)).Append(']');
             json.Append(", \"type\": ").Append(Json(q.Class));
-            json.Append(", \"template_for_dispvms\": ").Append(q.Has("template_for_dispvms") && (bool)q.Properties.Get("template_for_dispvms")! ? "true" : "false");
+            json.Append(", \"template_for_dispvms\": ").Append(q.IsDispVmTemplate ? "true" : "false");
             json.Append(", \"default_dispvm\": ").Append(Json(q.Has("default_dispvm") ? q.Ref("default_dispvm")?.Name : null));
             json.Append(", \"icon\": ").Append(Json("appvm-" + q.Label.Name));
             json.Append(", \"label\": ").Append(Json(q.Label.Color));

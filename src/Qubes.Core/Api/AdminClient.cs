@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Net.Sockets;
 using System.Text;
 
@@ -74,4 +75,8 @@ public sealed class AdminClient(IAdminTransport transport)
         }
         throw new QubesException("QubesDaemonCommunicationError", "Got empty response from qubesd. See journalctl in dom0 for details.");
     }
+
+    /// <summary>Whether qubesd lists a qube called <paramref name="name"/> (what the tools check of a VMNAME argument).</summary>
+    public bool QubeExists(string name)
+        => Call("admin.vm.List", "dom0").Split('\n').Any(line => line.Split(' ')[0] == name);
 }

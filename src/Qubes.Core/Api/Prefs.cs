@@ -78,7 +78,7 @@ public static class Prefs
         string prefix = global ? "admin.property." : "admin.vm.property.";
         try
         {
-            if (!global && !client.Call("admin.vm.List", "dom0").Split('\n').Any(l => l.Split(' ')[0] == destination))
+            if (!global && !client.QubeExists(destination))
             {
                 return UsageError($"no such domain: '{destination}'");
             }

@@ -96,7 +96,7 @@ public static class QvmTools
                 throw new UsageException("the following arguments are required: VMNAME");
             }
             string name = operands[0];
-            if (!client.Call("admin.vm.List", "dom0").Split('\n').Any(l => l.Split(' ')[0] == name))
+            if (!client.QubeExists(name))
             {
                 throw new UsageException($"no such domain: '{name}'");
             }
