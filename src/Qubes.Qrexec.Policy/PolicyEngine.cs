@@ -143,14 +143,7 @@ public sealed class PolicyEngine
             : sourceIndex == -2 ? DenyReason.InvalidRelay
             : sourceIndex < 0 ? DenyReason.UnknownSource
             : DenyReason.None;
-        ReadOnlySpan<char> service = serviceAndArg;
-        ReadOnlySpan<char> argument = "+";
-        int plus = service.IndexOf('+');
-        if (plus >= 0)
-        {
-            argument = service[plus..];
-            service = service[..plus];
-        }
+        Split(serviceAndArg, out ReadOnlySpan<char> service, out ReadOnlySpan<char> argument);
         if (early == DenyReason.None && service.IsEmpty)
         {
             early = DenyReason.InvalidService;
@@ -170,11 +163,10 @@ public sealed class PolicyEngine
             return new PolicyResult(Resolution.Deny, early, -1, sourceIndex, relayed, target, requested, serviceAndArg, mode);
         }
 
-        ReadOnlySpan<int> candidates = _serviceLookup.TryGetValue(service, out int[]? forService) ? forService : _anyService;
-        foreach (int i in candidates)
+        foreach (int i in RulesFor(service))
         {
             ref readonly CompiledRule rule = ref _compiled[i];
-            if ((rule.Argument == null || argument.SequenceEqual(rule.Argument))
+            if (MatchesArgument(rule.Argument, argument)
                 && MatchesSource(rule.Source, sourceIndex)
                 && MatchesTarget(rule.Target, target, sourceIndex))
             {
@@ -228,13 +220,13 @@ public sealed class PolicyEngine
         bool[] names = new bool[count];
         bool[] dispVms = new bool[count];
         bool anyDispVm = false, adminVm = false;
-        ReadOnlySpan<int> candidates = _serviceLookup.TryGetValue(ServiceOf(ask.ServiceAndArg), out int[]? forService) ? forService : _anyService;
-        ReadOnlySpan<char> argument = ArgumentOf(ask.ServiceAndArg);
+        Split(ask.ServiceAndArg, out ReadOnlySpan<char> service, out ReadOnlySpan<char> argument);
+        ReadOnlySpan<int> candidates = RulesFor(service);
         for (int c = candidates.Length - 1; c >= 0; c--)
         {
             int i = candidates[c];
             ref readonly CompiledRule compiled = ref _compiled[i];
-            if ((compiled.Argument != null && !argument.SequenceEqual(compiled.Argument)) || !MatchesSource(compiled.Source, source))
+            if (!MatchesArgument(compiled.Argument, argument) || !MatchesSource(compiled.Source, source))
             {
                 continue;
             }
@@ -382,7 +374,7 @@ public sealed class PolicyEngine
         {
             return ask.With(Resolution.Deny, DenyReason.NoTarget, ask.Target);
         }
-        return Finish(ask, target);
+        return TryResolveDispVm(ask.Source, ref target) ? Finish(ask, target) : ask.With(Resolution.Deny, DenyReason.NoDefaultDispVm, target);
     }
 
     /// <summary>
@@ -400,9 +392,9 @@ public sealed class PolicyEngine
         {
             return result.With(Resolution.Deny, DenyReason.NoChoices, result.Target);
         }
-        string serviceAndArg = result.ServiceAndArg;
-        string? chosen = prompt?.Ask(new AskRequest(_system.Qubes[result.Source].Name, ServiceOf(serviceAndArg).ToString(),
-            ArgumentOf(serviceAndArg).ToString(), choices, AskDefault(result, choices)));
+        Split(result.ServiceAndArg, out ReadOnlySpan<char> service, out ReadOnlySpan<char> argument);
+        string? chosen = prompt?.Ask(new AskRequest(_system.Qubes[result.Source].Name, service.ToString(),
+            argument.ToString(), choices, AskDefault(result, choices)));
         return chosen == null ? result.With(Resolution.Deny, DenyReason.UserDenied, result.Target) : Approve(result, chosen);
     }
 
@@ -560,14 +552,10 @@ public sealed class PolicyEngine
                 return matched.With(Resolution.Deny, DenyReason.NoTarget, target);
             case TargetKind.DispVmOf when target.Qube < 0:
                 return matched.With(Resolution.Deny, DenyReason.NotADispVmTemplate, target);
-            case TargetKind.DispVm:
-                int template = _defaultDispVm[matched.Source];
-                if (template < 0)
-                {
-                    return matched.With(Resolution.Deny, DenyReason.NoDefaultDispVm, target);
-                }
-                target = new ResolvedTarget(TargetKind.DispVmOf, template);
-                break;
+        }
+        if (!TryResolveDispVm(matched.Source, ref target))
+        {
+            return matched.With(Resolution.Deny, DenyReason.NoDefaultDispVm, target);
         }
         if (!autostart && (target.Kind == TargetKind.DispVmOf || (target.Qube != _system.Dom0 && !_system.Qubes[target.Qube].IsRunning)))
         {
@@ -579,15 +567,6 @@ public sealed class PolicyEngine
     /// <summary>§9 rules 6-7: refuse a loopback call and a RemoteVM that cannot be reached; otherwise allow.</summary>
     private PolicyResult Finish(in PolicyResult decided, ResolvedTarget target)
     {
-        if (target.Kind == TargetKind.DispVm)
-        {
-            int template = _defaultDispVm[decided.Source];
-            if (template < 0)
-            {
-                return decided.With(Resolution.Deny, DenyReason.NoDefaultDispVm, target);
-            }
-            target = new ResolvedTarget(TargetKind.DispVmOf, template);
-        }
         if (target.Kind == TargetKind.Qube)
         {
             if (target.Qube == decided.Source)
@@ -617,8 +596,31 @@ public sealed class PolicyEngine
         return Approve(ask, name);
     }
 
+    /// <summary>§9 rule 3: <c>@dispvm</c> becomes a new disposable of the source's <c>default_dispvm</c>; false when it has none.</summary>
+    private bool TryResolveDispVm(int source, ref ResolvedTarget target)
+    {
+        if (target.Kind != TargetKind.DispVm)
+        {
+            return true;
+        }
+        int template = _defaultDispVm[source];
+        if (template < 0)
+        {
+            return false;
+        }
+        target = new ResolvedTarget(TargetKind.DispVmOf, template);
+        return true;
+    }
+
+    /// <summary>The rules that can match a service: its own and those for every service, in policy order.</summary>
+    private ReadOnlySpan<int> RulesFor(ReadOnlySpan<char> service)
+        => _serviceLookup.TryGetValue(service, out int[]? forService) ? forService : _anyService;
+
+    private static bool MatchesArgument(string? ruleArgument, ReadOnlySpan<char> argument)
+        => ruleArgument == null || argument.SequenceEqual(ruleArgument);
+
     private PolicyRule AskRule(in PolicyResult ask)
-        => ask.Resolution == Resolution.Ask || (ask.RuleIndex >= 0 && _rules[ask.RuleIndex].Action == PolicyAction.Ask)
+        => ask.RuleIndex >= 0 && _rules[ask.RuleIndex].Action == PolicyAction.Ask
             ? _rules[ask.RuleIndex]
             : throw new ArgumentException("not the result of an ask rule", nameof(ask));
 
@@ -689,16 +691,12 @@ public sealed class PolicyEngine
         return number;
     }
 
-    private static ReadOnlySpan<char> ServiceOf(string serviceAndArg)
+    /// <summary>§2.2: split at the first <c>+</c>; no <c>+</c> means the empty argument <c>+</c>.</summary>
+    private static void Split(string serviceAndArg, out ReadOnlySpan<char> service, out ReadOnlySpan<char> argument)
     {
         int plus = serviceAndArg.IndexOf('+', StringComparison.Ordinal);
-        return plus < 0 ? serviceAndArg : serviceAndArg.AsSpan(0, plus);
-    }
-
-    private static ReadOnlySpan<char> ArgumentOf(string serviceAndArg)
-    {
-        int plus = serviceAndArg.IndexOf('+', StringComparison.Ordinal);
-        return plus < 0 ? "+" : serviceAndArg.AsSpan(plus);
+        service = plus < 0 ? serviceAndArg : serviceAndArg.AsSpan(0, plus);
+        argument = plus < 0 ? "+" : serviceAndArg.AsSpan(plus);
     }
 
     private static bool Contains(IReadOnlyList<string> list, string value)
