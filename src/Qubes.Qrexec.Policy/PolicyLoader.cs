@@ -218,16 +218,26 @@ public sealed class PolicyLoader
             {
                 continue;
             }
-            foreach (char c in name)
+            if (!IsFileName(name))
             {
-                if (!(char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c) || c is '_' or '.' or '-'))
-                {
-                    throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed");
-                }
+                throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed");
             }
             kept.Add(path);
         }
         return kept;
+    }
+
+    /// <summary>§1 rule 2: whether <paramref name="name"/> is made only of <c>[0-9a-z_.-]</c> (and <c>+</c> when allowed).</summary>
+    public static bool IsFileName(ReadOnlySpan<char> name, bool allowPlus = false)
+    {
+        foreach (char c in name)
+        {
+            if (!(char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c) || c is '_' or '.' or '-' || (allowPlus && c == '+')))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>A regular file, or a symbolic link that ends at one (a dangling link or a directory is not).</summary>

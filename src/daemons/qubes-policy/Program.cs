@@ -133,8 +133,8 @@ internal static class Program
     /// <summary>A policy file's path from its name; include files have any valid name, top-level ones get the suffix.</summary>
     private static string FileOf(string directory, string name, bool include)
     {
-        if (name.Length == 0 || name[0] == '.' || !name.All(static c => char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c) || c is '_' or '.' or '-' or '+')
-            || (!include && name.Contains('+', StringComparison.Ordinal)))
+        // a top-level file follows the policy directory's name rule; an include file may also hold '+'
+        if (name.Length == 0 || name[0] == '.' || !PolicyLoader.IsFileName(name, allowPlus: include))
         {
             throw new ArgumentException($"invalid policy name '{name}'");
         }
