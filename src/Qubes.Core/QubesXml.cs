@@ -73,30 +73,8 @@ public static class QubesXml
         byte[] content = Serialize(app);
         string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
-        string temporary = path + "~" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            using (FileStream file = new(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                file.Write(content);
-                file.Flush(flushToDisk: true);
-            }
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
-        Errno error = Fd.SyncDirectory(directory);
-        if (error != Errno.None)
-        {
-            throw new IOException($"{directory}: fsync: {error}");
-        }
+        DurableFile.Replace(path, path + "~" + Guid.NewGuid().ToString("N")[..8], content,
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
     }
 
     /// <summary>Deletes temporary files a save left when it was killed before its rename: they were never acknowledged.</summary>

@@ -189,21 +189,7 @@ internal static class Program
         }
         string directory = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(directory);
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            using (FileStream file = new(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                file.Write(global::System.Text.Encoding.UTF8.GetBytes(text));
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-        SyncDirectory(directory);
+        DurableFile.Replace(path, Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp"), global::System.Text.Encoding.UTF8.GetBytes(text));
         return 0;
     }
 
@@ -214,18 +200,8 @@ internal static class Program
             Console.Error.WriteLine($"qubes-policy: {path}: no such policy file");
             return 1;
         }
-        File.Delete(path);
-        SyncDirectory(Path.GetDirectoryName(path)!);
+        DurableFile.Delete(path);
         return 0;
-    }
-
-    private static void SyncDirectory(string directory)
-    {
-        Errno error = Fd.SyncDirectory(directory);
-        if (error != Errno.None)
-        {
-            throw new IOException($"{directory}: fsync: {error}");
-        }
     }
 
     private static int Show(PolicyPaths paths)
