@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Text;
 
 namespace Qubes.Qrexec.Policy;
@@ -338,7 +339,7 @@ public sealed class PolicyEngine
             TokenKind.DispVmOf => _system.Find(token.Value) is { } template ? "@dispvm:" + template.Name : null,
             _ => token.IsDom0 ? "dom0" : _system.Find(token.Value)?.Name,
         };
-        return target != null && Contains(choices, target) ? target : null;
+        return target != null && choices.Contains(target) ? target : null;
     }
 
     /// <summary>
@@ -353,7 +354,7 @@ public sealed class PolicyEngine
         {
             return ask.With(Resolution.Deny, DenyReason.NoChoices, ask.Target);
         }
-        if (!Contains(choices, chosen))
+        if (!choices.Contains(chosen))
         {
             return ask.With(Resolution.Deny, DenyReason.NotAmongChoices, ask.Target);
         }
@@ -697,18 +698,6 @@ public sealed class PolicyEngine
         int plus = serviceAndArg.IndexOf('+', StringComparison.Ordinal);
         service = plus < 0 ? serviceAndArg : serviceAndArg.AsSpan(0, plus);
         argument = plus < 0 ? "+" : serviceAndArg.AsSpan(plus);
-    }
-
-    private static bool Contains(IReadOnlyList<string> list, string value)
-    {
-        foreach (string item in list)
-        {
-            if (item == value)
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     /// <summary>A token as numbers (see <see cref="Compile"/>).</summary>
