@@ -261,7 +261,7 @@ internal static class PropertyCatalog
     private static object? Template(Qube vm, object? value)
     {
         Qube template = vm.App.VmValue(Str(value)) ?? throw QubesException.PropertyValue("Cannot unset template");
-        if (vm.PowerState != "Halted")
+        if (!vm.IsHalted)
         {
             throw new QubesException("QubesVMNotHaltedError", "Cannot change template while qube is running");
         }

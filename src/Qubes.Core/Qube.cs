@@ -50,14 +50,11 @@ public sealed class Qube
     /// <summary>Whether it is dom0.</summary>
     public bool IsAdmin => Class == "AdminVM";
 
-    /// <summary>The power state; dom0 and RemoteVMs are always running, others until the runtime says otherwise halted.</summary>
-    public string PowerState
-    {
-        get => IsAdmin || Class == "RemoteVM" ? "Running" : _powerState;
-        internal set => _powerState = value;
-    }
+    /// <summary>The power state: dom0 and RemoteVMs are always running, the others as the runtime says.</summary>
+    public string PowerState => IsAdmin || Class == "RemoteVM" ? "Running" : App.Runtime.PowerState(this);
 
-    private string _powerState = "Halted";
+    /// <summary>Whether it is halted (neither running nor on its way up or down).</summary>
+    public bool IsHalted => PowerState == "Halted";
 
     /// <summary>A qube-valued property: the qube, or null for none.</summary>
     public Qube? Ref(string property)

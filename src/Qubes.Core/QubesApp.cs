@@ -4,16 +4,6 @@ using System.Linq;
 
 namespace Qubes.Core;
 
-/// <summary>What the core asks of whatever runs the qubes: their domain ids and start times.</summary>
-public interface IQubeRuntime
-{
-    /// <summary>The running qube's domain id, or -1.</summary>
-    int DomainId(Qube qube);
-
-    /// <summary>When the qube started (seconds since the epoch, as text), or empty.</summary>
-    string StartTime(Qube qube);
-}
-
 /// <summary>
 /// The whole system (spec core-stack §1-§4): labels, global properties and the qubes, dom0 first
 /// and the others by name. One instance is held by qubesd; every state change goes through it and
@@ -26,7 +16,7 @@ public sealed class QubesApp
 
     public QubesApp(IQubeRuntime? runtime = null)
     {
-        Runtime = runtime ?? NoRuntime.Instance;
+        Runtime = runtime ?? IQubeRuntime.None;
         Properties = new PropertyValues<QubesApp>(this, GlobalProperties.All, "Qubes");
     }
 
@@ -188,7 +178,7 @@ public sealed class QubesApp
         {
             throw new QubesException("QubesVMInUseError", $"VM installed by package manager: {name}");
         }
-        if (qube.PowerState != "Halted")
+        if (!qube.IsHalted)
         {
             throw new QubesException("QubesVMNotHaltedError", $"Domain is not powered off: '{name}'");
         }
@@ -253,14 +243,5 @@ public sealed class QubesApp
             }
         }
         throw new QubesException("QubesException", "Cannot find unused qid!");
-    }
-
-    private sealed class NoRuntime : IQubeRuntime
-    {
-        public static readonly NoRuntime Instance = new();
-
-        public int DomainId(Qube qube) => -1;
-
-        public string StartTime(Qube qube) => string.Empty;
     }
 }

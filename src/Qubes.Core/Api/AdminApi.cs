@@ -12,7 +12,7 @@ namespace Qubes.Core.Api;
 /// the system changed so that the caller saves qubes.xml. Errors the caller may see are
 /// <see cref="QubesException"/>s with upstream's type names; anything else drops the connection.
 /// </summary>
-public sealed class AdminApi(QubesApp app)
+public sealed partial class AdminApi(QubesApp app)
 {
     private enum Dest : byte { Any, Dom0, NotDom0 }
 
@@ -20,7 +20,9 @@ public sealed class AdminApi(QubesApp app)
 
     private sealed record Method(Dest Dest, Need Argument, Need Payload, bool Writes, Func<Call, string> Run);
 
-    private sealed record Call(AdminRequest Request, Qube Source, Qube Destination)
+    private delegate void Adder(string name, Dest dest, Need argument, Need payload, bool writes, Func<Call, string> run);
+
+    private sealed record Call(AdminApi Api, AdminRequest Request, Qube Source, Qube Destination)
     {
         public string Arg => Request.Argument;
 
@@ -54,7 +56,7 @@ public sealed class AdminApi(QubesApp app)
             {
                 throw Protocol("expected destination to not be AdminVM");
             }
-            string content = method.Run(new Call(request, source, destination));
+            string content = method.Run(new Call(this, request, source, destination));
             return (AdminReply.Success(content), method.Writes);
         }
         catch (QubesException e)
@@ -99,9 +101,8 @@ public sealed class AdminApi(QubesApp app)
             => methods.Add(name, new Method(dest, argument, payload, writes, run));
 
         Add("admin.vmclass.List", Dest.Dom0, Need.No, Need.No, false, _ => Lines(PropertyCatalog.Classes.Order(StringComparer.Ordinal)));
-        Add("admin.vm.List", Dest.Any, Need.No, Need.No, false, c => Lines((c.Destination.IsAdmin ? c.Destination.App.Qubes : [c.Destination])
+        Add("admin.vm.List", Dest.Any, Need.No, Need.No, false, static c => Lines((c.Destination.IsAdmin ? c.Destination.App.Qubes.Where(q => c.Api.Visible("admin.vm.List+", c.Source, q)) : [c.Destination])
             .Select(static q => $"{q.Name} class={q.Class} state={q.PowerState} uuid={q.Uuid}")));
-        Add("admin.vm.CurrentState", Dest.Any, Need.No, Need.No, false, static c => $"mem=0 mem_static_max=0 cputime=0 power_state={c.Destination.PowerState}");
 
         // qube properties
         Add("admin.vm.property.List", Dest.Any, Need.No, Need.No, false, static c => Lines(PropertyCatalog.Canonical(c.Destination.Class).Select(static p => p.Name)));
@@ -110,8 +111,8 @@ public sealed class AdminApi(QubesApp app)
             .Select(p => p.Name + " " + Escape(GetText(c.Destination.Properties, p.Name)))));
         Add("admin.vm.property.GetDefault", Dest.Any, Need.Yes, Need.No, false, static c => DefaultText(c.Destination, c.Destination.Properties, c.Arg));
         Add("admin.vm.property.Help", Dest.Any, Need.Yes, Need.No, false, static c => c.Destination.Properties.Definition(c.Arg).Help);
-        Add("admin.vm.property.Set", Dest.Any, Need.Yes, Need.Maybe, true, static c => SetProperty(c.Destination.Properties, c.Arg, c.Request.Payload));
-        Add("admin.vm.property.Reset", Dest.Any, Need.Yes, Need.No, true, static c => { c.Destination.Properties.Reset(c.Arg); return string.Empty; });
+        Add("admin.vm.property.Set", Dest.Any, Need.Yes, Need.Maybe, true, static c => SetProperty(c, c.Destination.Name, c.Destination.Properties, c.Arg, c.Request.Payload));
+        Add("admin.vm.property.Reset", Dest.Any, Need.Yes, Need.No, true, static c => ResetProperty(c, c.Destination.Name, c.Destination.Properties, c.Arg));
 
         // global properties
         Add("admin.property.List", Dest.Dom0, Need.No, Need.No, false, static c => Lines(GlobalProperties.All.Values.Order(Comparer<Property<QubesApp>>.Create(Property<QubesApp>.CompareCanonical)).Select(static p => p.Name)));
@@ -120,8 +121,8 @@ public sealed class AdminApi(QubesApp app)
             .Select(p => p.Name + " " + Escape(GetText(c.Source.App.Properties, p.Name)))));
         Add("admin.property.GetDefault", Dest.Dom0, Need.Yes, Need.No, false, static c => DefaultText(c.Source.App, c.Source.App.Properties, c.Arg));
         Add("admin.property.Help", Dest.Dom0, Need.Yes, Need.No, false, static c => c.Source.App.Properties.Definition(c.Arg).Help);
-        Add("admin.property.Set", Dest.Dom0, Need.Yes, Need.Maybe, true, static c => SetProperty(c.Source.App.Properties, c.Arg, c.Request.Payload));
-        Add("admin.property.Reset", Dest.Dom0, Need.Yes, Need.No, true, static c => { c.Source.App.Properties.Reset(c.Arg); return string.Empty; });
+        Add("admin.property.Set", Dest.Dom0, Need.Yes, Need.Maybe, true, static c => SetProperty(c, string.Empty, c.Source.App.Properties, c.Arg, c.Request.Payload));
+        Add("admin.property.Reset", Dest.Dom0, Need.Yes, Need.No, true, static c => ResetProperty(c, string.Empty, c.Source.App.Properties, c.Arg));
 
         // features
         Add("admin.vm.feature.List", Dest.Any, Need.No, Need.No, false, static c => Lines(c.Destination.Features.Keys));
@@ -131,17 +132,35 @@ public sealed class AdminApi(QubesApp app)
         Add("admin.vm.feature.Remove", Dest.Any, Need.Yes, Need.No, true, static c =>
         {
             CheckProtectedFeature(c.Arg);
-            return c.Destination.Features.Remove(c.Arg) ? string.Empty : throw FeatureNotFound(c);
+            if (!c.Destination.Features.Remove(c.Arg))
+            {
+                throw FeatureNotFound(c);
+            }
+            c.Api.Fire(c.Destination.Name, "domain-feature-delete:" + c.Arg, ("feature", c.Arg));
+            return string.Empty;
         });
 
         // tags
         Add("admin.vm.tag.List", Dest.Any, Need.No, Need.No, false, static c => Lines(c.Destination.Tags));
         Add("admin.vm.tag.Get", Dest.Any, Need.Yes, Need.No, false, static c => { CheckTag(c.Arg); return c.Destination.Tags.Contains(c.Arg) ? "1" : "0"; });
-        Add("admin.vm.tag.Set", Dest.Any, Need.Yes, Need.No, true, static c => { CheckTagChange(c); c.Destination.Tags.Add(c.Arg); return string.Empty; });
+        Add("admin.vm.tag.Set", Dest.Any, Need.Yes, Need.No, true, static c =>
+        {
+            CheckTagChange(c);
+            if (c.Destination.Tags.Add(c.Arg))
+            {
+                c.Api.Fire(c.Destination.Name, "domain-tag-add:" + c.Arg, ("tag", c.Arg));
+            }
+            return string.Empty;
+        });
         Add("admin.vm.tag.Remove", Dest.Any, Need.Yes, Need.No, true, static c =>
         {
             CheckTagChange(c);
-            return c.Destination.Tags.Remove(c.Arg) ? string.Empty : throw new QubesException("QubesTagNotFoundError", $"Tag not set for domain {c.Destination.Name}: {c.Arg}");
+            if (!c.Destination.Tags.Remove(c.Arg))
+            {
+                throw new QubesException("QubesTagNotFoundError", $"Tag not set for domain {c.Destination.Name}: {c.Arg}");
+            }
+            c.Api.Fire(c.Destination.Name, "domain-tag-delete:" + c.Arg, ("tag", c.Arg));
+            return string.Empty;
         });
 
         // labels
@@ -154,7 +173,14 @@ public sealed class AdminApi(QubesApp app)
         {
             Add("admin.vm.Create." + klass, Dest.Dom0, Need.Maybe, Need.Yes, true, c => Create(c, klass));
         }
-        Add("admin.vm.Remove", Dest.Any, Need.No, Need.No, true, static c => { c.Destination.App.Remove(c.Destination.Name); return string.Empty; });
+        Add("admin.vm.Remove", Dest.Any, Need.No, Need.No, true, static c =>
+        {
+            c.Destination.App.Remove(c.Destination.Name);
+            c.Destination.App.Runtime.RemoveStorage(c.Destination);
+            c.Api.Fire(string.Empty, "domain-delete", ("vm", c.Destination.Name));
+            return string.Empty;
+        });
+        AddLifecycle(Add);
 
         // internal socket, for dom0's own components
         Add("internal.GetSystemInfo", Dest.Dom0, Need.No, Need.No, false, static c => SystemInfo(c.Source.App));
@@ -197,7 +223,7 @@ public sealed class AdminApi(QubesApp app)
     private static string Escape(string text) => text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     /// <summary>§9.6 Set: ASCII; typed values parsed; strings printable; qube values by name or empty for none; then the setter.</summary>
-    private static string SetProperty<T>(PropertyValues<T> values, string name, byte[] payload)
+    private static string SetProperty<T>(Call c, string subject, PropertyValues<T> values, string name, byte[] payload)
     {
         Property<T> p = values.Definition(name);
         if (payload.Any(static b => b > 0x7f))
@@ -213,7 +239,17 @@ public sealed class AdminApi(QubesApp app)
             _ when text.Any(static ch => ch < 0x20 || ch > 0x7e) => throw QubesException.PropertyValue("Invalid characters in property value"),
             _ => text,
         };
+        string old = AdminEvent.Text(values.HasValue(name) ? values.Get(name) : null);
         values.Set(name, value);
+        c.Api.Fire(subject, "property-set:" + name, ("name", name), ("newvalue", AdminEvent.Text(values.Get(name))), ("oldvalue", old));
+        return string.Empty;
+    }
+
+    private static string ResetProperty<T>(Call c, string subject, PropertyValues<T> values, string name)
+    {
+        string old = AdminEvent.Text(values.HasValue(name) ? values.Get(name) : null);
+        values.Reset(name);
+        c.Api.Fire(subject, "property-reset:" + name, ("name", name), ("oldvalue", old));
         return string.Empty;
     }
 
@@ -250,7 +286,9 @@ public sealed class AdminApi(QubesApp app)
         {
             CheckServiceName(c.Arg["service.".Length..]);
         }
+        bool had = c.Destination.Features.TryGetValue(c.Arg, out string? old);
         c.Destination.Features[c.Arg] = value;
+        c.Api.Fire(c.Destination.Name, "domain-feature-set:" + c.Arg, had ? [("feature", c.Arg), ("value", value), ("oldvalue", old!)] : [("feature", c.Arg), ("value", value)]);
         return string.Empty;
     }
 
@@ -356,6 +394,8 @@ public sealed class AdminApi(QubesApp app)
         Label label = Label.Find(app.Labels, options["label"]);
         Qube qube = app.Create(klass, options["name"], label.Name, properties);
         TagCreatedBy(qube, c.Source);
+        CreateStorage(qube);
+        c.Api.Fire(string.Empty, "domain-add", ("vm", qube.Name));
         return string.Empty;
     }
 
@@ -376,7 +416,7 @@ public sealed class AdminApi(QubesApp app)
     /// §9.8: <c>{"domains": {NAME: {...}}}</c>, dom0 first then by name, each with the keys in the
     /// spec's order, separators <c>, </c> and <c>: </c>.
     /// </summary>
-    internal static string SystemInfo(QubesApp app)
+    public static string SystemInfo(QubesApp app)
     {
         StringBuilder json = new("{\"domains\": {");
         bool first = true;

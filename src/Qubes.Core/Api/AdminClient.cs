@@ -16,8 +16,18 @@ public interface IAdminTransport
 /// <summary>qubesd's socket, as dom0's tools use it.</summary>
 public sealed class SocketTransport(string path) : IAdminTransport
 {
-    /// <summary>The socket of this system: <c>QUBESD_SOCKET</c>, else <c>/var/run/qubesd.sock</c>.</summary>
-    public static SocketTransport FromEnvironment() => new(Environment.GetEnvironmentVariable("QUBESD_SOCKET") ?? "/var/run/qubesd.sock");
+    /// <summary>
+    /// How this process reaches qubesd: in dom0 its socket (<c>QUBESD_SOCKET</c>, else the one of the
+    /// system in <c>QUBES_STATE_DIR</c>, else <c>/var/run/qubesd.sock</c>); in a qube, where there is
+    /// no such socket, qrexec calls to dom0 under the policy.
+    /// </summary>
+    public static IAdminTransport FromEnvironment()
+    {
+        string? state = Environment.GetEnvironmentVariable("QUBES_STATE_DIR");
+        string path = Environment.GetEnvironmentVariable("QUBESD_SOCKET")
+            ?? (state != null ? new SystemLayout(state).QubesdSocket : "/var/run/qubesd.sock");
+        return File.Exists(path) ? new SocketTransport(path) : new QrexecTransport();
+    }
 
     /// <inheritdoc/>
     public byte[] Call(string method, string argument, string destination, byte[] payload)
@@ -41,6 +51,49 @@ public sealed class SocketTransport(string path) : IAdminTransport
         while ((n = socket.Receive(buffer)) > 0)
         {
             reply.Write(buffer, 0, n);
+        }
+        return reply.ToArray();
+    }
+}
+
+/// <summary>
+/// The Admin API from a qube (a management qube): each call is <c>qrexec-client-vm DEST METHOD+ARG</c>
+/// with the payload on its standard input, so the qrexec policy decides, with this qube as source.
+/// </summary>
+public sealed class QrexecTransport(string client = "qrexec-client-vm") : IAdminTransport
+{
+    /// <inheritdoc/>
+    public byte[] Call(string method, string argument, string destination, byte[] payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        System.Diagnostics.ProcessStartInfo psi = new(client)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.ArgumentList.Add(destination == "dom0" ? "@adminvm" : destination);
+        psi.ArgumentList.Add(method + "+" + argument);
+        System.Diagnostics.Process? started;
+        try
+        {
+            started = System.Diagnostics.Process.Start(psi);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: neither its socket nor {client} is here ({e.Message})");
+        }
+        using System.Diagnostics.Process process = started ?? throw new QubesException("QubesDaemonAccessError", $"Failed to start {client}");
+        System.Threading.Tasks.Task<string> error = process.StandardError.ReadToEndAsync();
+        process.StandardInput.BaseStream.Write(payload);
+        process.StandardInput.Close();
+        using MemoryStream reply = new();
+        process.StandardOutput.BaseStream.CopyTo(reply);
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new QubesException("QubesDaemonAccessError", $"Service call error: {error.Result.Trim()}");
         }
         return reply.ToArray();
     }

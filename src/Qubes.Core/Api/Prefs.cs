@@ -89,7 +89,7 @@ public static class Prefs
                 foreach (string name in names.Order(StringComparer.Ordinal))
                 {
                     string[] words = client.Call(prefix + "Help", destination, name).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                    stdout.WriteLine(Wrap($"  {name.PadRight(width)} ", words, 80, new string(' ', width + 6)));
+                    stdout.WriteLine(ToolText.Wrap($"  {name.PadRight(width)} ", words, 80, new string(' ', width + 6)));
                 }
                 return 0;
             }
@@ -146,12 +146,7 @@ public static class Prefs
 
     private static void List(AdminClient client, string prefix, string destination, string[] names, bool hideDefault, TextWriter stdout)
     {
-        Dictionary<string, string> all = [];
-        foreach (string line in client.Call(prefix + "GetAll", destination).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int space = line.IndexOf(' ', StringComparison.Ordinal);
-            all[line[..space]] = Unescape(line[(space + 1)..]);
-        }
+        Dictionary<string, string> all = GetAll(client, prefix, destination);
         int width = names.Max(static n => n.Length);
         foreach (string name in names.Order(StringComparer.Ordinal))
         {
@@ -172,8 +167,20 @@ public static class Prefs
         }
     }
 
+    /// <summary>One <c>*.property.GetAll</c> call: each property's <c>Get</c> text, unescaped.</summary>
+    internal static Dictionary<string, string> GetAll(AdminClient client, string prefix, string destination)
+    {
+        Dictionary<string, string> all = [];
+        foreach (string line in client.Call(prefix + "GetAll", destination).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int space = line.IndexOf(' ', StringComparison.Ordinal);
+            all[line[..space]] = Unescape(line[(space + 1)..]);
+        }
+        return all;
+    }
+
     /// <summary><c>default=B type=T VALUE</c>.</summary>
-    private static (bool IsDefault, string Type, string Value) ParseGet(string text)
+    internal static (bool IsDefault, string Type, string Value) ParseGet(string text)
     {
         string[] parts = text.Split(' ', 3);
         if (parts.Length < 3 || !parts[0].StartsWith("default=", StringComparison.Ordinal) || !parts[1].StartsWith("type=", StringComparison.Ordinal))
@@ -199,26 +206,5 @@ public static class Prefs
             }
         }
         return result.ToString();
-    }
-
-    /// <summary>The head, then the words filled to <paramref name="width"/> columns, continuation lines indented.</summary>
-    private static string Wrap(string head, string[] words, int width, string indent)
-    {
-        List<string> lines = [];
-        string line = head;
-        foreach (string word in words)
-        {
-            if (line.Length + 1 + word.Length > width && line.Trim().Length > 0 && line != head)
-            {
-                lines.Add(line);
-                line = indent + word;
-            }
-            else
-            {
-                line = line + " " + word;
-            }
-        }
-        lines.Add(line);
-        return string.Join('\n', lines);
     }
 }

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text;
 
 namespace Qubes.Core.Api;
 
@@ -43,8 +42,6 @@ public static class QvmTools
             return 1;
         }
     }
-
-    private sealed class UsageException(string message) : Exception(message);
 
     private sealed class Tool(string prog, AdminClient client, TextWriter stdout, TextWriter stderr)
     {
@@ -103,34 +100,6 @@ public static class QvmTools
             return name;
         }
 
-        /// <summary>Rows aligned like <c>column -t</c>: each column padded to its widest cell, two spaces between, the last not padded.</summary>
-        private void Table(IEnumerable<string[]> rows)
-        {
-            List<string[]> list = [.. rows];
-            if (list.Count == 0)
-            {
-                return;
-            }
-            int columns = list.Max(static r => r.Length);
-            int[] widths = new int[columns];
-            foreach (string[] row in list)
-            {
-                for (int c = 0; c < row.Length; c++)
-                {
-                    widths[c] = Math.Max(widths[c], row[c].Length);
-                }
-            }
-            foreach (string[] row in list)
-            {
-                StringBuilder line = new();
-                for (int c = 0; c < row.Length; c++)
-                {
-                    line.Append(c < row.Length - 1 ? row[c].PadRight(widths[c]) + "  " : row[c]);
-                }
-                stdout.WriteLine(line.ToString());
-            }
-        }
-
         public int Features(IReadOnlyList<string> args)
         {
             (HashSet<string> flags, List<string> operands) = Split(args, "-D", "--unset", "--default", "--delete");
@@ -150,7 +119,7 @@ public static class QvmTools
             }
             if (operands.Count == 1)
             {
-                Table(client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                ToolText.Table(stdout, client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Select(f => new[] { f, client.Call("admin.vm.feature.Get", vm, f) }));
                 return 0;
             }
@@ -190,7 +159,7 @@ public static class QvmTools
             }
             if (operands.Count == 1 || flags.Overlaps(["-l", "--list"]))
             {
-                Table(client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                ToolText.Table(stdout, client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Where(static f => f.StartsWith("service.", StringComparison.Ordinal))
                     .Select(f => new[] { f["service.".Length..], client.Call("admin.vm.feature.Get", vm, f).Length > 0 ? "on" : "off" }));
                 return 0;

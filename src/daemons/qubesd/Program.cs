@@ -2,22 +2,26 @@ using System;
 using System.IO;
 using System.Threading;
 using Qubes.Core;
-using Qubes.Core.Api;
 using Qubes.Interop.Linux;
 
 namespace Qubes.Tools.Qubesd;
 
 /// <summary>
-/// qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create]
+/// qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create] | qubesd --state DIR
 /// Holds the system of qubes.xml and serves the Admin API (spec core-stack §9): one request per
 /// connection, read to the client's half-close, answered, closed. Every call that changed the
 /// system is saved before its reply goes out, so an acknowledged change is on disk. <c>--create</c>
-/// makes a store with dom0 alone when there is none. Exit status: 1 when the store cannot be loaded
-/// or a socket cannot be set up, 2 on bad usage.
+/// makes a store with dom0 alone when there is none.
+/// With <c>--state DIR</c> it runs the system kept in DIR (<see cref="SystemLayout"/>) on the
+/// loopback hypervisor whose broker serves DIR/lohv: qubes start as sandboxes, the policy daemon
+/// reads the qubes from DIR/system-info.json (rewritten on every change), dom0's qrexec services
+/// <c>admin.*</c> lead to the socket, and the qubes with <c>autostart</c> are started.
+/// SIGTERM stops every qube and then qubesd. Exit status: 1 when the store cannot be loaded or a
+/// socket cannot be set up, 2 on bad usage.
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create]";
+    private const string Usage = "usage: qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create] | qubesd --state DIR";
 
     private static int Main(string[] args)
     {
@@ -25,6 +29,7 @@ internal static class Program
         string socket = "/var/run/qubesd.sock";
         string internalSocket = "/var/run/qubesd.internal.sock";
         bool create = false;
+        SystemLayout? layout = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -41,33 +46,37 @@ internal static class Program
                 case "--create":
                     create = true;
                     break;
+                case "--state" when i + 1 < args.Length:
+                    layout = new SystemLayout(args[++i]);
+                    (store, socket, internalSocket, create) = (layout.QubesXml, layout.QubesdSocket, layout.QubesdInternalSocket, true);
+                    break;
                 default:
                     Console.Error.WriteLine($"qubesd: unexpected argument '{args[i]}'\n{Usage}");
                     return 2;
             }
         }
-        QubesApp app;
+        Server server = new(store, layout);
         try
         {
             QubesXml.RemoveStaleTemporaries(store);
             if (create && !File.Exists(store))
             {
-                app = new QubesApp();
-                app.AddDom0();
-                QubesXml.Save(app, store);
+                QubesApp fresh = new();
+                fresh.AddDom0();
+                QubesXml.Save(fresh, store);
             }
-            app = QubesXml.Load(store);
+            server.Load();
         }
-        catch (Exception e) when (e is QubesException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is QubesException or IOException or UnauthorizedAccessException or Platform.PlatformException)
         {
             Console.Error.WriteLine($"qubesd: {e.Message}");
             return 1;
         }
-        Server server = new(app, store);
         try
         {
             SafeFd main = UnixSocket.Listen(socket, 64);
             SafeFd inner = UnixSocket.Listen(internalSocket, 64);
+            server.StartSystem();
             new Thread(() => server.Serve(inner)) { IsBackground = true, Name = "internal" }.Start();
             Console.Error.WriteLine($"qubesd: serving {socket} and {internalSocket}, store {store}");
             server.Serve(main);
@@ -81,78 +90,3 @@ internal static class Program
     }
 }
 
-/// <summary>Accepts connections and runs each request on its own thread, one request at a time against the system.</summary>
-internal sealed class Server(QubesApp app, string store)
-{
-    private readonly AdminApi _api = new(app);
-    private readonly Lock _lock = new();
-
-    public void Serve(SafeFd listener)
-    {
-        while (true)
-        {
-            int fd = UnixSocket.Accept(listener.Fd);
-            if (fd < 0)
-            {
-                Thread.Sleep(fd == -(int)Errno.EINTR ? 0 : 10);
-                continue;
-            }
-            SafeFd connection = new(fd);
-            new Thread(() => Handle(connection)) { IsBackground = true, Name = "call" }.Start();
-        }
-    }
-
-    private void Handle(SafeFd connection)
-    {
-        using (connection)
-        {
-            byte[] buffer = new byte[AdminRequest.MaxLength + 1];
-            int length = 0;
-            while (length < buffer.Length)
-            {
-                int n = Fd.Read(connection.Fd, buffer.AsSpan(length));
-                if (n <= 0)
-                {
-                    break;
-                }
-                length += n;
-            }
-            if (!AdminRequest.TryParse(buffer.AsSpan(0, length), out AdminRequest? request, out string? error))
-            {
-                Console.Error.WriteLine($"qubesd: dropped a request: {error}");
-                return;
-            }
-            lock (_lock)
-            {
-                byte[] reply;
-                bool changed;
-                try
-                {
-                    (reply, changed) = _api.Handle(request);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // not a Qubes error: no frame at all, the client reports an empty response (spec §9.3)
-                    Console.Error.WriteLine($"qubesd: {request.Method} from {request.Source}: {e}");
-                    return;
-                }
-                if (changed)
-                {
-                    try
-                    {
-                        QubesXml.Save(app, store);
-                    }
-                    catch (IOException e)
-                    {
-                        // Memory now differs from the disk: refuse the call and stop, so that the
-                        // next start reloads what was last acknowledged.
-                        Console.Error.WriteLine($"qubesd: saving {store}: {e.Message}; exiting");
-                        Fd.WriteAll(connection.Fd, AdminReply.Exception("QubesException", $"Failed to save qubes.xml: {e.Message}"));
-                        Environment.Exit(1);
-                    }
-                }
-                Fd.WriteAll(connection.Fd, reply);
-            }
-        }
-    }
-}

@@ -1,0 +1,11 @@
+using System;
+using Qubes.Core.Api;
+
+namespace Qubes.Tools;
+
+/// <summary>qvm-ls (spec core-stack §10.3), through qubesd's socket.</summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+        => QvmLs.Run(args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
+}

@@ -1,0 +1,11 @@
+using System;
+using Qubes.Core.Api;
+
+namespace Qubes.Tools;
+
+/// <summary>qvm-start (spec core-stack §9, §10.1), through qubesd's socket.</summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+        => Lifecycle.Run("qvm-start", args, new AdminClient(SocketTransport.FromEnvironment()), Console.In, Console.Out, Console.Error);
+}
