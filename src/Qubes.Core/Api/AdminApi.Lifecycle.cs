@@ -32,6 +32,11 @@ public sealed partial class AdminApi
         add("admin.vm.CurrentState", Dest.Any, Need.No, Need.No, false, static c => CurrentState(c.Destination));
         add("admin.vm.CreateDisposable", Dest.Any, Need.No, Need.Maybe, true, CreateDisposable);
         add("admin.vm.volume.List", Dest.Any, Need.No, Need.No, false, static c => Lines(c.Destination.App.Runtime.Volumes(c.Destination)));
+        add("admin.vm.volume.Info", Dest.Any, Need.Yes, Need.No, false, static c =>
+        {
+            RequireVolume(c.Destination, c.Arg);
+            return $"pool=loopback\nvid={c.Destination.Name}/{c.Arg}\nrw=True\nsource=\nsave_on_stop=True\nsnap_on_start=False\nrevisions_to_keep=0\nephemeral=False\n";
+        });
         add("admin.vm.volume.CloneFrom", Dest.Any, Need.Yes, Need.No, false, static c =>
         {
             RequireVolume(c.Destination, c.Arg);

@@ -60,13 +60,17 @@ public sealed class SocketTransport(string path) : IAdminTransport
 /// The Admin API from a qube (a management qube): each call is <c>qrexec-client-vm DEST METHOD+ARG</c>
 /// with the payload on its standard input, so the qrexec policy decides, with this qube as source.
 /// </summary>
-public sealed class QrexecTransport(string client = "qrexec-client-vm") : IAdminTransport
+public sealed class QrexecTransport(string? client = null) : IAdminTransport
 {
+    /// <summary>The first <c>qrexec-client-vm</c> on PATH (the qube's own; not one beside this program, where Process.Start would look first).</summary>
+    private readonly string _client = client ?? (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+        .Select(static d => Path.Combine(d, "qrexec-client-vm")).FirstOrDefault(File.Exists) ?? "qrexec-client-vm";
+
     /// <inheritdoc/>
     public byte[] Call(string method, string argument, string destination, byte[] payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        System.Diagnostics.ProcessStartInfo psi = new(client)
+        System.Diagnostics.ProcessStartInfo psi = new(_client)
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -82,9 +86,9 @@ public sealed class QrexecTransport(string client = "qrexec-client-vm") : IAdmin
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: neither its socket nor {client} is here ({e.Message})");
+            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: neither its socket nor {_client} is here ({e.Message})");
         }
-        using System.Diagnostics.Process process = started ?? throw new QubesException("QubesDaemonAccessError", $"Failed to start {client}");
+        using System.Diagnostics.Process process = started ?? throw new QubesException("QubesDaemonAccessError", $"Failed to start {_client}");
         System.Threading.Tasks.Task<string> error = process.StandardError.ReadToEndAsync();
         process.StandardInput.BaseStream.Write(payload);
         process.StandardInput.Close();

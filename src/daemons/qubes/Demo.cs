@@ -9,9 +9,10 @@ using Qubes.Platform.Loopback;
 namespace Qubes.Front;
 
 /// <summary>
-/// The demonstration of the system on the loopback hypervisor, printing each step:
-/// hypervisor up, two qubes, a vchan between them, data both ways checked end to end, one qube
-/// killed and the other noticing.
+/// The demonstration of the system on the loopback hypervisor, printing each step: first the
+/// transport (hypervisor up, two domains, a vchan between them, data both ways checked end to end,
+/// one domain killed and the other noticing), then the seed's scenarios on a whole system
+/// (<see cref="Scenarios"/>).
 /// </summary>
 internal static class Demo
 {
@@ -88,10 +89,10 @@ internal static class Demo
                 return Fail("the hypervisor did not report the domain's death");
             }
 
-            int qrexec = RunQrexec();
-            if (qrexec != 0)
+            int scenarios = Scenarios.Run(Step, Say);
+            if (scenarios != 0)
             {
-                return qrexec;
+                return scenarios;
             }
             Step("demo complete");
             return 0;
@@ -177,90 +178,9 @@ internal static class Demo
         return ok;
     }
 
-    /// <summary>qrexec on the loopback hypervisor: a dom0 command, a VM→VM call allowed by policy with data and exit code checked, a denied call.</summary>
-    private static int RunQrexec()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"qubes-demo-qrexec-{Environment.ProcessId}");
-        const string Policy = "demo.Digest * work     personal allow\ndemo.Digest * @anyvm   @anyvm   deny\n";
-        Step("qrexec: hypervisor, policy daemon, and qubes 'work' and 'personal' with their agents and daemons");
-        using QrexecSystem system = new(dir, Policy);
-        Say("policy.d/50-system.policy: " + string.Join(" | ", Policy.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
-        var clock = Stopwatch.StartNew();
-        int work = system.AddQube("work");
-        int personal = system.AddQube("personal");
-        Say($"work is domain {work}, personal is domain {personal}; both agents connected in {clock.Elapsed.TotalMilliseconds:F0} ms");
-        system.AddService("personal", "demo.Digest", "#!/bin/sh\n# prints the SHA-256 of its input and its argument, exits 7\nsha256sum | cut -d' ' -f1\necho \"argument: $1, caller: $QREXEC_REMOTE_DOMAIN\"\nexit 7\n");
+    internal static void Step(string text) => Console.WriteLine($"[{++s_step}] {text}");
 
-        Step("dom0 -> work: qrexec-client -d work 'DEFAULT:echo hello from the agent in work'");
-        ProcessStartInfo hello = system.Client("-d", "work", "DEFAULT:echo hello from the agent in work");
-        hello.RedirectStandardOutput = true;
-        using (Process client = Process.Start(hello)!)
-        {
-            string output = client.StandardOutput.ReadToEnd().Trim();
-            client.WaitForExit();
-            Say($"output: \"{output}\", exit code {client.ExitCode}");
-            if (output != "hello from the agent in work" || client.ExitCode != 0)
-            {
-                return Fail("the dom0 command did not run in work");
-            }
-        }
-
-        Step($"work -> personal: qrexec-client-vm personal demo.Digest+check, {StreamBytes >> 20} MiB on stdin (allowed by policy)");
-        ProcessStartInfo call = system.ClientVm("work", "personal", "demo.Digest+check");
-        call.RedirectStandardInput = true;
-        call.RedirectStandardOutput = true;
-        clock.Restart();
-        using (Process client = Process.Start(call)!)
-        {
-            Task<string> output = client.StandardOutput.ReadToEndAsync();
-            byte[] sent = Feed(client.StandardInput.BaseStream, seed: 3);
-            client.StandardInput.Close();
-            string[] lines = output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            client.WaitForExit();
-            double seconds = clock.Elapsed.TotalSeconds;
-            string expected = Convert.ToHexStringLower(sent);
-            Say($"sent sha256 {expected[..16]}..., service saw {(lines.Length > 0 ? lines[0] : "nothing")[..Math.Min(16, lines.Length > 0 ? lines[0].Length : 7)]}... {(lines.Length > 0 && lines[0] == expected ? "match" : "MISMATCH")}");
-            Say(lines.Length > 1 ? lines[1] : "(no second line)");
-            Say($"exit code {client.ExitCode} (the service exits 7); {StreamBytes / seconds / 1e6:F0} MB/s including the service's sha256sum");
-            SayPolicy(system);
-            if (lines.Length < 2 || lines[0] != expected || lines[1] != "argument: check, caller: work" || client.ExitCode != 7)
-            {
-                return Fail("the allowed call did not deliver its data, argument or exit code");
-            }
-        }
-
-        Step("personal -> work: qrexec-client-vm work demo.Digest (denied by policy)");
-        ProcessStartInfo denied = system.ClientVm("personal", "work", "demo.Digest");
-        denied.RedirectStandardError = true;
-        using (Process client = Process.Start(denied)!)
-        {
-            string error = client.StandardError.ReadToEnd().Trim();
-            client.WaitForExit();
-            Say($"\"{error}\", exit code {client.ExitCode}");
-            SayPolicy(system);
-            if (client.ExitCode != 126)
-            {
-                return Fail("the denied call did not exit 126");
-            }
-        }
-        return 0;
-    }
-
-    /// <summary>What the policy daemon said about the last call: its decision and the rule behind it.</summary>
-    private static void SayPolicy(QrexecSystem system)
-    {
-        foreach (string line in system.TakePolicyLog())
-        {
-            if (line.Contains(" -> ", StringComparison.Ordinal) || line.Contains("notify:", StringComparison.Ordinal))
-            {
-                Say(line);
-            }
-        }
-    }
-
-    private static void Step(string text) => Console.WriteLine($"[{++s_step}] {text}");
-
-    private static void Say(string text) => Console.WriteLine($"    {text}");
+    internal static void Say(string text) => Console.WriteLine($"    {text}");
 
     private static int Fail(string reason)
     {

@@ -68,9 +68,17 @@ internal static class Program
         string command = string.Join(' ', operands.GetRange(dispvm == null ? 1 : 0, operands.Count - (dispvm == null ? 1 : 0)));
         AdminClient client = new(SocketTransport.FromEnvironment());
         string target = dispvm == null ? operands[0] : dispvm.Length == 0 ? "@dispvm" : "@dispvm:" + dispvm;
-        if (dispvm == null && !client.QubeExists(target))
+        try
         {
-            return UsageError($"no such domain: '{target}'");
+            if (dispvm == null && !client.QubeExists(target))
+            {
+                return UsageError($"no such domain: '{target}'");
+            }
+        }
+        catch (QubesException e)
+        {
+            Console.Error.WriteLine($"qvm-run: error: {e.Message}");
+            return 1;
         }
         if (verbosity > 0)
         {
