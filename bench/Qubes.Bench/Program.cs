@@ -28,7 +28,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|policy [options]");
+            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|policy|admin [options]");
             return 2;
         }
         switch (args[0])
@@ -43,6 +43,8 @@ internal static class Program
                 return QrexecHarness.Stream(Option(args, "--mib", 1024) << 20, (int)Option(args, "--rounds", 5), StringOption(args, "--only"), Array.IndexOf(args, "--no-pin") < 0);
             case "qrexec-call":
                 return QrexecHarness.Call((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
+            case "admin":
+                return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":
                 return PolicyBench.Run((int)Option(args, "--rounds", 5), SecondsOption(args, "--seconds", 1));
             case "micro":

@@ -1,0 +1,209 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net.Sockets;
+using System.Text;
+using Xunit;
+
+namespace Qubes.Core.Tests;
+
+/// <summary>
+/// One whole system on the loopback hypervisor (<c>qubes up</c> in a temporary state directory),
+/// shared by the tests of this class: qubes as sandboxes, their lifecycle, disposables, the Admin
+/// API from a qube under the policy, and events. The tests run one at a time (xunit runs the
+/// methods of a class sequentially).
+/// </summary>
+public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.RunningSystem>
+{
+    private readonly RunningSystem _system;
+
+    public SandboxSystemTests(RunningSystem system) => _system = system;
+
+    /// <summary>The system, up for the whole class; down and deleted after.</summary>
+    public sealed class RunningSystem : IDisposable
+    {
+        public RunningSystem()
+        {
+            string? root = AppContext.BaseDirectory;
+            while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
+            {
+                root = Path.GetDirectoryName(root.TrimEnd('/'));
+            }
+            Bin = Path.Combine(root!, "artifacts", "bin", "qubes", "release");
+            State = Path.Combine(Path.GetTempPath(), $"qubes-system-test-{Environment.ProcessId}");
+            (int status, string output) = Tool("qubes", "up");
+            Assert.True(status == 0, output);
+        }
+
+        public string Bin { get; }
+
+        public string State { get; }
+
+        /// <summary>Runs a tool of the system as dom0 (QUBES_STATE_DIR set).</summary>
+        public (int Status, string Output) Tool(string tool, params string[] args) => ToolWithInput(null, tool, args);
+
+        /// <summary>The same, with <paramref name="input"/> on its standard input.</summary>
+        public (int Status, string Output) ToolWithInput(string? input, string tool, params string[] args)
+        {
+            ProcessStartInfo psi = new(Path.Combine(Bin, tool), args)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            psi.Environment["QUBES_STATE_DIR"] = State;
+            using Process p = Process.Start(psi)!;
+            p.StandardInput.Write(input ?? string.Empty);
+            p.StandardInput.Close();
+            System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            Assert.True(p.WaitForExit(120_000), $"{tool} {string.Join(' ', args)} did not finish");
+            return (p.ExitCode, output + error.Result);
+        }
+
+        /// <summary>A shell command in a qube (qvm-run --pass-io).</summary>
+        public (int Status, string Output) Run(string qube, string command, string? input = null) => ToolWithInput(input, "qvm-run", "-p", qube, command);
+
+        public string PowerState(string qube)
+            => Tool("qvm-ls", "--raw-data", "--fields", "name,state").Output.Split('\n').Select(static l => l.Split('|')).First(f => f[0] == qube)[1];
+
+        public void Dispose()
+        {
+            Tool("qubes", "down");
+            try
+            {
+                Directory.Delete(State, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public void A_qube_sees_neither_another_qubes_files_nor_its_processes_and_has_no_network()
+    {
+        Assert.Equal(0, _system.Run("personal", "echo secret > /home/diary.txt && (sleep 30 > /dev/null 2>&1 &)").Status);
+        (int status, string output) = _system.Run("work", string.Join("; ",
+            "hostname", "ls /home", $"ls {_system.State} 2>&1 | head -n 1", "ps -e -o comm= | sort -u | tr '\\n' ' '; echo", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+            "cat /sys/class/net/*/address 2>/dev/null | wc -l"));
+        string[] lines = output.Split('\n');
+        Assert.True(status == 0, output);
+        Assert.Equal("work", lines[0]);
+        Assert.DoesNotContain("diary.txt", output, StringComparison.Ordinal);
+        Assert.Contains("No such file or directory", lines[^5], StringComparison.Ordinal); // the state directory is not there
+        Assert.DoesNotContain("sleep", lines[^4], StringComparison.Ordinal); // personal's sleep is not among work's processes
+        Assert.DoesNotContain("qubesd", lines[^4], StringComparison.Ordinal);
+        Assert.Equal("lo", lines[^3]);
+        Assert.Equal("diary.txt\n", _system.Run("personal", "ls /home").Output);
+    }
+
+    [Fact]
+    public void An_app_qube_reads_its_templates_root_but_cannot_write_it_and_its_private_volume_persists()
+    {
+        Assert.Equal(0, _system.Run("debian-12", "echo from-the-template > /etc/qubes-template-mark").Status);
+        Assert.Equal(0, _system.Tool("qvm-shutdown", "--wait", "debian-12").Status);
+        Assert.Equal("Halted", _system.PowerState("debian-12"));
+        Assert.Equal("from-the-template\n", _system.Run("untrusted", "cat /etc/qubes-template-mark").Output);
+        (int status, string output) = _system.Run("untrusted", "echo x > /etc/qubes-template-mark; echo y > /usr/bin/qubes-x");
+        Assert.NotEqual(0, status);
+        Assert.Contains("Read-only file system", output, StringComparison.Ordinal);
+        Assert.Equal(0, _system.Run("untrusted", "echo kept > /home/note").Status);
+        Assert.Equal(0, _system.Tool("qvm-kill", "untrusted").Status);
+        Assert.Equal("Halted", _system.PowerState("untrusted"));
+        Assert.Equal("kept\n", _system.Run("untrusted", "cat /home/note").Output);
+        Assert.Equal("Running", _system.PowerState("untrusted"));
+    }
+
+    [Fact]
+    public void Shutdown_and_kill_stop_every_process_of_a_qube()
+    {
+        Assert.Equal(0, _system.Run("personal", "(sleep 4242 > /dev/null 2>&1 &)").Status);
+        int Processes() => Directory.EnumerateDirectories("/proc").Count(d => File.Exists(Path.Combine(d, "cmdline"))
+            && SafeRead(Path.Combine(d, "cmdline")).Contains("sleep\0" + "4242", StringComparison.Ordinal));
+        Assert.Equal(1, Processes());
+        Assert.Equal(0, _system.Tool("qvm-shutdown", "--wait", "personal").Status);
+        Assert.Equal("Halted", _system.PowerState("personal"));
+        Assert.Equal(0, Processes());
+        (int status, string output) = _system.Tool("qvm-kill", "personal");
+        Assert.Equal(0, status); // a halted qube: nothing to do
+        Assert.Equal(string.Empty, output);
+    }
+
+    private static string SafeRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
+    [Fact]
+    public void A_disposable_is_made_per_call_from_a_disposable_template_and_removed_after()
+    {
+        (int status, string output) = _system.Tool("qvm-run", "--dispvm=default-dvm", "-p", "hostname; qubesdb-read /name 2>/dev/null; echo done");
+        Assert.True(status == 0, output);
+        Assert.StartsWith("disp", output, StringComparison.Ordinal);
+        string disp = output.Split('\n')[0];
+        Assert.DoesNotContain(disp, _system.Tool("qvm-ls", "--raw-list").Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(disp, File.ReadAllText(Path.Combine(_system.State, "qubes.xml")), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_system.State, "vm", disp)));
+        (status, output) = _system.Tool("qvm-run", "--dispvm=work", "--service", "qubes.VMShell");
+        Assert.Equal(255, status);
+        Assert.Contains("@dispvm:work: Refusing to create DispVM out of this AppVM, because template_for_dispvms=False", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_management_qube_manages_only_the_qubes_it_created()
+    {
+        Assert.Equal(0, _system.Tool("qvm-create", "admin-q", "-l", "green").Status);
+        File.WriteAllText(Path.Combine(_system.State, "policy.d", "20-admin-q.policy"), string.Join('\n',
+            "admin.vm.Create.AppVM  *  admin-q  @adminvm                 allow  target=dom0",
+            "admin.vm.List          *  admin-q  @adminvm                 allow  target=dom0",
+            "admin.label.List       *  admin-q  @adminvm                 allow  target=dom0",
+            "admin.vm.List          *  admin-q  @tag:created-by-admin-q  allow  target=dom0",
+            "admin.vm.property.Get  *  admin-q  @tag:created-by-admin-q  allow  target=dom0",
+            "admin.vm.property.Set  *  admin-q  @tag:created-by-admin-q  allow  target=dom0",
+            "admin.vm.property.List *  admin-q  @tag:created-by-admin-q  allow  target=dom0",
+            "") + "\n");
+        (int status, string output) = _system.Run("admin-q", "qvm-create child -l red && qvm-prefs child label orange && qvm-prefs child label && qvm-ls --raw-list");
+        Assert.True(status == 0, output);
+        Assert.Equal("orange\nchild\ndom0\n", output); // qvm-ls sorts by name
+        (status, output) = _system.Run("admin-q", "printf red | qrexec-client-vm work admin.vm.property.Set+label; printf red | qrexec-client-vm @adminvm admin.vm.Remove");
+        Assert.Equal(126, status);
+        Assert.Contains("Request refused", output, StringComparison.Ordinal);
+        Assert.Equal("blue\n", _system.Tool("qvm-prefs", "work", "label").Output);
+        Assert.Equal("created-by-admin-q\n", _system.Tool("qvm-tags", "child").Output);
+    }
+
+    [Fact]
+    public void Events_stream_the_changes_to_a_subscriber()
+    {
+        using Socket events = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        events.Connect(new UnixDomainSocketEndPoint(Path.Combine(_system.State, "run", "qubesd.sock")));
+        events.Send("admin.Events+ dom0 name dom0\0"u8);
+        events.Shutdown(SocketShutdown.Send);
+        Assert.Equal("1\0\0connection-established\0\0", Receive(events, "connection-established\0\0"));
+        Assert.Equal(0, _system.Tool("qvm-prefs", "work", "memory", "512").Status);
+        string frame = Receive(events, "\0\0");
+        Assert.Equal("1\0work\0property-set:memory\0name\0memory\0newvalue\0512\0oldvalue\0400\0\0", frame);
+        Assert.Equal(0, _system.Tool("qvm-prefs", "--default", "work", "memory").Status);
+    }
+
+    private static string Receive(Socket socket, string end)
+    {
+        StringBuilder text = new();
+        byte[] one = new byte[1];
+        socket.ReceiveTimeout = 30_000;
+        while (!text.ToString().EndsWith(end, StringComparison.Ordinal) && socket.Receive(one) == 1)
+        {
+            text.Append((char)one[0]);
+        }
+        return text.ToString();
+    }
+}
