@@ -10,15 +10,9 @@ namespace Qubes.Front;
 /// </summary>
 internal static class Tools
 {
-    /// <summary>The native qrexec-client-vm, built into artifacts/native (beside artifacts/bin).</summary>
-    public static string NativeClientVm => NativeClientVmFor(AppContext.BaseDirectory);
-
     /// <summary>The native qrexec-client-vm for tools built into <paramref name="toolDirectory"/> (artifacts/bin/&lt;project&gt;/&lt;config&gt;/).</summary>
     public static string NativeClientVmFor(string toolDirectory)
         => System.IO.Path.GetFullPath(System.IO.Path.Combine(toolDirectory, "../../../native/qrexec-client-vm"));
-
-    /// <summary>The path of a tool built beside this one.</summary>
-    public static string Path(string tool) => System.IO.Path.Combine(AppContext.BaseDirectory, tool);
 
     /// <summary>The path of a tool in <paramref name="toolDirectory"/>.</summary>
     public static string PathIn(string toolDirectory, string tool) => System.IO.Path.Combine(toolDirectory, tool);
