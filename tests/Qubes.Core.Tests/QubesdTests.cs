@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using System.Net.Sockets;
 using System.Text;
 using Xunit;
@@ -90,6 +91,29 @@ public sealed class QubesdTests : IDisposable
     }
 
     [Fact]
+    public void A_second_qubesd_on_the_same_store_refuses_to_run()
+    {
+        Process first = Start();
+        try
+        {
+            ProcessStartInfo psi = new(Executable(), ["--store", Store, "--socket", Socket + "2", "--internal-socket", Path.Combine(_dir, "internal2.sock")])
+            {
+                RedirectStandardError = true,
+            };
+            using Process second = Process.Start(psi)!;
+            string error = second.StandardError.ReadToEnd();
+            Assert.True(second.WaitForExit(30_000));
+            Assert.Equal(1, second.ExitCode);
+            Assert.Contains("is in use by another qubesd", error, StringComparison.Ordinal);
+            Assert.False(File.Exists(Socket + "2"));
+        }
+        finally
+        {
+            Stop(first);
+        }
+    }
+
+    [Fact]
     public void Serves_the_admin_api_and_keeps_what_it_acknowledged_across_a_restart()
     {
         Process qubesd = Start();
@@ -171,6 +195,6 @@ public sealed class QubesdTests : IDisposable
         }
         // a save killed before its rename leaves a temporary file; the next start removes it
         Stop(Start());
-        Assert.Equal([Store], Directory.GetFiles(_dir, "qubes.xml*"));
+        Assert.Equal([Store, Store + ".lock"], Directory.GetFiles(_dir, "qubes.xml*").Order(StringComparer.Ordinal)); // no temporary left, only the store and its lock
     }
 }

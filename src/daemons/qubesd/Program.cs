@@ -21,6 +21,8 @@ namespace Qubes.Tools.Qubesd;
 /// </summary>
 internal static class Program
 {
+    private static FileStream? s_storeLock;
+
     private const string Usage = "usage: qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create] | qubesd --state DIR";
 
     private static int Main(string[] args)
@@ -56,6 +58,16 @@ internal static class Program
             }
         }
         Server server = new(store, layout);
+        try
+        {
+            // one qubesd per store: an exclusive lock (flock underneath) held for the process's life
+            s_storeLock = new FileStream(store + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"qubesd: {store} is in use by another qubesd ({e.Message})");
+            return 1;
+        }
         try
         {
             QubesXml.RemoveStaleTemporaries(store);
