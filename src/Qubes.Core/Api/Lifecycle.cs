@@ -38,29 +38,15 @@ public static partial class Lifecycle
         ArgumentNullException.ThrowIfNull(stderr);
         ArgumentNullException.ThrowIfNull(time);
         Tool tool = new(prog, client, stdin, stdout, stderr, time);
-        try
+        return ToolText.Run(prog, tool.Usage, stderr, () => prog switch
         {
-            return prog switch
-            {
-                "qvm-start" => tool.Start(args),
-                "qvm-shutdown" => tool.Shutdown(args),
-                "qvm-kill" => tool.Kill(args),
-                "qvm-remove" => tool.Remove(args),
-                "qvm-clone" => tool.Clone(args),
-                _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
-            };
-        }
-        catch (UsageException e)
-        {
-            stderr.WriteLine(tool.Usage);
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 2;
-        }
-        catch (QubesException e)
-        {
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 1;
-        }
+            "qvm-start" => tool.Start(args),
+            "qvm-shutdown" => tool.Shutdown(args),
+            "qvm-kill" => tool.Kill(args),
+            "qvm-remove" => tool.Remove(args),
+            "qvm-clone" => tool.Clone(args),
+            _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+        });
     }
 
     /// <summary>A qube as <c>admin.vm.List</c> names it.</summary>

@@ -54,21 +54,7 @@ public static class QvmLs
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(client);
-        try
-        {
-            return List(args, client, stdout);
-        }
-        catch (UsageException e)
-        {
-            stderr.WriteLine(Usage);
-            stderr.WriteLine($"qvm-ls: error: {e.Message}");
-            return 2;
-        }
-        catch (QubesException e)
-        {
-            stderr.WriteLine($"qvm-ls: error: {e.Message}");
-            return 1;
-        }
+        return ToolText.Run("qvm-ls", Usage, stderr, () => List(args, client, stdout));
     }
 
     private static int List(IReadOnlyList<string> args, AdminClient client, TextWriter stdout)

@@ -19,28 +19,14 @@ public static class QvmTools
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(client);
         Tool tool = new(prog, client, stdout, stderr);
-        try
+        return ToolText.Run(prog, tool.Usage, stderr, () => prog switch
         {
-            return prog switch
-            {
-                "qvm-features" => tool.Features(args),
-                "qvm-service" => tool.Service(args),
-                "qvm-tags" => tool.Tags(args),
-                "qvm-create" => tool.Create(args),
-                _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
-            };
-        }
-        catch (UsageException e)
-        {
-            stderr.WriteLine(tool.Usage);
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 2;
-        }
-        catch (QubesException e)
-        {
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 1;
-        }
+            "qvm-features" => tool.Features(args),
+            "qvm-service" => tool.Service(args),
+            "qvm-tags" => tool.Tags(args),
+            "qvm-create" => tool.Create(args),
+            _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+        });
     }
 
     private sealed class Tool(string prog, AdminClient client, TextWriter stdout, TextWriter stderr)

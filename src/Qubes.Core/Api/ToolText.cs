@@ -12,6 +12,30 @@ internal sealed class UsageException(string message) : Exception(message);
 /// <summary>Text layout shared by the qvm-* tools (spec core-stack §10.1).</summary>
 internal static class ToolText
 {
+    /// <summary>
+    /// Runs a tool's body with the common error handling (spec §10.1): a usage error prints
+    /// <paramref name="usage"/> and <c>PROG: error: MESSAGE</c> and exits 2; an error from qubesd
+    /// prints <c>PROG: error: MESSAGE</c> and exits 1.
+    /// </summary>
+    public static int Run(string prog, string usage, TextWriter stderr, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine(usage);
+            stderr.WriteLine($"{prog}: error: {e.Message}");
+            return 2;
+        }
+        catch (QubesException e)
+        {
+            stderr.WriteLine($"{prog}: error: {e.Message}");
+            return 1;
+        }
+    }
+
     /// <summary>Rows aligned like <c>column -t</c>: each column padded to its widest cell, two spaces between, the last not padded.</summary>
     public static void Table(TextWriter output, IEnumerable<string[]> rows)
     {

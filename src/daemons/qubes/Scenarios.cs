@@ -143,26 +143,31 @@ internal sealed class Scenarios : IDisposable
     {
         args ??= [];
         _say("$ " + tool + (args.Count > 0 ? " " + string.Join(' ', args.Select(Quote)) : string.Empty));
-        ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, tool), args) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.Environment["QUBES_STATE_DIR"] = _system.Layout.State;
-        using Process p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        string all = output + error.Result;
+        (int status, string output) = Execute(tool, args, null);
         if (show)
         {
-            Lines(all);
+            Lines(output);
         }
-        return (p.ExitCode, all);
+        return (status, output);
     }
 
     /// <summary>Runs a shell command in a qube (qvm-run --pass-io), with <paramref name="input"/> on its standard input.</summary>
     private (int Status, string Output) Run(string qube, string command, string? input = null)
     {
         _say($"$ qvm-run -p {qube} {Quote(command)}");
-        ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, "qvm-run"), ["-p", qube, command])
+        (int status, string output) = Execute("qvm-run", ["-p", qube, command], input);
+        Lines(output);
+        if (status != 0)
+        {
+            _say($"  (exit status {status})");
+        }
+        return (status, output);
+    }
+
+    /// <summary>Runs a tool built beside this program on the system; its exit status and its output followed by its errors.</summary>
+    private (int Status, string Output) Execute(string tool, IReadOnlyList<string> args, string? input)
+    {
+        ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, tool), args)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -176,11 +181,6 @@ internal sealed class Scenarios : IDisposable
         System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        Lines(output + error.Result);
-        if (p.ExitCode != 0)
-        {
-            _say($"  (exit status {p.ExitCode})");
-        }
         return (p.ExitCode, output + error.Result);
     }
 

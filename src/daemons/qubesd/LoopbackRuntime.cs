@@ -60,6 +60,9 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
 
     public string PowerState(Qube qube) => _running.TryGetValue(qube, out Running? r) ? r.State : "Halted";
 
+    /// <summary>How many power-state changes there have been (qubesd compares it around a call).</summary>
+    public int StateChanges { get; private set; }
+
     public long CpuTimeNs(Qube qube) => _running.TryGetValue(qube, out Running? r) ? ProcessTree.CpuTimeNs(r.Sandbox.Id) : 0;
 
     public void Start(Qube qube)
@@ -84,10 +87,10 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
                 sandbox.ArgumentList.Add("--root-work");
                 sandbox.ArgumentList.Add(_layout.Volume(name, "root-work"));
             }
-            if (DotnetRoot is { } dotnet && !dotnet.StartsWith("/usr/", StringComparison.Ordinal))
+            if (!s_dotnetRoot.StartsWith("/usr/", StringComparison.Ordinal))
             {
                 sandbox.ArgumentList.Add("--bind-ro");
-                sandbox.ArgumentList.Add(dotnet);
+                sandbox.ArgumentList.Add(s_dotnetRoot);
             }
             sandbox.ArgumentList.Add("--");
             sandbox.ArgumentList.Add(Path.Combine(_tools, "qrexec-agent"));
@@ -97,14 +100,12 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
             sandbox.Environment["PATH"] = $"{_native}:{_tools}:/usr/local/bin:/usr/bin:/bin";
             sandbox.Environment["HOME"] = "/home";
             sandbox.Environment["DOTNET_EnableDiagnostics"] = "0";
-            if (DotnetRoot != null)
-            {
-                sandbox.Environment["DOTNET_ROOT"] = DotnetRoot;
-            }
+            sandbox.Environment["DOTNET_ROOT"] = s_dotnetRoot;
             // --die-with-parent ties the qube to the thread that starts it: a thread that lives as long as qubesd
             running = new Running(_spawner.Run(() => LoopbackPlatform.StartInDomain(connection, sandbox)), domainId);
         }
         _running.Add(qube, running);
+        StateChanges++;
         try
         {
             running.Daemon = StartDaemon(qube, domainId);
@@ -116,6 +117,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
             throw;
         }
         running.State = "Running";
+        StateChanges++;
         Thread watcher = new(() => Watch(qube, running)) { IsBackground = true, Name = "watch " + name };
         watcher.Start();
     }
@@ -206,6 +208,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     {
         Running running = _running[qube];
         running.State = "Halting";
+        StateChanges++;
         Libc.kill(running.Sandbox.Id, Libc.SIGTERM);
         if (!wait)
         {
@@ -230,6 +233,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     private void Stop(Qube qube, Running running, bool kill)
     {
         _running.Remove(qube);
+        StateChanges++;
         if (kill)
         {
             KillAndWait(running.Sandbox);
@@ -329,7 +333,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     }
 
     /// <summary>The .NET installation the qube's agent runs on (visible inside the sandbox at the same path).</summary>
-    private static string? DotnetRoot { get; } = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "../../.."));
+    private static readonly string s_dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "../../.."));
 
     /// <summary>Kills every running qube (qubesd is stopping).</summary>
     public void Dispose()

@@ -142,6 +142,7 @@ internal sealed class Server(string store, SystemLayout? layout)
     {
         byte[] reply;
         bool changed;
+        int stateChanges = _runtime?.StateChanges ?? 0;
         try
         {
             (reply, changed) = _api.Handle(request);
@@ -156,7 +157,10 @@ internal sealed class Server(string store, SystemLayout? layout)
         {
             Save();
         }
-        UpdateSystemInfo();
+        if (changed || (_runtime?.StateChanges ?? 0) != stateChanges)
+        {
+            UpdateSystemInfo();
+        }
         return reply;
     }
 
