@@ -200,7 +200,7 @@ public sealed class PolicyEngine
     public string TargetName(in PolicyResult result) => result.Target.Kind switch
     {
         TargetKind.Qube => result.Target.AsUuid ? "uuid:" + PolicyToken.AdminUuid : _system.Qubes[result.Target.Qube].Name,
-        TargetKind.DispVmOf => "@dispvm:" + _system.Qubes[result.Target.Qube].Name,
+        TargetKind.DispVmOf when result.Target.Qube >= 0 => "@dispvm:" + _system.Qubes[result.Target.Qube].Name,
         TargetKind.DispVm => "@dispvm",
         _ => result.RequestedTarget,
     };
@@ -590,7 +590,8 @@ public sealed class PolicyEngine
         string name = requested.Kind switch
         {
             TargetKind.Qube => _system.Qubes[requested.Qube].Name,
-            TargetKind.DispVmOf => "@dispvm:" + _system.Qubes[requested.Qube].Name,
+            TargetKind.DispVmOf when requested.Qube >= 0 => "@dispvm:" + _system.Qubes[requested.Qube].Name,
+            TargetKind.DispVmOf => ask.RequestedTarget, // no such qube: never among the choices
             TargetKind.DispVm => "@dispvm",
             _ => DefaultKeyword,
         };

@@ -76,17 +76,40 @@ internal sealed class PolicyServer(PolicyHost host, IAskPrompt? prompt)
             return false;
         }
         PolicyEngine engine = host.Current;
-        PolicyResult result = engine.Evaluate(call.ServiceAndArg, call.Source, call.IntendedTarget, call.RequestedSource, call.Mode);
-        if (result.Resolution == Resolution.Ask && prompt != null)
+        PolicyResult result;
+        bool prompting;
+        try
+        {
+            result = engine.Evaluate(call.ServiceAndArg, call.Source, call.IntendedTarget, call.RequestedSource, call.Mode);
+            prompting = result.Resolution == Resolution.Ask && prompt != null;
+            if (!prompting)
+            {
+                result = engine.Resolve(result, null);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Refuse(connection.Fd, call, e);
+            return false;
+        }
+        if (prompting)
         {
             Thread asking = new(() =>
             {
                 using (connection)
                 {
                     PolicyResult decided;
-                    lock (_promptLock)
+                    try
                     {
-                        decided = engine.Resolve(result, prompt);
+                        lock (_promptLock)
+                        {
+                            decided = engine.Resolve(result, prompt);
+                        }
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Refuse(connection.Fd, call, e);
+                        return;
                     }
                     Answer(connection.Fd, engine, call, decided, new byte[PolicyEngine.MaxAnswerLength]);
                 }
@@ -95,25 +118,44 @@ internal sealed class PolicyServer(PolicyHost host, IAskPrompt? prompt)
             asking.Start();
             return true;
         }
-        Answer(connection.Fd, engine, call, engine.Resolve(result, null), _answer);
+        Answer(connection.Fd, engine, call, result, _answer);
         return false;
     }
 
+    /// <summary>Sends the decision's answer, or a denial when it cannot be written; logs it (qube-chosen text capped).</summary>
     private static void Answer(int fd, PolicyEngine engine, PolicyCall call, in PolicyResult result, byte[] buffer)
     {
-        Log($"{call.ServiceAndArg}: {call.Source} -> {call.IntendedTarget}{(string.IsNullOrEmpty(call.RequestedSource) ? "" : $" (for {call.RequestedSource})")}: {engine.Explain(result)}");
-        if (engine.ShouldNotify(result))
+        int written;
+        try
         {
-            // No notifier runs in the GUI qube yet: the journal is where the user hears of it.
-            Log($"notify: {(result.IsAllowed ? "allowed" : "denied")} {call.ServiceAndArg} from {call.Source} to {engine.TargetName(result)}");
+            Log($"{LogText.Cap(call.ServiceAndArg)}: {LogText.Cap(call.Source)} -> {LogText.Cap(call.IntendedTarget)}{(string.IsNullOrEmpty(call.RequestedSource) ? "" : $" (for {LogText.Cap(call.RequestedSource)})")}: {LogText.Cap(engine.Explain(result))}");
+            if (engine.ShouldNotify(result))
+            {
+                // No notifier runs in the GUI qube yet: the journal is where the user hears of it.
+                Log($"notify: {(result.IsAllowed ? "allowed" : "denied")} {LogText.Cap(call.ServiceAndArg)} from {LogText.Cap(call.Source)} to {LogText.Cap(engine.TargetName(result))}");
+            }
+            if (!engine.TryWriteAnswer(result, buffer, out written))
+            {
+                Log("answer too long for the daemon to read: denying");
+                Deny(fd);
+                return;
+            }
         }
-        if (!engine.TryWriteAnswer(result, buffer, out int written))
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Log("answer too long for the daemon to read: denying");
-            written = "result=deny"u8.Length;
-            "result=deny"u8.CopyTo(buffer);
+            Refuse(fd, call, e);
+            return;
         }
         FdPassing.Send(fd, buffer.AsSpan(0, written), default);
+    }
+
+    private static void Deny(int fd) => FdPassing.Send(fd, "result=deny"u8, default);
+
+    /// <summary>A request the engine failed on is refused; the daemon goes on serving the others.</summary>
+    private static void Refuse(int fd, PolicyCall call, Exception e)
+    {
+        Log($"{LogText.Cap(call.ServiceAndArg)}: {LogText.Cap(call.Source)} -> {LogText.Cap(call.IntendedTarget)}: deny: {e.GetType().Name}: {LogText.Cap(e.Message)}");
+        Deny(fd);
     }
 
     private static void Log(string message) => Console.Error.WriteLine("qrexec-policy-daemon: " + message);

@@ -185,6 +185,39 @@ public sealed class PolicyToolTests : IDisposable
     }
 
     [Fact]
+    public void Daemon_answers_every_target_a_qube_can_name_and_keeps_serving()
+    {
+        string socket = _dir.File("policy.sock");
+        ConcurrentQueue<string> log = new();
+        Process server = PolicyTool.Daemon.StartServer(socket, log, Paths);
+        try
+        {
+            // targets that name nothing: each gets a denial, in every mode, and the daemon lives on
+            foreach (string target in (string[])["@dispvm:no-such-qube", "@dispvm:work", "@dispvm:uuid:00000000-0000-0000-0000-000000000000", "no-such-qube", "uuid:no-such",
+                "@dispvm:@tag:x", "@default", "@adminvm", "@anyvm", "*", "@dispvm:", "@tag:work"])
+            {
+                foreach (string mode in (string[])["", "assume_yes_for_ask=yes\n", "just_evaluate=yes\n", "assume_yes_for_ask=yes\njust_evaluate=yes\n"])
+                {
+                    foreach (string service in (string[])["qubes.PrintFile+x", "qubes.OpenURL", "qubes.Filecopy"])
+                    {
+                        string answer = Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket, $"source=personal\nintended_target={target}\nservice_and_arg={service}\n{mode}\n"));
+                        Assert.False(string.IsNullOrEmpty(answer), $"no answer for {target} {service} {mode}");
+                    }
+                }
+                Assert.Equal("result=deny", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket, $"source=work\nintended_target={target}\nservice_and_arg=qubes.PrintFile\n\n")));
+            }
+            Assert.False(server.HasExited);
+            Assert.Equal(R1Allow, Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket, "source=work\nintended_target=work-email\nservice_and_arg=qubes.Filecopy\n\n")));
+            Assert.True(Platform.Tests.TestBroker.Eventually(() => log.Any(l => l.Contains("@dispvm:no-such-qube is not a template for dispvm", StringComparison.Ordinal))),
+                "the denial of an unknown disposable template is not in the log");
+        }
+        finally
+        {
+            PolicyTool.Stop(server);
+        }
+    }
+
+    [Fact]
     public void Daemon_takes_the_optional_keys()
     {
         string socket = _dir.File("policy.sock");
