@@ -12,8 +12,25 @@ public sealed partial class LoopbackBroker
     /// <summary>Most watches one connection may hold (xenstored's default).</summary>
     public const int MaxWatchesPerConnection = 128;
 
+    /// <summary>Most watches one domain other than dom0 may hold over all its connections.</summary>
+    public const int MaxWatchesPerDomain = 256;
+
     /// <summary>Most open transactions per connection.</summary>
     public const int MaxTransactionsPerConnection = 16;
+
+    /// <summary>Most open transactions one domain other than dom0 may hold over all its connections.</summary>
+    public const int MaxTransactionsPerDomain = 64;
+
+    /// <summary>
+    /// Who gets the events of the special watches besides dom0 (XSA-115: the presence of other
+    /// domains is not every domain's business); dom0 grants read access with SET_PERMS on the
+    /// special path.
+    /// </summary>
+    private readonly Dictionary<string, StorePermission[]> _specialPermissions = new(StringComparer.Ordinal)
+    {
+        [StorePath.IntroduceDomain] = [new StorePermission(0, StoreAccess.None)],
+        [StorePath.ReleaseDomain] = [new StorePermission(0, StoreAccess.None)],
+    };
 
     private void InitialiseStore()
     {
@@ -22,17 +39,23 @@ public sealed partial class LoopbackBroker
         CreateHome(0, "dom0");
     }
 
-    /// <summary>/local/domain/N owned by N (so it can write below), with read-only domid and name.</summary>
+    /// <summary>
+    /// /local/domain/N as the toolstack makes it on Xen: the home itself, <c>domid</c> and
+    /// <c>name</c> owned by dom0 and only readable by N (so N cannot remove or rewrite them), and
+    /// <c>data</c> owned by N, where it publishes what it offers (vchan servers).
+    /// </summary>
     private void CreateHome(int id, string name)
     {
         string home = StoreService.HomeOf(id);
-        _ = _store.Mkdir(0, null, home);
-        _ = _store.SetPermissions(0, null, home, [new StorePermission(id, StoreAccess.None)]);
         StorePermission[] readOnly = [new StorePermission(0, StoreAccess.None), new StorePermission(id, StoreAccess.Read)];
+        _ = _store.Mkdir(0, null, home);
+        _ = _store.SetPermissions(0, null, home, readOnly);
         _ = _store.Write(0, null, home + "/domid", Encoding.ASCII.GetBytes(id.ToString(CultureInfo.InvariantCulture)));
         _ = _store.SetPermissions(0, null, home + "/domid", readOnly);
         _ = _store.Write(0, null, home + "/name", Encoding.ASCII.GetBytes(name));
         _ = _store.SetPermissions(0, null, home + "/name", readOnly);
+        _ = _store.Mkdir(0, null, home + "/data");
+        _ = _store.SetPermissions(0, null, home + "/data", [new StorePermission(id, StoreAccess.None)]);
     }
 
     private Errno ResolveStore(BrokerConnection c, in BrokerRequest r, out StoreTransaction? tx, out string path)
@@ -136,11 +159,6 @@ public sealed partial class LoopbackBroker
 
     private Errno StoreSetPermissions(BrokerConnection c, in BrokerRequest r)
     {
-        Errno e = ResolveStore(c, r, out StoreTransaction? tx, out string path);
-        if (e != Errno.None)
-        {
-            return e;
-        }
         var perms = new List<StorePermission>();
         var reader = new PayloadReader(r.Text);
         while (!reader.AtEnd && reader.TryReadCString(out ReadOnlySpan<byte> entry))
@@ -149,6 +167,30 @@ public sealed partial class LoopbackBroker
             {
                 perms.Add(p);
             }
+        }
+        if (r.Path.Length > 0 && r.Path[0] == (byte)'@')
+        {
+            string special = Encoding.ASCII.GetString(r.Path);
+            if (!_specialPermissions.ContainsKey(special))
+            {
+                return Errno.ENOENT;
+            }
+            if (c.Domain.Id != 0)
+            {
+                return Errno.EACCES;
+            }
+            if (perms.Count == 0)
+            {
+                return Errno.EINVAL;
+            }
+            _specialPermissions[special] = [.. perms];
+            ReplyOk(c, r);
+            return Errno.None;
+        }
+        Errno e = ResolveStore(c, r, out StoreTransaction? tx, out string path);
+        if (e != Errno.None)
+        {
+            return e;
         }
         e = _store.SetPermissions(c.Domain.Id, tx, path, perms.ToArray());
         if (e == Errno.None)
@@ -173,7 +215,7 @@ public sealed partial class LoopbackBroker
                 return Errno.EEXIST;
             }
         }
-        if (c.Watches.Count >= MaxWatchesPerConnection)
+        if (c.Watches.Count >= MaxWatchesPerConnection || (c.Domain.Id != 0 && CountOf(c.Domain, static x => x.Watches.Count) >= MaxWatchesPerDomain))
         {
             return Errno.ENOSPC;
         }
@@ -203,7 +245,7 @@ public sealed partial class LoopbackBroker
 
     private Errno StoreTransactionStart(BrokerConnection c, in BrokerRequest r)
     {
-        if (c.Transactions.Count >= MaxTransactionsPerConnection)
+        if (c.Transactions.Count >= MaxTransactionsPerConnection || (c.Domain.Id != 0 && CountOf(c.Domain, static x => x.Transactions.Count) >= MaxTransactionsPerDomain))
         {
             return Errno.ENOSPC;
         }
@@ -242,11 +284,29 @@ public sealed partial class LoopbackBroker
     }
 
     /// <summary>
-    /// Fires watches for a change of the main tree: a watch on P sees changes of P and below; a
-    /// removal also reaches watches below the removed node (with the watch's own path), as in xenstored.
-    /// Delivered regardless of the watcher's read access, as xenstored does for existence.
+    /// The bytes the open transactions of a domain hold (for tests and diagnostics: read it while
+    /// the broker is idle, since the broker's thread owns the store).
     /// </summary>
-    private void OnStoreChanged(string path, bool removal)
+    internal long PendingTransactionBytes(int domain) => _store.PendingOf(domain).Cost;
+
+    /// <summary>How many of something the connections of a domain hold together.</summary>
+    private static int CountOf(BrokerDomain d, Func<BrokerConnection, int> count)
+    {
+        int n = 0;
+        foreach (BrokerConnection c in d.Connections)
+        {
+            n += count(c);
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// Fires watches for a change of the main tree: a watch on P sees changes of P and below; a
+    /// removal also reaches watches below the removed node (with the watch's own path), as in
+    /// xenstored. Only domains that may read the node get the event (XSA-115): for a removal, the
+    /// node as it was, or the node at the watch's own path within it.
+    /// </summary>
+    private void OnStoreChanged(string path, bool removal, StoreNode node)
     {
         foreach (BrokerConnection c in _connections)
         {
@@ -261,6 +321,7 @@ public sealed partial class LoopbackBroker
                     continue;
                 }
                 string? eventPath = null;
+                StoreNode seen = node;
                 if (IsSelfOrBelow(w.AbsolutePath, path))
                 {
                     eventPath = path;
@@ -268,8 +329,9 @@ public sealed partial class LoopbackBroker
                 else if (removal && IsSelfOrBelow(path, w.AbsolutePath))
                 {
                     eventPath = w.AbsolutePath;
+                    seen = Below(node, path, w.AbsolutePath) ?? node;
                 }
-                if (eventPath is null)
+                if (eventPath is null || (seen.AccessOf(c.Domain.Id) & StoreAccess.Read) == 0)
                 {
                     continue;
                 }
@@ -286,11 +348,28 @@ public sealed partial class LoopbackBroker
         }
     }
 
+    /// <summary>The node at <paramref name="path"/> inside the subtree <paramref name="top"/> (at <paramref name="topPath"/>), or null.</summary>
+    private static StoreNode? Below(StoreNode top, string topPath, string path)
+    {
+        StoreNode node = top;
+        foreach (string part in path[(topPath == "/" ? 1 : topPath.Length + 1)..].Split('/'))
+        {
+            if (!node.Children.TryGetValue(part, out StoreNode? child))
+            {
+                return null;
+            }
+            node = child;
+        }
+        return node;
+    }
+
+    /// <summary>Fires a special watch for dom0 and for the domains its permissions let read it.</summary>
     private void FireSpecial(string specialPath)
     {
+        StorePermission[] permissions = _specialPermissions[specialPath];
         foreach (BrokerConnection c in _connections)
         {
-            if (c.Doomed)
+            if (c.Doomed || !MayRead(permissions, c.Domain.Id))
             {
                 continue;
             }
@@ -302,6 +381,22 @@ public sealed partial class LoopbackBroker
                 }
             }
         }
+    }
+
+    private static bool MayRead(StorePermission[] permissions, int domain)
+    {
+        if (domain == 0 || domain == permissions[0].Domain)
+        {
+            return true;
+        }
+        for (int i = 1; i < permissions.Length; i++)
+        {
+            if (permissions[i].Domain == domain)
+            {
+                return (permissions[i].Access & StoreAccess.Read) != 0;
+            }
+        }
+        return (permissions[0].Access & StoreAccess.Read) != 0;
     }
 
     private void SendWatchEvent(BrokerConnection c, string path, byte[] token)

@@ -521,6 +521,10 @@ public sealed partial class LoopbackBroker : IDisposable
             ClosePort(p);
         }
         c.Watches.Clear();
+        foreach (StoreTransaction tx in c.Transactions.Values)
+        {
+            _store.Release(tx);
+        }
         c.Transactions.Clear();
         while (c.Fds.Count > 0)
         {

@@ -137,7 +137,9 @@ public sealed class LoopbackPlatform : IPlatform
         BrokerReply reply = Client.Request(MessageType.Connect, 0, []);
         if (!reply.Ok)
         {
-            throw new PlatformException("loopback connect", reply.Error);
+            throw new PlatformException(reply.Error == Errno.EMFILE
+                ? $"loopback connect: domain {OwnId} is out of connections (at most {LoopbackBroker.MaxConnectionsPerDomain})"
+                : "loopback connect", reply.Error);
         }
         return reply.Fds[0];
     }

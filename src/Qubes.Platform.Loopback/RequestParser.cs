@@ -157,7 +157,7 @@ internal static class RequestParser
                 {
                     return Errno.EINVAL;
                 }
-                Errno e = StorePath.CheckSyntax(path, allowSpecial: false);
+                Errno e = StorePath.CheckSyntax(path, allowSpecial: true); // dom0 may grant the special watches (XSA-115)
                 if (e != Errno.None)
                 {
                     return e;

@@ -29,6 +29,12 @@ internal sealed class StoreTransaction
 
     /// <summary>Every path read or written; commit fails if any of them changed in the main tree since the start.</summary>
     public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What the transaction holds while it is open, in bytes (paths it touched, values it wrote), charged to its domain.</summary>
+    public long Cost { get; set; }
+
+    /// <summary>Nodes it created, charged to its domain's node quota while it is open.</summary>
+    public int Created { get; set; }
 }
 
 /// <summary>
@@ -45,13 +51,28 @@ internal sealed class StoreService
     /// <summary>Most distinct paths one transaction may touch.</summary>
     public const int MaxTouchedPaths = 2048;
 
-    private readonly Action<string, bool> _changed;
+    /// <summary>
+    /// Most bytes the open transactions of one domain other than dom0 may hold together (the paths
+    /// they touched and the values they wrote, each with <see cref="EntryOverhead"/>): charged as
+    /// they grow, not at commit, so open transactions cannot grow the broker without bound.
+    /// </summary>
+    public const long TransactionQuota = 1 << 20;
+
+    /// <summary>What one touched path or written value costs beyond its own bytes.</summary>
+    public const int EntryOverhead = 64;
+
+    private readonly Action<string, bool, StoreNode> _changed;
     private readonly Dictionary<int, int> _owned = new();
+    private readonly Dictionary<int, (long Cost, int Created)> _pending = new();
     private StoreNode _root;
     private ulong _generation;
 
-    /// <param name="changed">Called with (absolute path, removal) after each change of the main tree.</param>
-    public StoreService(Action<string, bool> changed)
+    /// <param name="changed">
+    /// Called after each change of the main tree with the absolute path, whether it was a removal,
+    /// and the node: as it is now, or for a removal as it was (watch events go only to domains that
+    /// may read it).
+    /// </param>
+    public StoreService(Action<string, bool, StoreNode> changed)
     {
         _changed = changed;
         _root = new StoreNode([], [new StorePermission(0, StoreAccess.None)], StoreNode.NoChildren, 0);
@@ -75,6 +96,41 @@ internal sealed class StoreService
     public StoreTransaction StartTransaction(uint id, int domain) => new(id, domain, _root);
 
     public int OwnedBy(int domain) => _owned.TryGetValue(domain, out int n) ? n : 0;
+
+    /// <summary>What the open transactions of <paramref name="domain"/> hold: bytes, and nodes created.</summary>
+    public (long Cost, int Created) PendingOf(int domain) => _pending.GetValueOrDefault(domain);
+
+    /// <summary>Charges a transaction's growth to its domain; ENOSPC, nothing charged, past the domain's quotas.</summary>
+    private Errno Charge(StoreTransaction tx, long cost, int created)
+    {
+        (long pendingCost, int pendingCreated) = PendingOf(tx.Domain);
+        if (tx.Domain != 0 && (pendingCost + cost > TransactionQuota || (created > 0 && OwnedBy(tx.Domain) + pendingCreated + created > NodeQuota)))
+        {
+            return Errno.ENOSPC;
+        }
+        tx.Cost += cost;
+        tx.Created += created;
+        _pending[tx.Domain] = (pendingCost + cost, pendingCreated + created);
+        return Errno.None;
+    }
+
+    /// <summary>Gives back what an ended transaction held (commit, abort, or its connection closed).</summary>
+    public void Release(StoreTransaction tx)
+    {
+        (long pendingCost, int pendingCreated) = PendingOf(tx.Domain);
+        pendingCost -= tx.Cost;
+        pendingCreated -= tx.Created;
+        tx.Cost = 0;
+        tx.Created = 0;
+        if (pendingCost <= 0 && pendingCreated <= 0)
+        {
+            _pending.Remove(tx.Domain);
+        }
+        else
+        {
+            _pending[tx.Domain] = (pendingCost, pendingCreated);
+        }
+    }
 
     public Errno Read(int caller, StoreTransaction? tx, string path, out byte[] value)
     {
@@ -155,6 +211,11 @@ internal sealed class StoreService
                     return e;
                 }
             }
+            Errno charged = Charge(tx, value.Length + EntryOverhead, caller != 0 ? created : 0);
+            if (charged != Errno.None)
+            {
+                return charged;
+            }
         }
         ulong gen = tx is null ? ++_generation : 0;
         StoreNode newRoot = comps.Length == 0
@@ -170,7 +231,7 @@ internal sealed class StoreService
         {
             AddOwned(newOwner, created);
         }
-        _changed(path, false);
+        _changed(path, false, Lookup(newRoot, comps, comps.Length)!);
         return Errno.None;
     }
 
@@ -229,7 +290,7 @@ internal sealed class StoreService
         ulong gen = ++_generation;
         SubtractOwned(node);
         _root = Update(root, comps, 0, static _ => null, gen);
-        _changed(path, true);
+        _changed(path, true, node);
         return Errno.None;
     }
 
@@ -273,13 +334,14 @@ internal sealed class StoreService
             AddOwned(node.Owner, -1);
             AddOwned(copy[0].Domain, 1);
         }
-        _changed(path, false);
+        _changed(path, false, Lookup(newRoot, comps, comps.Length)!);
         return Errno.None;
     }
 
     /// <summary>Commits (EAGAIN on conflict, nothing applied) or, with <paramref name="commit"/> false, just drops the transaction.</summary>
     public Errno EndTransaction(StoreTransaction tx, bool commit)
     {
+        Release(tx);
         if (!commit)
         {
             return Errno.None;
@@ -325,7 +387,7 @@ internal sealed class StoreService
                 {
                     SubtractOwned(now);
                     _root = Update(_root, comps, 0, static _ => null, gen);
-                    _changed(path, true);
+                    _changed(path, true, now);
                 }
                 continue;
             }
@@ -356,28 +418,32 @@ internal sealed class StoreService
                 AddOwned(now.Owner, -1);
                 AddOwned(mine.Owner, 1);
             }
-            _changed(path, false);
+            _changed(path, false, Lookup(_root, comps, comps.Length)!);
         }
         return Errno.None;
     }
 
     private StoreNode RootOf(StoreTransaction? tx) => tx is null ? _root : tx.Root;
 
-    private static Errno Touch(StoreTransaction? tx, string path)
+    private Errno Touch(StoreTransaction? tx, string path)
     {
-        if (tx is null)
+        if (tx is null || tx.Touched.Contains(path))
         {
             return Errno.None;
         }
-        if (tx.Touched.Count >= MaxTouchedPaths && !tx.Touched.Contains(path))
+        if (tx.Touched.Count >= MaxTouchedPaths)
         {
             return Errno.ENOSPC;
         }
-        tx.Touched.Add(path);
-        return Errno.None;
+        Errno e = Charge(tx, (path.Length * sizeof(char)) + EntryOverhead, 0);
+        if (e == Errno.None)
+        {
+            tx.Touched.Add(path);
+        }
+        return e;
     }
 
-    private static Errno TouchSubtree(StoreTransaction tx, string path, StoreNode node)
+    private Errno TouchSubtree(StoreTransaction tx, string path, StoreNode node)
     {
         Errno e = Touch(tx, path);
         if (e != Errno.None)

@@ -109,6 +109,10 @@ public sealed class PlatformTests
             });
             Assert.Equal(Errno.ENOSPC, full.Errno);
             s.Remove("data");
+            Assert.Equal(Errno.EACCES, Assert.Throws<StoreException>(() => s.Write("data/again", "x")).Errno); // the home is dom0's
+            using IStore dom0 = t.Dom0.OpenStore();
+            dom0.Mkdir($"/local/domain/{a.OwnId}/data");
+            dom0.SetPermissions($"/local/domain/{a.OwnId}/data", [new StorePermission(a.OwnId, StoreAccess.None)]);
             s.Write("data/again", "fine"); // removing gave the quota back
         }
     }
