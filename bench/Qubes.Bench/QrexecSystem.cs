@@ -99,7 +99,9 @@ internal sealed class QrexecSystem : IDisposable
         WriteSystemInfo();
         ProcessStartInfo daemon = Tools.StartInfoIn(_tools, "qrexec-daemon", "--direct", "--uuid=" + uuid,
             "--socket-dir=" + SocketDirectory, "--policy-socket=" + PolicySocket,
-            "--policy-program=" + Tools.PathIn(_tools, "qrexec-policy-exec"), id10, name, "user");
+            // the agents run as root outside any sandbox: their services run as root too (an agent
+            // that is root runs a call as the user it names, and the host has no user "user")
+            "--policy-program=" + Tools.PathIn(_tools, "qrexec-policy-exec"), id10, name, "root");
         daemon.Environment[LoopbackPlatform.DirectoryVariable] = Directory;
         PointAtPolicy(daemon);
         daemon.Environment["QREXEC_SERVICE_PATH"] = Path.Combine(Directory, "dom0", "rpc");

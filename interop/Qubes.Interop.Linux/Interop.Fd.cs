@@ -60,6 +60,7 @@ public static unsafe partial class Libc
 
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
+    public const int SIGUSR2 = 12;
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);

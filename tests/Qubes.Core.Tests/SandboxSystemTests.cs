@@ -62,8 +62,11 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
             return (p.ExitCode, output + error.Result);
         }
 
-        /// <summary>A shell command in a qube (qvm-run --pass-io).</summary>
+        /// <summary>A shell command in a qube (qvm-run --pass-io), as its user.</summary>
         public (int Status, string Output) Run(string qube, string command, string? input = null) => ToolWithInput(input, "qvm-run", "-p", qube, command);
+
+        /// <summary>A shell command in a qube as its root.</summary>
+        public (int Status, string Output) RunAsRoot(string qube, string command, string? input = null) => ToolWithInput(input, "qvm-run", "-u", "root", "-p", qube, command);
 
         public string PowerState(string qube)
             => Tool("qvm-ls", "--raw-data", "--fields", "name,state").Output.Split('\n').Select(static l => l.Split('|')).First(f => f[0] == qube)[1];
@@ -84,9 +87,9 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
     [Fact]
     public void A_qube_sees_neither_another_qubes_files_nor_its_processes_and_has_no_network()
     {
-        Assert.Equal(0, _system.Run("personal", "echo secret > /home/diary.txt && (sleep 30 > /dev/null 2>&1 &)").Status);
+        Assert.Equal(0, _system.Run("personal", "echo secret > ~/diary.txt && (sleep 30 > /dev/null 2>&1 &)").Status);
         (int status, string output) = _system.Run("work", string.Join("; ",
-            "hostname", "ls /home", $"ls {_system.State} 2>&1 | head -n 1", "ps -e -o comm= | sort -u | tr '\\n' ' '; echo", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+            "hostname", "ls /home/user", $"ls {_system.State} 2>&1 | head -n 1", "ps -e -o comm= | sort -u | tr '\\n' ' '; echo", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
             "cat /sys/class/net/*/address 2>/dev/null | wc -l"));
         string[] lines = output.Split('\n');
         Assert.True(status == 0, output);
@@ -96,23 +99,23 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         Assert.DoesNotContain("sleep", lines[^4], StringComparison.Ordinal); // personal's sleep is not among work's processes
         Assert.DoesNotContain("qubesd", lines[^4], StringComparison.Ordinal);
         Assert.Equal("lo", lines[^3]);
-        Assert.Equal("diary.txt\n", _system.Run("personal", "ls /home").Output);
+        Assert.Equal("diary.txt\n", _system.Run("personal", "ls /home/user").Output);
     }
 
     [Fact]
     public void An_app_qube_reads_its_templates_root_but_cannot_write_it_and_its_private_volume_persists()
     {
-        Assert.Equal(0, _system.Run("debian-12", "echo from-the-template > /etc/qubes-template-mark").Status);
+        Assert.Equal(0, _system.RunAsRoot("debian-12", "echo from-the-template > /etc/qubes-template-mark").Status);
         Assert.Equal(0, _system.Tool("qvm-shutdown", "--wait", "debian-12").Status);
         Assert.Equal("Halted", _system.PowerState("debian-12"));
         Assert.Equal("from-the-template\n", _system.Run("untrusted", "cat /etc/qubes-template-mark").Output);
-        (int status, string output) = _system.Run("untrusted", "echo x > /etc/qubes-template-mark; echo y > /usr/bin/qubes-x");
+        (int status, string output) = _system.RunAsRoot("untrusted", "echo x > /etc/qubes-template-mark; echo y > /usr/bin/qubes-x");
         Assert.NotEqual(0, status);
         Assert.Contains("Read-only file system", output, StringComparison.Ordinal);
-        Assert.Equal(0, _system.Run("untrusted", "echo kept > /home/note").Status);
+        Assert.Equal(0, _system.Run("untrusted", "echo kept > /home/user/note").Status);
         Assert.Equal(0, _system.Tool("qvm-kill", "untrusted").Status);
         Assert.Equal("Halted", _system.PowerState("untrusted"));
-        Assert.Equal("kept\n", _system.Run("untrusted", "cat /home/note").Output);
+        Assert.Equal("kept\n", _system.Run("untrusted", "cat /home/user/note").Output);
         Assert.Equal("Running", _system.PowerState("untrusted"));
     }
 

@@ -119,6 +119,10 @@ public static unsafe partial class Spawner
     /// start it (ENOENT for a missing file).
     /// </summary>
     public static SpawnedProcess? Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, int stdin, int stdout, int stderr, out Errno error)
+        => Start(path, argv, environment, stdin, stdout, stderr, null, out error);
+
+    /// <summary>The same, in <paramref name="workingDirectory"/> (null: this process's).</summary>
+    public static SpawnedProcess? Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, int stdin, int stdout, int stderr, string? workingDirectory, out Errno error)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(argv);
@@ -165,6 +169,10 @@ public static unsafe partial class Spawner
             Check(posix_spawn_file_actions_adddup2(actions, stdin < 0 ? devNull : stdin, 0));
             Check(posix_spawn_file_actions_adddup2(actions, stdout < 0 ? devNull : stdout, 1));
             Check(posix_spawn_file_actions_adddup2(actions, stderr < 0 ? devNull : stderr, 2));
+            if (workingDirectory != null)
+            {
+                Check(posix_spawn_file_actions_addchdir_np(actions, (byte*)NativeString(workingDirectory, strings)));
+            }
             Check(posix_spawnattr_init(attr));
             attrReady = true;
             Check(sigemptyset(sigset));
@@ -284,6 +292,9 @@ public static unsafe partial class Spawner
 
     [LibraryImport("libc")]
     private static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_addchdir_np(void* actions, byte* path);
 
     [LibraryImport("libc")]
     private static partial int posix_spawnattr_init(void* attr);

@@ -10,8 +10,9 @@ namespace Qubes.Qrexec.Runtime;
 public sealed class PreparedService
 {
     internal PreparedService(ServiceCommand command, ServiceKind kind, ServiceLocation? location, RpcConfig settings,
-        string? path, IReadOnlyList<string> argv, IReadOnlyList<string> environment)
+        string? path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, string? workingDirectory = null)
     {
+        WorkingDirectory = workingDirectory;
         Command = command;
         Kind = kind;
         Location = location;
@@ -52,6 +53,9 @@ public sealed class PreparedService
 
     /// <summary>Its environment, <c>KEY=VALUE</c>.</summary>
     public IReadOnlyList<string> Environment { get; }
+
+    /// <summary>Where it starts (the user's home when it runs as another user), or null for the runner's own.</summary>
+    public string? WorkingDirectory { get; }
 
     internal static PreparedService Failed(int status) => new(status);
 }

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -24,6 +26,17 @@ public static class ServiceRunner
     public static Action<string> Log { get; set; } = static line => Console.Error.WriteLine(line);
 
     /// <summary>
+    /// Whether an executable service runs as the user its call names (the agent, running as the
+    /// qube's root, as upstream's does): a user other than root is taken from /etc/passwd and the
+    /// program started through <c>setpriv</c> with that user's ids and groups, environment (HOME,
+    /// USER, LOGNAME, SHELL) and home as working directory. Otherwise services run as this process.
+    /// </summary>
+    public static bool RunAsCallUser { get; set; }
+
+    /// <summary>Where <c>setpriv</c> (util-linux) is.</summary>
+    private const string SetPriv = "/usr/bin/setpriv";
+
+    /// <summary>
     /// Resolves <paramref name="commandLine"/> (<c>user:command</c>) to what a call will start (spec
     /// §9 steps 1-4: parse, check the user, find the service and its configuration). Touches no
     /// channel, so a caller may do it while the data channel is still being set up; a problem is
@@ -45,7 +58,7 @@ public static class ServiceRunner
         }
         if (!command!.IsRpc)
         {
-            return new PreparedService(command, ServiceKind.Executable, null, RpcConfig.Default, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment());
+            return AsCallUser(new PreparedService(command, ServiceKind.Executable, null, RpcConfig.Default, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment()));
         }
         ServiceLocation location = ServiceLookup.Find(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
         if (location.Kind is ServiceKind.NotFound or ServiceKind.Failure)
@@ -69,8 +82,34 @@ public static class ServiceRunner
             Log($"qrexec: {command.TokenCount} tokens after QUBESRPC; an executable service takes 2 or 4");
             return PreparedService.Failed(QrexecProtocol.ExitProblem);
         }
-        return new PreparedService(command, ServiceKind.Executable, location, settings, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
-            ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId));
+        return AsCallUser(new PreparedService(command, ServiceKind.Executable, location, settings, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
+            ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)));
+    }
+
+    /// <summary>An executable service as it starts under <see cref="RunAsCallUser"/>: through setpriv as the call's user.</summary>
+    private static PreparedService AsCallUser(PreparedService service)
+    {
+        ServiceCommand command = service.Command!;
+        if (!RunAsCallUser || command.User == "root")
+        {
+            return service;
+        }
+        if (UserAccount.Find(command.User) is not { } account)
+        {
+            Log($"qrexec: cannot run as {LogText.Cap(command.User)}: no such user");
+            return PreparedService.Failed(QrexecProtocol.ExitProblem);
+        }
+        string id = account.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string group = account.Gid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        List<string> argv = ["setpriv", "--reuid=" + id, "--regid=" + group, "--init-groups", "--", service.Path!, .. service.Argv.Skip(1)];
+        List<string> environment = [.. service.Environment.Where(static v => !v.StartsWith("HOME=", StringComparison.Ordinal) && !v.StartsWith("USER=", StringComparison.Ordinal)
+            && !v.StartsWith("LOGNAME=", StringComparison.Ordinal) && !v.StartsWith("SHELL=", StringComparison.Ordinal))];
+        environment.Add("HOME=" + account.Home);
+        environment.Add("USER=" + account.Name);
+        environment.Add("LOGNAME=" + account.Name);
+        environment.Add("SHELL=" + account.Shell);
+        return new PreparedService(command, service.Kind, service.Location, service.Settings, SetPriv, argv, environment,
+            Directory.Exists(account.Home) ? account.Home : "/");
     }
 
     /// <summary>
@@ -101,7 +140,7 @@ public static class ServiceRunner
         switch (service.Kind)
         {
             case ServiceKind.Executable:
-                return RunExecutable(channel, version, service.Path!, service.Argv, service.Environment, justExec, dom0);
+                return RunExecutable(channel, version, service, justExec, dom0);
             case ServiceKind.Socket:
                 return RunSocket(channel, version, command, service.Settings, service.Location!, dom0);
             default:
@@ -109,11 +148,12 @@ public static class ServiceRunner
         }
     }
 
-    private static int RunExecutable(IQrexecChannel channel, uint version, string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, bool justExec, bool dom0)
+    private static int RunExecutable(IQrexecChannel channel, uint version, PreparedService service, bool justExec, bool dom0)
     {
+        string path = service.Path!;
         if (justExec)
         {
-            using SpawnedProcess? detached = Spawner.Start(path, argv, environment, -1, -1, -1, out Errno startError);
+            using SpawnedProcess? detached = Spawner.Start(path, service.Argv, service.Environment, -1, -1, -1, service.WorkingDirectory, out Errno startError);
             int status = detached != null ? 0 : startError == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem;
             DataPump.SendExitCode(channel, status);
             return status;
@@ -130,7 +170,7 @@ public static class ServiceRunner
         using (stdoutWrite)
         using (stderrWrite)
         {
-            process = Spawner.Start(path, argv, environment, stdinRead.Fd, stdoutWrite.Fd, stderrWrite.Fd, out Errno error);
+            process = Spawner.Start(path, service.Argv, service.Environment, stdinRead.Fd, stdoutWrite.Fd, stderrWrite.Fd, service.WorkingDirectory, out Errno error);
             if (process == null)
             {
                 stdinWrite.Dispose();

@@ -37,6 +37,8 @@ internal static class Program
                 return a is "-h" or "--help" ? 0 : 2;
             }
         }
+        // as upstream's: an agent that is root (a qube's) runs each call as the user it names
+        ServiceRunner.RunAsCallUser = Environment.IsPrivilegedProcess;
         using Qubes.Qrexec.Runtime.QrexecAgent agent = new(ChannelFactory.FromEnvironment(), new AgentOptions(socket));
         if (!agent.Start())
         {

@@ -65,8 +65,8 @@ internal sealed class Scenarios : IDisposable
         _step("wallet: qvm-create wallet -l blue --property netvm=\"\"; my.GetPrice installed in untrusted; policy: my.GetPrice * wallet untrusted allow");
         Tool("qvm-create", ["wallet", "-l", "blue", "--property", "netvm="]);
         Policy("30-wallet.policy", "my.GetPrice  *  wallet  untrusted  allow\nmy.GetPrice  *  @anyvm  @anyvm     deny\n");
-        Run("untrusted", "mkdir -p /usr/local/etc/qubes-rpc && cat > /usr/local/etc/qubes-rpc/my.GetPrice && chmod +x /usr/local/etc/qubes-rpc/my.GetPrice",
-            "#!/bin/sh\necho \"$1: 42.17 EUR (quoted by $(hostname) for $QREXEC_REMOTE_DOMAIN)\"\n");
+        Run("untrusted", "mkdir -p /usr/local/etc/qubes-rpc && cat > /usr/local/etc/qubes-rpc/my.GetPrice && chmod +x /usr/local/etc/qubes-rpc/my.GetPrice", asRoot: true,
+            input: "#!/bin/sh\necho \"$1: 42.17 EUR (quoted by $(hostname) for $QREXEC_REMOTE_DOMAIN)\"\n");
         (int status, string output) = Run("wallet", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; qrexec-client-vm untrusted my.GetPrice+BTC");
         Expect(status == 0 && output == "lo\nBTC: 42.17 EUR (quoted by untrusted for wallet)\n", "wallet has only lo and gets the price from untrusted");
         PolicyLog();
@@ -75,24 +75,24 @@ internal sealed class Scenarios : IDisposable
         PolicyLog();
 
         _step("a copy service in the template debian-12 (its root is writable only to itself; the qubes see it read-only), then policy by tags");
-        Run("debian-12", "cat > /etc/qubes-rpc/demo.Copy && chmod +x /etc/qubes-rpc/demo.Copy",
-            "#!/bin/sh\n# receives a tar stream into ~/QubesIncoming/<caller>\nd=/home/QubesIncoming/$QREXEC_REMOTE_DOMAIN\nmkdir -p \"$d\" && tar -C \"$d\" -xf - && echo \"received in $(hostname): $(ls \"$d\")\"\n");
+        Run("debian-12", "cat > /etc/qubes-rpc/demo.Copy && chmod +x /etc/qubes-rpc/demo.Copy", asRoot: true,
+            input: "#!/bin/sh\n# receives a tar stream into ~/QubesIncoming/<caller>\nd=~/QubesIncoming/$QREXEC_REMOTE_DOMAIN\nmkdir -p \"$d\" && tar -C \"$d\" -xf - && echo \"received in $(hostname): $(ls \"$d\")\"\n");
         Tool("qvm-shutdown", ["--wait", "debian-12"]);
-        (status, _) = Run("work", "touch /usr/bin/x 2>/dev/null");
-        Expect(status != 0, "an AppVM cannot write its template's root");
+        (status, _) = Run("work", "touch /usr/bin/x 2>/dev/null", asRoot: true);
+        Expect(status != 0, "an AppVM cannot write its template's root, not even as its root");
         Tool("qvm-create", ["work-web", "-l", "blue"]);
         Tool("qvm-tags", ["work", "add", "work"]);
         Tool("qvm-tags", ["work-web", "add", "work"]);
         Policy("40-copy.policy", "demo.Copy  *  @tag:work  @tag:work  allow\ndemo.Copy  *  @anyvm     @anyvm     deny\n");
-        (status, output) = Run("work", "echo 'quarterly report' > /home/report.txt && tar -C /home -cf - report.txt | qrexec-client-vm work-web demo.Copy");
+        (status, output) = Run("work", "echo 'quarterly report' > ~/report.txt && tar -C ~ -cf - report.txt | qrexec-client-vm work-web demo.Copy");
         Expect(status == 0 && output.Contains("received in work-web: report.txt", StringComparison.Ordinal), "work -> work-web copy allowed");
         PolicyLog();
-        (status, output) = Run("work-web", "cat /home/QubesIncoming/work/report.txt; ls /home/report.txt 2>&1");
+        (status, output) = Run("work-web", "cat ~/QubesIncoming/work/report.txt; ls ~/report.txt 2>&1");
         Expect(output.StartsWith("quarterly report\n", StringComparison.Ordinal) && output.Contains("No such file", StringComparison.Ordinal), "work-web has the copy, not work's own files");
-        (status, _) = Run("personal", "echo diary > /home/d.txt && tar -C /home -cf - d.txt | qrexec-client-vm work demo.Copy");
+        (status, _) = Run("personal", "echo diary > ~/d.txt && tar -C ~ -cf - d.txt | qrexec-client-vm work demo.Copy");
         Expect(status == 126, "personal -> work refused");
         PolicyLog();
-        (status, _) = Run("work", "tar -C /home -cf - report.txt | qrexec-client-vm personal demo.Copy");
+        (status, _) = Run("work", "tar -C ~ -cf - report.txt | qrexec-client-vm personal demo.Copy");
         Expect(status == 126, "work -> personal refused");
         PolicyLog();
 
@@ -100,7 +100,7 @@ internal sealed class Scenarios : IDisposable
         (status, output) = Tool("qvm-run", ["--dispvm=work", "--service", "qubes.VMShell"]);
         Expect(status == 255 && output.Contains("Refusing to create DispVM out of this AppVM, because template_for_dispvms=False", StringComparison.Ordinal), "a disposable from work is refused");
         Tool("qvm-prefs", ["work", "template_for_dispvms", "True"]);
-        (status, output) = Tool("qvm-run", ["--dispvm=work", "-p", "echo \"in $(hostname), from the template's private volume: $(ls /home)\""]);
+        (status, output) = Tool("qvm-run", ["--dispvm=work", "-p", "echo \"in $(hostname), from the template's private volume: $(ls ~)\""]);
         Expect(status == 0 && output.StartsWith("in disp", StringComparison.Ordinal) && output.Contains("report.txt", StringComparison.Ordinal), "the disposable ran with a copy of work's private volume");
         string list = Tool("qvm-ls", ["--raw-list"], show: false).Output;
         Expect(!list.Split('\n').Any(static n => n.StartsWith("disp", StringComparison.Ordinal)), "the disposable is gone after the call");
@@ -151,11 +151,12 @@ internal sealed class Scenarios : IDisposable
         return (status, output);
     }
 
-    /// <summary>Runs a shell command in a qube (qvm-run --pass-io), with <paramref name="input"/> on its standard input.</summary>
-    private (int Status, string Output) Run(string qube, string command, string? input = null)
+    /// <summary>Runs a shell command in a qube (qvm-run --pass-io) as its user (or its root), with <paramref name="input"/> on its standard input.</summary>
+    private (int Status, string Output) Run(string qube, string command, bool asRoot = false, string? input = null)
     {
-        _say($"$ qvm-run -p {qube} {Quote(command)}");
-        (int status, string output) = Execute("qvm-run", ["-p", qube, command], input);
+        string[] user = asRoot ? ["-u", "root"] : [];
+        _say($"$ qvm-run {(asRoot ? "-u root " : "")}-p {qube} {Quote(command)}");
+        (int status, string output) = Execute("qvm-run", [.. user, "-p", qube, command], input);
         Lines(output);
         if (status != 0)
         {

@@ -81,7 +81,10 @@ internal sealed class SystemControl(string state)
                 }
                 output.WriteLine($"qubes: stopped {daemon} (pid {pid})");
             }
-            File.Delete(Layout.PidFile(daemon));
+            if (File.Exists(Layout.PidFile(daemon)))
+            {
+                File.Delete(Layout.PidFile(daemon));
+            }
         }
         return 0;
     }

@@ -15,15 +15,29 @@ namespace Qubes.Tools.Qubesd;
 
 /// <summary>
 /// Runs qubes on the loopback hypervisor as sandboxes (native/qube-sandbox.c): a domain from the
-/// broker, the qube's qrexec agent inside its own namespaces with its template's root read-only and
-/// its private volume, and its qrexec-daemon in dom0. Volumes are directories under the state
-/// directory (<see cref="SystemLayout"/>). Every method runs under qubesd's lock; a qube that stops
-/// by itself is noticed by a watcher thread, which takes the same lock.
+/// broker, the qube's qrexec agent inside its own user and other namespaces and its own cgroup,
+/// with its template's root layer and its private volume, and its qrexec-daemon in dom0. Each
+/// qube's ids are a range of host ids of its own (<see cref="IdBase"/>). Volumes live under the
+/// state directory (<see cref="SystemLayout"/>): <c>private.img</c>, an ext4 image of a fixed
+/// size, and for a template or standalone qube <c>root/</c>, its root layer; both hold the qube's
+/// own ids, so a copy for another qube needs no change of owners. Volumes are copied and removed
+/// without following anything a qube wrote (<see cref="DirectoryTree"/>). Every method runs under
+/// qubesd's lock; a qube that stops by itself is noticed by a watcher thread, which takes the same
+/// lock.
 /// </summary>
 internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
 {
-    /// <summary>The services a fresh template has in /etc/qubes-rpc (shipped beside qubesd in template-root/).</summary>
-    private static readonly string s_templateImage = Path.Combine(AppContext.BaseDirectory, "template-root");
+    /// <summary>Size of a new private volume (upstream's default).</summary>
+    public const long DefaultPrivateSize = 2L << 30;
+
+    /// <summary>Most processes (and threads) a qube may run at once.</summary>
+    public const int PidsLimit = 4096;
+
+    /// <summary>The first host id of the ranges given to qubes; qube Q gets 65536 ids from IdBase(Q).</summary>
+    private const long FirstIdBase = 1L << 30;
+
+    /// <summary>How long a launcher may take to tear its qube down after it was told to kill it.</summary>
+    private static readonly TimeSpan s_killGrace = TimeSpan.FromSeconds(10);
 
     private readonly SystemLayout _layout;
     private readonly Lock _lock;
@@ -33,6 +47,13 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     private readonly SpawnThread _spawner = new();
     private readonly string _tools = AppContext.BaseDirectory;
     private readonly string _native = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../native"));
+
+    /// <summary>The first of the 65536 host ids of a qube: ids no host user owns, a range for each qid.</summary>
+    public static long IdBase(Qube qube) => FirstIdBase + ((long)qube.Qid << 16);
+
+    /// <summary>The memory limit of a running qube, in bytes: its <c>maxmem</c> (what the balancer could give it), at least its <c>memory</c>.</summary>
+    public static long MemoryLimit(Qube qube)
+        => Math.Max((int)qube.Properties.Get("memory")!, (int)qube.Properties.Get("maxmem")!) * (1L << 20);
 
     /// <param name="layout">The state directory.</param>
     /// <param name="serverLock">qubesd's lock, taken by the watcher threads.</param>
@@ -77,30 +98,35 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         using (connection)
         {
             ProcessStartInfo sandbox = new(Path.Combine(_native, "qube-sandbox")) { UseShellExecute = false };
-            foreach (string a in (string[])["--name", name, "--staging", staging, "--root", root, "--private", _layout.Volume(name, "private"),
+            long memory = MemoryLimit(qube);
+            foreach (string a in (string[])["--name", name, "--id-base", IdBase(qube).ToString(CultureInfo.InvariantCulture),
+                "--staging", staging, "--root", root, "--private", PrivateImage(name),
+                "--memory", memory.ToString(CultureInfo.InvariantCulture), "--pids", PidsLimit.ToString(CultureInfo.InvariantCulture),
+                "--cpus", ((int)qube.Properties.Get("vcpus")!).ToString(CultureInfo.InvariantCulture),
                 "--log", _layout.Log(name), "--die-with-parent", "--bind-ro", _tools, "--bind-ro", _native])
             {
                 sandbox.ArgumentList.Add(a);
             }
             if (writable)
             {
-                sandbox.ArgumentList.Add("--root-work");
-                sandbox.ArgumentList.Add(_layout.Volume(name, "root-work"));
+                sandbox.ArgumentList.Add("--root-writable");
             }
             if (!s_dotnetRoot.StartsWith("/usr/", StringComparison.Ordinal))
             {
                 sandbox.ArgumentList.Add("--bind-ro");
                 sandbox.ArgumentList.Add(s_dotnetRoot);
             }
+            // the whole environment of the qube: nothing of dom0's reaches it
+            foreach (string variable in (string[])["PATH=" + $"{_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+                "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc",
+                "DOTNET_ROOT=" + s_dotnetRoot, "DOTNET_EnableDiagnostics=0", "DOTNET_CLI_TELEMETRY_OPTOUT=1"])
+            {
+                sandbox.ArgumentList.Add("--env");
+                sandbox.ArgumentList.Add(variable);
+            }
             sandbox.ArgumentList.Add("--");
             sandbox.ArgumentList.Add(Path.Combine(_tools, "qrexec-agent"));
             sandbox.ArgumentList.Add("--no-fork-server");
-            sandbox.Environment.Remove(LoopbackPlatform.DirectoryVariable);
-            sandbox.Environment["QREXEC_SERVICE_PATH"] = "/usr/local/etc/qubes-rpc:/etc/qubes-rpc";
-            sandbox.Environment["PATH"] = $"{_native}:{_tools}:/usr/local/bin:/usr/bin:/bin";
-            sandbox.Environment["HOME"] = "/home";
-            sandbox.Environment["DOTNET_EnableDiagnostics"] = "0";
-            sandbox.Environment["DOTNET_ROOT"] = s_dotnetRoot;
             // --die-with-parent ties the qube to the thread that starts it: a thread that lives as long as qubesd
             running = new Running(_spawner.Run(() => LoopbackPlatform.StartInDomain(connection, sandbox)), domainId);
         }
@@ -132,14 +158,18 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         }
         if (owner == qube && !qube.Has("template"))
         {
-            return (_layout.Volume(qube.Name, "root"), true);
+            return (RootLayer(qube.Name), true);
         }
         if (owner.Has("template"))
         {
             throw new QubesException("QubesNoTemplateError", $"Template for the domain '{qube.Name}' not found");
         }
-        return (_layout.Volume(owner.Name, "root"), false);
+        return (RootLayer(owner.Name), false);
     }
+
+    private string PrivateImage(string qube) => _layout.Volume(qube, "private.img");
+
+    private string RootLayer(string qube) => _layout.Volume(qube, "root");
 
     private Process StartDaemon(Qube qube, int domainId)
     {
@@ -154,15 +184,13 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         daemon.Environment[LoopbackPlatform.DirectoryVariable] = _layout.Broker;
         daemon.Environment["QREXEC_SERVICE_PATH"] = _layout.Dom0Services;
         Process process = Process.Start(daemon)!;
-        StreamWriter log = new(new FileStream(_layout.Log("qrexec." + qube.Name), FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        // the daemon's log carries what the qube asks for: each line capped, the file rotated
+        RotatingLog log = new(_layout.Log("qrexec." + qube.Name));
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data != null)
             {
-                lock (log)
-                {
-                    log.WriteLine(e.Data);
-                }
+                log.WriteLine(e.Data);
             }
         };
         process.Exited += (_, _) => log.Dispose();
@@ -236,7 +264,12 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         StateChanges++;
         if (kill)
         {
-            KillAndWait(running.Sandbox);
+            // the launcher kills the qube and removes its cgroup; SIGKILL only if it does not
+            Libc.kill(running.Sandbox.Id, Libc.SIGUSR2);
+            if (!running.Sandbox.WaitForExit(s_killGrace))
+            {
+                KillAndWait(running.Sandbox);
+            }
         }
         running.Sandbox.WaitForExit();
         running.Sandbox.Dispose();
@@ -272,36 +305,90 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         process.WaitForExit();
     }
 
-    public void CreateStorage(Qube qube)
+    public void CreateStorage(Qube qube) => Storage(qube, () =>
     {
         string directory = _layout.Qube(qube.Name);
-        if (Directory.Exists(directory))
-        {
-            Directory.Delete(directory, recursive: true); // left over from a qube of the same name whose removal was cut short
-        }
-        Directory.CreateDirectory(directory);
+        DirectoryTree.Remove(directory); // left over from a qube of the same name whose removal was cut short
+        Directory.CreateDirectory(Path.GetDirectoryName(directory)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (qube.Class == "DispVM" && qube.Ref("template") is { } template)
         {
-            CopyTree(_layout.Volume(template.Name, "private"), _layout.Volume(qube.Name, "private"));
+            CopyPrivate(template, PrivateImage(qube.Name));
         }
         else
         {
-            Directory.CreateDirectory(_layout.Volume(qube.Name, "private"));
+            MakeImage(PrivateImage(qube.Name), DefaultPrivateSize);
         }
         if (qube.Class is "TemplateVM" or "StandaloneVM")
         {
-            CopyTree(s_templateImage, _layout.Volume(qube.Name, "root"));
+            TemplateImage.Create(RootLayer(qube.Name), qube.Name);
+        }
+    });
+
+    /// <summary>A storage operation: a file system error is the caller's StoragePoolException.</summary>
+    private static void Storage(Qube qube, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new QubesException("StoragePoolException", $"storage of {qube.Name}: {e.Message}");
         }
     }
 
-    public void RemoveStorage(Qube qube)
+    /// <summary>An empty ext4 image of <paramref name="size"/> bytes (sparse: it takes what is written), its root owned by 0, the qube's root.</summary>
+    private static void MakeImage(string path, long size)
     {
-        string directory = _layout.Qube(qube.Name);
-        if (Directory.Exists(directory))
+        using (FileStream image = new(path, FileMode.CreateNew, FileAccess.Write))
         {
-            Directory.Delete(directory, recursive: true);
+            image.SetLength(size);
+        }
+        using Process mkfs = Process.Start(new ProcessStartInfo("mkfs.ext4", ["-q", "-F", "-m", "0", "-J", "size=4", "-E", "lazy_itable_init=1,nodiscard", "-L", "private", path])
+        {
+            UseShellExecute = false,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        string error = mkfs.StandardError.ReadToEnd();
+        mkfs.StandardOutput.ReadToEnd();
+        mkfs.WaitForExit();
+        if (mkfs.ExitCode != 0)
+        {
+            File.Delete(path);
+            throw new QubesException("StoragePoolException", $"mkfs.ext4 {path}: {error.Trim()}");
         }
     }
+
+    /// <summary>
+    /// Copies a qube's private volume. While the qube runs, its file system is frozen for the copy
+    /// (FIFREEZE on its /rw, reached through its init's root: everything written is on the image,
+    /// and nothing is written during the copy), so the copy is consistent, as of now.
+    /// </summary>
+    private void CopyPrivate(Qube source, string target)
+    {
+        if (!_running.TryGetValue(source, out Running? running) || ProcessTree.ChildOf(running.Sandbox.Id) is not int init)
+        {
+            DirectoryTree.CopyFile(PrivateImage(source.Name), target);
+            return;
+        }
+        using SafeFd volume = new(Libc.open($"/proc/{init}/root/rw", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
+        if (volume.Fd < 0 || !FileSystemFreeze.Freeze(volume.Fd))
+        {
+            throw new IOException($"cannot freeze the private volume of the running qube {source.Name}: {LastError.Get()}");
+        }
+        try
+        {
+            DirectoryTree.CopyFile(PrivateImage(source.Name), target);
+        }
+        finally
+        {
+            FileSystemFreeze.Thaw(volume.Fd);
+        }
+    }
+
+    public void RemoveStorage(Qube qube) => Storage(qube, () => DirectoryTree.Remove(_layout.Qube(qube.Name)));
 
     public IReadOnlyList<string> Volumes(Qube qube) => qube.Class switch
     {
@@ -310,27 +397,21 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         _ => [],
     };
 
-    public void CloneVolume(Qube source, Qube destination, string volume)
+    public void CloneVolume(Qube source, Qube destination, string volume) => Storage(destination, () =>
     {
-        string target = _layout.Volume(destination.Name, volume);
-        if (Directory.Exists(target))
+        if (volume == "private")
         {
-            Directory.Delete(target, recursive: true);
+            string target = PrivateImage(destination.Name);
+            File.Delete(target);
+            CopyPrivate(source, target);
         }
-        CopyTree(_layout.Volume(source.Name, volume), target);
-    }
-
-    /// <summary>Copies a directory tree with modes, owners, links and times (<c>cp -a</c>).</summary>
-    private static void CopyTree(string source, string target)
-    {
-        using Process cp = Process.Start(new ProcessStartInfo("cp", ["-a", "--", source, target]) { UseShellExecute = false, RedirectStandardError = true })!;
-        string error = cp.StandardError.ReadToEnd();
-        cp.WaitForExit();
-        if (cp.ExitCode != 0)
+        else
         {
-            throw new QubesException("StoragePoolException", $"copying {source}: {error.Trim()}");
+            string target = RootLayer(destination.Name);
+            DirectoryTree.Remove(target);
+            DirectoryTree.Copy(RootLayer(source.Name), target);
         }
-    }
+    });
 
     /// <summary>The .NET installation the qube's agent runs on (visible inside the sandbox at the same path).</summary>
     private static readonly string s_dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "../../.."));

@@ -39,6 +39,19 @@ internal static class ProcessTree
         return total * NsPerTick;
     }
 
+    /// <summary>A child process of <paramref name="parent"/> (the first found), or null.</summary>
+    public static int? ChildOf(int parent)
+    {
+        foreach (string directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Read(pid) is { } stat && stat.Parent == parent)
+            {
+                return pid;
+            }
+        }
+        return null;
+    }
+
     /// <summary>The parent and utime+stime+cutime+cstime of one process (fields 4 and 14-17 of its stat line), or null when it is gone.</summary>
     private static (int Parent, long Ticks)? Read(int pid)
     {

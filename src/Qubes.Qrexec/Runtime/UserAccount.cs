@@ -1,0 +1,30 @@
+using System;
+using System.Globalization;
+using System.IO;
+
+namespace Qubes.Qrexec.Runtime;
+
+/// <summary>An account of <c>/etc/passwd</c>: what a service that runs as a user needs of it.</summary>
+public sealed record UserAccount(string Name, uint Uid, uint Gid, string Home, string Shell)
+{
+    /// <summary>The account named <paramref name="name"/> in <paramref name="passwd"/> (default /etc/passwd), or null.</summary>
+    public static UserAccount? Find(string name, string passwd = "/etc/passwd")
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.Length == 0 || name.Contains(':', StringComparison.Ordinal) || !File.Exists(passwd))
+        {
+            return null;
+        }
+        foreach (string line in File.ReadLines(passwd))
+        {
+            string[] f = line.Split(':');
+            if (f.Length == 7 && f[0] == name
+                && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint uid)
+                && uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out uint gid))
+            {
+                return new UserAccount(name, uid, gid, f[5].Length > 0 ? f[5] : "/", f[6].Length > 0 ? f[6] : "/bin/sh");
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,2 @@
+// qubesd runs qubes as Linux sandboxes
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
