@@ -271,7 +271,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
         ];
         while (true)
         {
-            uint tx = store.TransactionStart();
+            uint tx = StartTransaction(store);
             StoreAnswer[] answers = store.Batch(requests, tx);
             for (int i = 0; i < answers.Length - 1; i++)
             {
@@ -288,6 +288,31 @@ public sealed unsafe class VchanEndpoint : IDisposable
             if (answers[^1].Error != Errno.EAGAIN)
             {
                 answers[^1].ThrowIfFailed("transaction-end", path);
+            }
+        }
+    }
+
+    /// <summary>Most time spent waiting for a transaction slot of the store connection.</summary>
+    private const int TransactionWaitMs = 10_000;
+
+    /// <summary>
+    /// Starts a store transaction; while the connection has all the open transactions it may have
+    /// (ENOSPC: other threads of this domain are publishing channels too), waits for one to end.
+    /// </summary>
+    private static uint StartTransaction(IStore store)
+    {
+        long deadline = Environment.TickCount64 + TransactionWaitMs;
+        int backoffMs = 1;
+        while (true)
+        {
+            try
+            {
+                return store.TransactionStart();
+            }
+            catch (StoreException e) when (e.Errno == Errno.ENOSPC && Environment.TickCount64 < deadline)
+            {
+                System.Threading.Thread.Sleep(backoffMs);
+                backoffMs = Math.Min(backoffMs * 2, 20);
             }
         }
     }
@@ -310,7 +335,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             IStore store = _platform.Store;
             for (int attempt = 0; attempt < 100; attempt++)
             {
-                uint tx = store.TransactionStart();
+                uint tx = StartTransaction(store);
                 StoreAnswer[] listed = store.Batch([StoreRequest.Remove(path), StoreRequest.Directory(parent)], tx);
                 StoreAnswer[] ended = listed[1].Children is { Count: 0 }
                     ? store.Batch([StoreRequest.Remove(parent), StoreRequest.Commit()], tx)

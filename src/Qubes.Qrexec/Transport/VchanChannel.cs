@@ -147,14 +147,26 @@ public sealed class VchanChannelFactory : IChannelFactory
         long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         error = null;
         VchanConnector connector;
-        try
+        int backoffMs = 1;
+        while (true)
         {
-            connector = VchanConnector.Start(_platform, serverDomain, port);
-        }
-        catch (Exception e) when (e is PlatformException or VchanException or ArgumentException)
-        {
-            error = e.Message;
-            return null;
+            try
+            {
+                connector = VchanConnector.Start(_platform, serverDomain, port);
+                break;
+            }
+            catch (PlatformException e) when (e.Errno == Errno.EMFILE && Stopwatch.GetTimestamp() < deadline)
+            {
+                // the domain's broker connections are all in use by calls being set up: one frees
+                // as soon as any of them is connected, so wait for it (bounded by the timeout)
+                Thread.Sleep(backoffMs);
+                backoffMs = Math.Min(backoffMs * 2, 50);
+            }
+            catch (Exception e) when (e is PlatformException or VchanException or ArgumentException)
+            {
+                error = e.Message;
+                return null;
+            }
         }
         using (connector)
         {
