@@ -77,6 +77,18 @@ public static unsafe class Fd
         }
     }
 
+    /// <summary>
+    /// Marks every descriptor above 2 close-on-exec: what this process inherited (a pipe of the shell
+    /// that started it, say) reaches none of the processes it starts. For daemons, at start.
+    /// </summary>
+    public static void CloseInheritedOnExec()
+    {
+        if (Libc.close_range(3, uint.MaxValue, Libc.CLOSE_RANGE_CLOEXEC) != 0)
+        {
+            throw new LinuxException("close_range", LastError.Get());
+        }
+    }
+
     /// <summary>Clears FD_CLOEXEC so that a started child process inherits the descriptor.</summary>
     public static void SetInheritable(int fd, bool inheritable)
     {

@@ -66,4 +66,9 @@ public static unsafe partial class Libc
     public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
     public const int PR_SET_PDEATHSIG = 1;
+
+    public const uint CLOSE_RANGE_CLOEXEC = 4;
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int close_range(uint first, uint last, uint flags);
 }

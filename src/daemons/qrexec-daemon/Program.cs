@@ -20,6 +20,8 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        // what this daemon inherited from whoever started it goes no further
+        Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
         string? uuid = null;
         string socketDir = QrexecProtocol.DefaultSocketDirectory;
         string policyProgram = QrexecProtocol.DefaultPolicyProgram;

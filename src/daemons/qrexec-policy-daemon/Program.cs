@@ -19,6 +19,8 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        // what this daemon inherited from whoever started it goes no further
+        Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
         PolicyPaths paths = new();
         string socketPath = "/run/qubes/policy.sock";
         string? askTty = null;

@@ -9,6 +9,8 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        // what this daemon inherited from whoever started it goes no further
+        Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
         string? directory = null;
         for (int i = 0; i < args.Length; i++)
         {

@@ -33,6 +33,8 @@ internal static class Program
                     return new SystemControl(SystemControl.StateFrom(args, 1)).Down(Console.Out);
                 case "status":
                     return new SystemControl(SystemControl.StateFrom(args, 1)).Status(Console.Out);
+                case "supervise":
+                    return new Supervisor(new SystemControl(SystemControl.StateFrom(args, 1)).Layout).Run();
                 case "demo":
                     return Demo.Run();
                 case "help" or "--help" or "-h":

@@ -12,16 +12,15 @@ namespace Qubes.Front;
 
 /// <summary>
 /// <c>qubes up|down|status</c>: the system of a state directory (<see cref="SystemLayout"/>) on the
-/// loopback hypervisor. <c>up</c> starts the hypervisor (qubes-lohv), the policy daemon and qubesd,
-/// each in its own session with its log in <c>log/</c> and its pid in <c>run/</c>; qubesd starts the
-/// qubes and their qrexec daemons. On the first <c>up</c> a default system is made: dom0, the
-/// template <c>debian-12</c>, the qubes <c>work</c>, <c>personal</c> and <c>untrusted</c>, the
-/// disposable template <c>default-dvm</c>, and the default policy.
+/// loopback hypervisor. <c>up</c> starts the system's supervisor (<see cref="Supervisor"/>) in a
+/// session of its own; it starts the hypervisor (qubes-lohv), the policy daemon and qubesd, and
+/// starts again whichever of the last two dies. qubesd starts the qubes and their qrexec daemons.
+/// On the first <c>up</c> a default system is made: dom0, the template <c>debian-12</c>, the qubes
+/// <c>work</c>, <c>personal</c> and <c>untrusted</c>, the disposable template <c>default-dvm</c>,
+/// and the default policy.
 /// </summary>
 internal sealed class SystemControl(string state)
 {
-    private static readonly string[] s_daemons = ["qubes-lohv", "qrexec-policy-daemon", "qubesd"];
-
     /// <summary>The state directory: <c>--state DIR</c>, else <c>QUBES_STATE_DIR</c>, else /var/lib/qubes-runtime.</summary>
     public static string StateFrom(string[] args, int start)
     {
@@ -39,9 +38,10 @@ internal sealed class SystemControl(string state)
 
     public AdminClient Admin => new(new SocketTransport(Layout.QubesdSocket));
 
-    /// <summary>Starts what is not running; returns 0 when the whole system is up.</summary>
+    /// <summary>Starts the supervisor unless it runs; returns 0 when the whole system is up.</summary>
     public int Up(TextWriter output)
     {
+        Directory.CreateDirectory(Layout.State, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(Layout.Run);
         Directory.CreateDirectory(Layout.Logs);
         bool fresh = !File.Exists(Layout.QubesXml);
@@ -50,10 +50,28 @@ internal sealed class SystemControl(string state)
             WriteDefaultPolicy();
         }
         Stopwatch clock = Stopwatch.StartNew();
-        Daemon("qubes-lohv", Path.Combine(Layout.Broker, Platform.Loopback.LoopbackBroker.SocketName), "--dir", Layout.Broker);
-        Daemon("qrexec-policy-daemon", Layout.PolicySocket, "--socket-path", Layout.PolicySocket);
-        Daemon("qubesd", Layout.QubesdSocket, "--state", Layout.State);
-        output.WriteLine($"qubes: up in {Layout.State} ({clock.Elapsed.TotalMilliseconds:F0} ms): {string.Join(", ", s_daemons.Select(d => $"{d} pid {Pid(d)}"))}");
+        if (Pid("supervisor") == 0)
+        {
+            ProcessStartInfo psi = new("setsid") { UseShellExecute = false };
+            // the supervisor's own output goes nowhere: it logs to log/supervisor.log
+            const string Script = "exec \"$@\" > /dev/null 2>&1 < /dev/null";
+            foreach (string a in (string[])["-f", "/bin/sh", "-c", Script, "sh", Path.Combine(AppContext.BaseDirectory, "qubes"), "supervise", "--state", Layout.State])
+            {
+                psi.ArgumentList.Add(a);
+            }
+            using (Process.Start(psi)!)
+            {
+            }
+        }
+        while (Supervisor.Daemons.Any(d => Pid(d) == 0) || !File.Exists(Layout.QubesdSocket))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(60) || (clock.Elapsed > TimeSpan.FromSeconds(2) && Pid("supervisor") == 0))
+            {
+                throw new InvalidOperationException($"the system did not come up; see {Layout.Log("supervisor")}");
+            }
+            Thread.Sleep(5);
+        }
+        output.WriteLine($"qubes: up in {Layout.State} ({clock.Elapsed.TotalMilliseconds:F0} ms): {string.Join(", ", Supervisor.Daemons.Select(d => $"{d} pid {Pid(d)}"))}");
         if (fresh)
         {
             CreateDefaultSystem(output);
@@ -61,10 +79,21 @@ internal sealed class SystemControl(string state)
         return 0;
     }
 
-    /// <summary>Stops qubesd (which stops every qube), then the policy daemon and the hypervisor.</summary>
+    /// <summary>Stops the supervisor, which stops qubesd (and every qube), then the policy daemon and the hypervisor.</summary>
     public int Down(TextWriter output)
     {
-        foreach (string daemon in s_daemons.Reverse())
+        int supervisor = Pid("supervisor");
+        if (supervisor > 0)
+        {
+            Libc.kill(supervisor, Libc.SIGTERM);
+            Stopwatch clock = Stopwatch.StartNew();
+            while (Alive(supervisor) && clock.Elapsed < TimeSpan.FromSeconds(120))
+            {
+                Thread.Sleep(20);
+            }
+        }
+        // whatever is left (a supervisor that was killed, or did not finish in time)
+        foreach (string daemon in Supervisor.Daemons.Reverse().Append("supervisor"))
         {
             int pid = Pid(daemon);
             if (pid > 0)
@@ -79,24 +108,26 @@ internal sealed class SystemControl(string state)
                 {
                     Libc.kill(pid, Libc.SIGKILL);
                 }
-                output.WriteLine($"qubes: stopped {daemon} (pid {pid})");
             }
             if (File.Exists(Layout.PidFile(daemon)))
             {
                 File.Delete(Layout.PidFile(daemon));
             }
         }
+        output.WriteLine($"qubes: down ({Layout.State})");
         return 0;
     }
 
-    /// <summary>Which daemons run, and the qubes as <c>qvm-ls</c> shows them.</summary>
+    /// <summary>Which daemons run and how often they were restarted, and the qubes as <c>qvm-ls</c> shows them.</summary>
     public int Status(TextWriter output)
     {
         bool up = true;
-        foreach (string daemon in s_daemons)
+        foreach (string daemon in Supervisor.Daemons.Prepend("supervisor"))
         {
             int pid = Pid(daemon);
-            output.WriteLine($"{daemon,-22}{(pid > 0 ? $"running (pid {pid})" : "stopped")}");
+            int restarts = Supervisor.ReadRestarts(Layout, daemon);
+            string state = pid > 0 ? $"running (pid {pid}{(restarts > 0 ? $", restarted {restarts} time{(restarts == 1 ? "" : "s")}" : "")})" : "stopped";
+            output.WriteLine($"{daemon,-22}{state}");
             up &= pid > 0;
         }
         if (!up)
@@ -106,47 +137,22 @@ internal sealed class SystemControl(string state)
         return QvmLs.Run([], Admin, output, Console.Error);
     }
 
-    /// <summary>The pid of a daemon started by <see cref="Up"/>, or 0 when it does not run.</summary>
+    /// <summary>The pid of a daemon of the system, or 0 when it does not run.</summary>
     public int Pid(string daemon)
     {
         string file = Layout.PidFile(daemon);
         return File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Alive(pid) ? pid : 0;
     }
 
-    private static bool Alive(int pid) => Libc.kill(pid, 0) == 0 && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
-
-    /// <summary>Starts a daemon in its own session (it outlives this command), unless it runs; waits for its socket.</summary>
-    private void Daemon(string name, string socket, params string[] args)
+    private static bool Alive(int pid)
     {
-        if (Pid(name) > 0)
+        try
         {
-            return;
+            return Libc.kill(pid, 0) == 0 && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
         }
-        if (File.Exists(socket))
+        catch (IOException)
         {
-            File.Delete(socket); // left by a daemon that was killed
-        }
-        ProcessStartInfo psi = new("setsid") { UseShellExecute = false };
-        const string Script = "pid=\"$1\" log=\"$2\"; shift 2; echo $$ > \"$pid\"; exec \"$@\" >> \"$log\" 2>&1 < /dev/null";
-        foreach (string a in (string[])["-f", "/bin/sh", "-c", Script, "sh", Layout.PidFile(name), Layout.Log(name), Path.Combine(AppContext.BaseDirectory, name), .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        foreach ((string variable, string value) in Layout.PolicyVariables)
-        {
-            psi.Environment[variable] = value;
-        }
-        using (Process.Start(psi)!)
-        {
-        }
-        Stopwatch clock = Stopwatch.StartNew();
-        while (!File.Exists(socket))
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(30) || (clock.Elapsed > TimeSpan.FromSeconds(1) && Pid(name) == 0))
-            {
-                throw new InvalidOperationException($"{name} did not start; see {Layout.Log(name)}");
-            }
-            Thread.Sleep(5);
+            return false; // gone between the two looks
         }
     }
 

@@ -27,6 +27,8 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        // what this daemon inherited from whoever started it goes no further
+        Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
         string store = QubesXml.PathFromEnvironment;
         string socket = "/var/run/qubesd.sock";
         string internalSocket = "/var/run/qubesd.internal.sock";

@@ -1,0 +1,2 @@
+// the front command runs a system of Linux sandboxes
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
