@@ -923,6 +923,9 @@ static int init_main(int launcher_alive, int log_write)
     if (poll(&alive, 1, 0) != 0)
         _exit(SETUP_FAILED);
     close(launcher_alive);
+    /* from here what init says (a set-up failure, a refused volume path) is in the qube's console log */
+    if (dup2(log_write, 1) < 0 || dup2(log_write, 2) < 0)
+        die("console");
     cgroup_join();
     if (unshare(CLONE_NEWCGROUP) != 0)
         die("unshare the cgroup namespace");
@@ -935,7 +938,7 @@ static int init_main(int launcher_alive, int log_write)
 
     /* standard descriptors: nothing in, the console pipe out; nothing else but the broker connection */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(log_write, 1) < 0 || dup2(log_write, 2) < 0)
+    if (null < 0 || dup2(null, 0) < 0)
         die("standard descriptors");
     close(null);
     close(log_write);

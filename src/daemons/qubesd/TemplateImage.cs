@@ -32,7 +32,13 @@ internal static class TemplateImage
     public static void Create(string layer, string name)
     {
         string etc = Path.Combine(layer, "etc");
-        Directory.CreateDirectory(Path.Combine(layer, "usr"));
+        // /usr/local is the qube's own (its private volume's usrlocal): the host's is hidden, by an opaque directory
+        string local = Path.Combine(layer, "usr", "local");
+        Directory.CreateDirectory(local);
+        if (!Xattr.Set(local, "trusted.overlay.opaque", "y"u8))
+        {
+            throw new IOException($"{local}: setxattr trusted.overlay.opaque: {LastError.Get()}");
+        }
         Directory.CreateDirectory(Path.Combine(etc, "ssl"));
         foreach (string entry in s_fromHost)
         {
