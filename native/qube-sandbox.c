@@ -255,8 +255,11 @@ static void mount_fd(int fd, const char *target, uint64_t attr, int userns)
     if (tree < 0)
         die("open_tree for %s", target);
     struct mount_attr ma = { .attr_set = attr, .userns_fd = (uint64_t)(attr & MOUNT_ATTR_IDMAP ? userns : 0) };
-    if (attr && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) != 0)
+    if (attr && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) != 0) {
+        if (errno == EINVAL && (attr & MOUNT_ATTR_IDMAP))
+            die("idmapped mount for %s (the file system under the state directory must support idmapped mounts: ext4, xfs, btrfs; tmpfs only from Linux 6.3)", target);
         die("mount_setattr for %s", target);
+    }
     if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) != 0)
         die("move_mount to %s", target);
     close(tree);
@@ -533,6 +536,7 @@ static void build_usr_and_etc(const char *newroot, int layer)
     char target[4096], data[16384];
     int usr = volume_dir(layer, "usr", "root layer");
     int etc = volume_dir(layer, "etc", "root layer");
+    close(volume_dir(usr, "local", "root layer")); /* the mount point of the private volume's usrlocal */
     uint64_t ro = opt.root_writable ? 0 : MOUNT_ATTR_RDONLY;
 
     /* /etc: the layer's own, nothing of the host's */
@@ -695,8 +699,12 @@ static void build_private(const char *newroot)
             fprintf(stderr, "qube-sandbox: private volume: %s is not a directory; /%s is left empty\n", parts[i][0], parts[i][1]);
             continue;
         }
-        if (!file_exists(target))
-            make_dirs(target, 0755);
+        if (!file_exists(target) && mkdir(target, 0755) != 0) {
+            /* no mount point in a read-only /usr: /usr/local stays the template's */
+            fprintf(stderr, "qube-sandbox: no /%s to mount the private volume's %s on: %s\n", parts[i][1], parts[i][0], strerror(errno));
+            close(fd);
+            continue;
+        }
         mount_fd(fd, target, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns_fd);
         close(fd);
     }
