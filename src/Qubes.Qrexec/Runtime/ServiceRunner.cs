@@ -27,14 +27,25 @@ public static class ServiceRunner
 
     /// <summary>
     /// Whether an executable service runs as the user its call names (the agent, running as the
-    /// qube's root, as upstream's does): a user other than root is taken from /etc/passwd and the
-    /// program started through <c>setpriv</c> with that user's ids and groups, environment (HOME,
-    /// USER, LOGNAME, SHELL) and home as working directory. Otherwise services run as this process.
+    /// qube's root, as upstream's does): a user other than root is taken from /etc/passwd, its
+    /// groups from /etc/group, and the program started through <c>qube-runas</c> (found on PATH;
+    /// util-linux's <c>setpriv</c> where there is none) with that user's ids and groups, environment
+    /// (HOME, USER, LOGNAME, SHELL) and home as working directory. Otherwise services run as this process.
     /// </summary>
     public static bool RunAsCallUser { get; set; }
 
-    /// <summary>Where <c>setpriv</c> (util-linux) is.</summary>
-    private const string SetPriv = "/usr/bin/setpriv";
+    private static readonly Lazy<string?> s_runas = new(static () =>
+    {
+        foreach (string directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = System.IO.Path.Combine(directory, "qube-runas");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return null;
+    });
 
     /// <summary>
     /// Resolves <paramref name="commandLine"/> (<c>user:command</c>) to what a call will start (spec
@@ -86,7 +97,7 @@ public static class ServiceRunner
             ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)));
     }
 
-    /// <summary>An executable service as it starts under <see cref="RunAsCallUser"/>: through setpriv as the call's user.</summary>
+    /// <summary>An executable service as it starts under <see cref="RunAsCallUser"/>: through qube-runas (or setpriv) as the call's user.</summary>
     private static PreparedService AsCallUser(PreparedService service)
     {
         ServiceCommand command = service.Command!;
@@ -101,14 +112,17 @@ public static class ServiceRunner
         }
         string id = account.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string group = account.Gid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        List<string> argv = ["setpriv", "--reuid=" + id, "--regid=" + group, "--init-groups", "--", service.Path!, .. service.Argv.Skip(1)];
+        string runas = s_runas.Value ?? "/usr/bin/setpriv";
+        List<string> argv = s_runas.Value is null
+            ? ["setpriv", "--reuid=" + id, "--regid=" + group, "--init-groups", "--", service.Path!, .. service.Argv.Skip(1)]
+            : ["qube-runas", id, group, string.Join(',', account.Groups()), "--", service.Path!, .. service.Argv.Skip(1)];
         List<string> environment = [.. service.Environment.Where(static v => !v.StartsWith("HOME=", StringComparison.Ordinal) && !v.StartsWith("USER=", StringComparison.Ordinal)
             && !v.StartsWith("LOGNAME=", StringComparison.Ordinal) && !v.StartsWith("SHELL=", StringComparison.Ordinal))];
         environment.Add("HOME=" + account.Home);
         environment.Add("USER=" + account.Name);
         environment.Add("LOGNAME=" + account.Name);
         environment.Add("SHELL=" + account.Shell);
-        return new PreparedService(command, service.Kind, service.Location, service.Settings, SetPriv, argv, environment,
+        return new PreparedService(command, service.Kind, service.Location, service.Settings, runas, argv, environment,
             Directory.Exists(account.Home) ? account.Home : "/");
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 
@@ -7,6 +8,25 @@ namespace Qubes.Qrexec.Runtime;
 /// <summary>An account of <c>/etc/passwd</c>: what a service that runs as a user needs of it.</summary>
 public sealed record UserAccount(string Name, uint Uid, uint Gid, string Home, string Shell)
 {
+    /// <summary>The account's groups: its own, and those of <paramref name="group"/> (default /etc/group) that list it.</summary>
+    public IReadOnlyList<uint> Groups(string group = "/etc/group")
+    {
+        List<uint> groups = [Gid];
+        if (File.Exists(group))
+        {
+            foreach (string line in File.ReadLines(group))
+            {
+                string[] f = line.Split(':');
+                if (f.Length == 4 && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint gid) && !groups.Contains(gid)
+                    && Array.IndexOf(f[3].Split(','), Name) >= 0)
+                {
+                    groups.Add(gid);
+                }
+            }
+        }
+        return groups;
+    }
+
     /// <summary>The account named <paramref name="name"/> in <paramref name="passwd"/> (default /etc/passwd), or null.</summary>
     public static UserAccount? Find(string name, string passwd = "/etc/passwd")
     {
