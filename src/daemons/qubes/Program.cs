@@ -22,6 +22,9 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        // what the user's shell left open here (a pipe of a command substitution, say) reaches
+        // neither the supervisor and its daemons nor the qubes, and does not keep the shell waiting
+        Interop.Linux.Fd.CloseInheritedOnExec();
         string command = args.Length > 0 ? args[0] : "help";
         try
         {
