@@ -27,68 +27,48 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
     {
         public const string Marker = "QUBES_LEAK_MARKER_5f3a";
 
+        private readonly LoopbackSystem _system;
+
         public HostileSystem()
         {
-            string? root = AppContext.BaseDirectory;
-            while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-            {
-                root = Path.GetDirectoryName(root.TrimEnd('/'));
-            }
-            Root = root!;
-            Bin = Path.Combine(Root, "artifacts", "bin", "qubes", "release");
-            Attack = Path.Combine(Root, "artifacts", "native", "qube-attack");
-            State = Path.Combine(Path.GetTempPath(), $"qubes-hostile-test-{Environment.ProcessId}");
             Scratch = Directory.CreateTempSubdirectory("qubes-hostile-").FullName;
             MarkerFile = Path.Combine(Scratch, Marker + ".file");
             File.WriteAllText(MarkerFile, "dom0's shell");
             // the shell that starts the system holds the marker file open on descriptor 9 and the marker in its environment
-            (int status, string output) = Host("sh", "-c", $"exec 9<'{MarkerFile}'; {Marker}=secret exec '{Path.Combine(Bin, "qubes")}' up");
-            Assert.True(status == 0, output);
+            _system = new LoopbackSystem("hostile-test", $"exec 9<'{MarkerFile}'; {Marker}=secret exec QUBES");
+            Attack = Path.Combine(_system.Root, "artifacts", "native", "qube-attack");
         }
 
-        public string Root { get; }
+        public string Root => _system.Root;
 
-        public string Bin { get; }
+        public string State => _system.State;
 
         public string Attack { get; }
-
-        public string State { get; }
 
         public string Scratch { get; }
 
         public string MarkerFile { get; }
 
         /// <summary>A tool of the system as dom0.</summary>
-        public (int Status, string Output) Tool(string tool, params string[] args) => Exec(Path.Combine(Bin, tool), null, args);
+        public (int Status, string Output) Tool(string tool, params string[] args) => _system.Tool(tool, args);
 
         /// <summary>A shell command in a qube as its root.</summary>
-        public (int Status, string Output) AsRoot(string qube, string command) => Tool("qvm-run", "-u", "root", "-p", qube, command);
+        public (int Status, string Output) AsRoot(string qube, string command) => _system.RunAsRoot(qube, command);
 
         /// <summary>A shell command in a qube as its user.</summary>
-        public (int Status, string Output) AsUser(string qube, string command) => Tool("qvm-run", "-p", qube, command);
+        public (int Status, string Output) AsUser(string qube, string command) => _system.Run(qube, command);
 
         /// <summary>A program on the host, as host root outside any qube.</summary>
-        public (int Status, string Output) Host(string file, params string[] args) => Exec(file, null, args);
+        public (int Status, string Output) Host(string file, params string[] args) => _system.Exec(file, null, args);
 
-        public (int Status, string Output) Exec(string file, string? input, params string[] args)
-        {
-            ProcessStartInfo psi = new(file, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.Environment["QUBES_STATE_DIR"] = State;
-            using Process p = Process.Start(psi)!;
-            p.StandardInput.Write(input ?? string.Empty);
-            p.StandardInput.Close();
-            Task<string> error = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            Assert.True(p.WaitForExit(180_000), $"{file} {string.Join(' ', args)} did not finish");
-            return (p.ExitCode, output + error.Result);
-        }
+        public (int Status, string Output) Exec(string file, string? input, params string[] args) => _system.Exec(file, input, args);
 
-        public string Pid(string daemon) => File.ReadAllText(Path.Combine(State, "run", daemon + ".pid")).Trim();
+        public string Pid(string daemon) => _system.Pid(daemon);
 
         public void Dispose()
         {
-            Tool("qubes", "down");
-            Host("rm", "-rf", "--one-file-system", State, Scratch);
+            _system.Dispose();
+            Host("rm", "-rf", "--one-file-system", Scratch);
         }
     }
 

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Net.Sockets;
@@ -16,72 +15,16 @@ namespace Qubes.Core.Tests;
 /// </summary>
 public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.RunningSystem>
 {
-    private readonly RunningSystem _system;
+    private readonly LoopbackSystem _system;
 
-    public SandboxSystemTests(RunningSystem system) => _system = system;
+    public SandboxSystemTests(RunningSystem system) => _system = system.System;
 
     /// <summary>The system, up for the whole class; down and deleted after.</summary>
     public sealed class RunningSystem : IDisposable
     {
-        public RunningSystem()
-        {
-            string? root = AppContext.BaseDirectory;
-            while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-            {
-                root = Path.GetDirectoryName(root.TrimEnd('/'));
-            }
-            Bin = Path.Combine(root!, "artifacts", "bin", "qubes", "release");
-            State = Path.Combine(Path.GetTempPath(), $"qubes-system-test-{Environment.ProcessId}");
-            (int status, string output) = Tool("qubes", "up");
-            Assert.True(status == 0, output);
-        }
+        public LoopbackSystem System { get; } = new("system-test");
 
-        public string Bin { get; }
-
-        public string State { get; }
-
-        /// <summary>Runs a tool of the system as dom0 (QUBES_STATE_DIR set).</summary>
-        public (int Status, string Output) Tool(string tool, params string[] args) => ToolWithInput(null, tool, args);
-
-        /// <summary>The same, with <paramref name="input"/> on its standard input.</summary>
-        public (int Status, string Output) ToolWithInput(string? input, string tool, params string[] args)
-        {
-            ProcessStartInfo psi = new(Path.Combine(Bin, tool), args)
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            psi.Environment["QUBES_STATE_DIR"] = State;
-            using Process p = Process.Start(psi)!;
-            p.StandardInput.Write(input ?? string.Empty);
-            p.StandardInput.Close();
-            System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            Assert.True(p.WaitForExit(120_000), $"{tool} {string.Join(' ', args)} did not finish");
-            return (p.ExitCode, output + error.Result);
-        }
-
-        /// <summary>A shell command in a qube (qvm-run --pass-io), as its user.</summary>
-        public (int Status, string Output) Run(string qube, string command, string? input = null) => ToolWithInput(input, "qvm-run", "-p", qube, command);
-
-        /// <summary>A shell command in a qube as its root.</summary>
-        public (int Status, string Output) RunAsRoot(string qube, string command, string? input = null) => ToolWithInput(input, "qvm-run", "-u", "root", "-p", qube, command);
-
-        public string PowerState(string qube)
-            => Tool("qvm-ls", "--raw-data", "--fields", "name,state").Output.Split('\n').Select(static l => l.Split('|')).First(f => f[0] == qube)[1];
-
-        public void Dispose()
-        {
-            Tool("qubes", "down");
-            try
-            {
-                Directory.Delete(State, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        public void Dispose() => System.Dispose();
     }
 
     [Fact]
