@@ -35,7 +35,7 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
             MarkerFile = Path.Combine(Scratch, Marker + ".file");
             File.WriteAllText(MarkerFile, "dom0's shell");
             // the shell that starts the system holds the marker file open on descriptor 9 and the marker in its environment
-            _system = new LoopbackSystem("hostile-test", $"exec 9<'{MarkerFile}'; {Marker}=secret exec QUBES");
+            _system = new LoopbackSystem("hostile-test", $"exec 9<'{MarkerFile}'; {Marker}=secret exec {{qubes}}");
             Attack = Path.Combine(_system.Root, "artifacts", "native", "qube-attack");
         }
 

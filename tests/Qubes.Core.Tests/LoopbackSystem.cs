@@ -14,7 +14,7 @@ namespace Qubes.Core.Tests;
 public sealed class LoopbackSystem : IDisposable
 {
     /// <param name="name">Part of the state directory's name.</param>
-    /// <param name="shell">How <c>qubes up</c> is started: a shell command prefix (<c>QUBES</c> stands for the front command), or null to start it directly.</param>
+    /// <param name="shell">How <c>qubes up</c> is started: a shell command prefix (<c>{qubes}</c> stands for the front command), or null to start it directly.</param>
     public LoopbackSystem(string name, string? shell = null)
     {
         string? root = AppContext.BaseDirectory;
@@ -27,7 +27,7 @@ public sealed class LoopbackSystem : IDisposable
         State = Path.Combine(Path.GetTempPath(), $"qubes-{name}-{Environment.ProcessId}");
         (int status, string output) = shell is null
             ? Tool("qubes", "up")
-            : Exec("sh", null, "-c", shell.Replace("QUBES", $"'{Path.Combine(Bin, "qubes")}'", StringComparison.Ordinal) + " up");
+            : Exec("sh", null, "-c", shell.Replace("{qubes}", $"'{Path.Combine(Bin, "qubes")}'", StringComparison.Ordinal) + " up");
         Assert.True(status == 0, output);
     }
 
