@@ -70,6 +70,21 @@ public sealed class LoopbackSystem : IDisposable
     public string PowerState(string qube)
         => Tool("qvm-ls", "--raw-data", "--fields", "name,state").Output.Split('\n').Select(static l => l.Split('|')).First(f => f[0] == qube)[1];
 
+    /// <summary>Polls <paramref name="condition"/> every 100 ms until it holds (true) or the time is up (false).</summary>
+    public static bool Eventually(Func<bool> condition, int timeoutMs)
+    {
+        Stopwatch clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.ElapsedMilliseconds > timeoutMs)
+            {
+                return false;
+            }
+            System.Threading.Thread.Sleep(100);
+        }
+        return true;
+    }
+
     /// <summary>The pid of one of the system's dom0 daemons.</summary>
     public string Pid(string daemon) => File.ReadAllText(Path.Combine(State, "run", daemon + ".pid")).Trim();
 

@@ -147,6 +147,23 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         Assert.Equal(0, _system.Tool("qvm-prefs", "--default", "work", "memory").Status);
     }
 
+    [Fact]
+    public void The_supervisor_restarts_a_dom0_daemon_that_dies_and_qubes_status_shows_it()
+    {
+        Assert.Equal(0, _system.Run("work", "true").Status);
+        foreach (string daemon in (string[])["qrexec-policy-daemon", "qubesd"])
+        {
+            string pid = _system.Pid(daemon);
+            Assert.Equal(0, _system.Exec("kill", null, "-9", pid).Status);
+            Assert.True(LoopbackSystem.Eventually(() =>
+                _system.Tool("qubes", "status").Output.Contains($"{daemon,-22}running (pid ", StringComparison.Ordinal)
+                && _system.Pid(daemon) != pid, 30_000), $"{daemon} did not come back");
+            Assert.Contains($"{daemon} (pid {pid}) was killed by signal 9; restarting it (restart 1)", File.ReadAllText(Path.Combine(_system.State, "log", "supervisor.log")), StringComparison.Ordinal);
+            Assert.Contains("restarted 1 time)", _system.Tool("qubes", "status").Output, StringComparison.Ordinal);
+            Assert.Equal("ok\n", _system.Run("work", "echo ok").Output); // the system serves again (after qubesd's death, work starts anew)
+        }
+    }
+
     private static string Receive(Socket socket, string end)
     {
         StringBuilder text = new();
