@@ -117,7 +117,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
                 sandbox.ArgumentList.Add(s_dotnetRoot);
             }
             // the whole environment of the qube: nothing of dom0's reaches it
-            foreach (string variable in (string[])["PATH=" + $"{_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+            foreach (string variable in (string[])[$"PATH={_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
                 "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc",
                 "DOTNET_ROOT=" + s_dotnetRoot, "DOTNET_EnableDiagnostics=0", "DOTNET_CLI_TELEMETRY_OPTOUT=1"])
             {
