@@ -47,6 +47,9 @@ public static unsafe partial class Libc
     public static partial int dup(int fd);
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int dup3(int oldFd, int newFd, int flags);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int pipe2(int* fds, int flags);
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]

@@ -12,6 +12,8 @@ public static unsafe partial class Libc
     public const int SOL_SOCKET = 1;
     public const int SCM_RIGHTS = 1;
     public const int SO_PEERCRED = 17;
+    public const int SO_SNDBUF = 7;
+    public const int SO_RCVBUF = 8;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_CMSG_CLOEXEC = 0x40000000;
@@ -89,4 +91,7 @@ public static unsafe partial class Libc
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int getsockopt(int fd, int level, int name, void* val, uint* len);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int setsockopt(int fd, int level, int name, void* val, uint len);
 }

@@ -67,6 +67,13 @@ public static unsafe class UnixSocket
     }
 
     /// <summary>Pid of the process at the other end of a connected AF_UNIX socket.</summary>
+    /// <summary>Asks for <paramref name="bytes"/> of send and receive buffer (best effort: the kernel caps it at its maximum).</summary>
+    public static void SetBufferSizes(int socket, int bytes)
+    {
+        Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &bytes, sizeof(int));
+        Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &bytes, sizeof(int));
+    }
+
     public static int PeerPid(int socket)
     {
         Libc.ucred cred;

@@ -38,6 +38,12 @@ public struct ServiceIo
     public SpawnedProcess? Process;
     /// <summary><see cref="Input"/> and <see cref="Output"/> are one socket: shut down halves instead of closing.</summary>
     public bool IsSocket;
+    /// <summary>
+    /// <see cref="Input"/> is a socket of its own (a socket pair to the process's stdin): what the
+    /// process writes into it is sent as STDOUT too, and STDOUT ends when both it and
+    /// <see cref="Output"/> have ended (upstream's services may switch to their stdin socket for output).
+    /// </summary>
+    public bool InputIsSocket;
     public bool ExitOnClientEof;
     public bool ExitOnServiceEof;
 }
@@ -81,10 +87,17 @@ public sealed unsafe class DataPump
     private byte[]? _filterBuffer;
     private byte[]? _prefix;
 
-    private bool _stdinEofSent;
+    private bool _stdinEofSent;      // these three: the EOF is decided (queued, then sent as space allows)
     private bool _stdoutEofSent;
     private bool _stderrEofSent;
+    private readonly bool[] _pendingEof = new bool[3]; // EOF headers waiting for channel space, by stream
+    private int _pendingExit = -1;   // the service's exit code, waiting for the EOFs and for space
+    private bool _exitSent;
     private bool _remoteStdinEof;
+    private int _stdoutAlt = -1;     // the service's stdin socket, read as a second STDOUT source
+    private int _inputSocket = -1;   // the same descriptor, closed when the run ends
+    private bool _stdoutPrimaryEof;  // the service's stdout ended; STDOUT ends once its stdin socket has too
+    private bool _stdinGone;         // the service's local stdin is closed (remote EOF, the process exited, the socket hung up)
     private bool _haveExitCode;
     private int _remoteStatus;
     private bool _ownsDescriptors;   // the service side's process pipes (not sockets, not the caller's stdio)
@@ -142,6 +155,10 @@ public sealed unsafe class DataPump
         pump._sinks[StreamStdin] = io.Input;
         pump._sources[StreamStdout] = io.Output;
         pump._sources[StreamStderr] = io.Error;
+        if (io.InputIsSocket && !io.IsSocket)
+        {
+            pump._stdoutAlt = pump._inputSocket = io.Input;
+        }
         int result = pump.Run(io.Process, io.IsSocket, io.ExitOnClientEof, io.ExitOnServiceEof);
         failure = pump.Failure;
         return result;
@@ -206,6 +223,11 @@ public sealed unsafe class DataPump
             else if (!isSocket)
             {
                 // the process's pipes are the pump's: close what the streams left open
+                if (_inputSocket >= 0)
+                {
+                    _sinks[StreamStdin] = -1;
+                    CloseOwned(ref _inputSocket);
+                }
                 for (int i = 0; i < 3; i++)
                 {
                     CloseOwned(ref _sinks[i]);
@@ -218,19 +240,14 @@ public sealed unsafe class DataPump
     private int Loop(SpawnedProcess? process, bool isSocket, bool exitOnClientEof, bool exitOnServiceEof)
     {
         _channel.Blocking = false;
-        Libc.pollfd* fds = stackalloc Libc.pollfd[6];
-        if (!_isCaller && _sources[StreamStderr] < 0 && !SendHeader(MessageType.DataStderr, 0))
+        Libc.pollfd* fds = stackalloc Libc.pollfd[8];
+        if (!_isCaller && _sources[StreamStderr] < 0)
         {
-            return ChannelFailed();
+            QueueEof(StreamStderr); // no stderr to forward (a socket, or dom0's service): its EOF first
         }
-        _stderrEofSent = !_isCaller && _sources[StreamStderr] < 0;
         if (_isCaller && _sources[StreamStdin] < 0 && _prefix == null)
         {
-            if (!SendHeader(MessageType.DataStdin, 0) && !StopSendingToClosedPeer())
-            {
-                return ChannelFailed();
-            }
-            _stdinEofSent = true;
+            QueueEof(StreamStdin);
         }
         bool processExited = process == null;
         bool checkProcess = true; // reaped once at the start, then when its pidfd polls readable
@@ -244,11 +261,12 @@ public sealed unsafe class DataPump
             }
             if (_isCaller && _haveExitCode)
             {
+                // the service is done: our input's end goes out if there is room, nothing waits for it
                 if (!_stdinEofSent)
                 {
-                    SendHeader(MessageType.DataStdin, 0);
-                    _stdinEofSent = true;
+                    QueueEof(StreamStdin);
                 }
+                FlushPending();
                 int local = 0;
                 if (process != null)
                 {
@@ -257,35 +275,46 @@ public sealed unsafe class DataPump
                 }
                 return _remoteStatus != 0 ? _remoteStatus : local;
             }
-            if (!_isCaller)
+            if (!_isCaller && _pendingExit < 0)
             {
                 if (_remoteStdinEof && _sinks[StreamStdin] >= 0)
                 {
-                    if (isSocket)
+                    if (isSocket && exitOnClientEof)
                     {
                         Libc.shutdown(_sinks[StreamStdin], 1); // SHUT_WR
-                        if (exitOnClientEof)
+                        _sinks[StreamStdin] = -1;
+                        if (!_stdoutEofSent)
                         {
-                            SendHeader(MessageType.DataStdout, 0);
-                            return FinishService(0);
+                            QueueEof(StreamStdout);
+                            _sources[StreamStdout] = -1;
                         }
+                        _pendingExit = 0;
+                        continue;
                     }
-                    else
-                    {
-                        Libc.close(_sinks[StreamStdin]);
-                    }
-                    _sinks[StreamStdin] = -1;
+                    CloseServiceStdin(isSocket);
                 }
                 if (!processExited && checkProcess)
                 {
                     checkProcess = false;
                     processExited = process!.TryReap(block: false);
+                    if (processExited && _sinks[StreamStdin] >= 0 && !isSocket)
+                    {
+                        CloseServiceStdin(isSocket); // nobody reads it any more: what comes is dropped
+                    }
                 }
                 if (_stdoutEofSent && _stderrEofSent && processExited
-                    && (!isSocket || _remoteStdinEof || exitOnServiceEof))
+                    && (!isSocket || _remoteStdinEof || _stdinGone || exitOnServiceEof))
                 {
-                    return FinishService(process?.ExitCode ?? 0);
+                    _pendingExit = process?.ExitCode ?? 0;
                 }
+            }
+            if (!FlushPending())
+            {
+                return ChannelFailed();
+            }
+            if (_exitSent)
+            {
+                return _pendingExit;
             }
 
             // 2. send: prefix data first, then local sources while the channel has room
@@ -311,6 +340,12 @@ public sealed unsafe class DataPump
             }
             int blockedIndex = n;
             fds[n++] = new Libc.pollfd { fd = _blockedFd, events = Libc.POLLOUT };
+            // a service's socket that hangs up (both directions shut) ends its stdin; polled with no
+            // event asked, POLLHUP and POLLERR come anyway
+            int altIndex = n;
+            fds[n++] = new Libc.pollfd { fd = room && _stdoutAlt >= 0 ? _stdoutAlt : -1, events = Libc.POLLIN };
+            int hangupIndex = n;
+            fds[n++] = new Libc.pollfd { fd = !_isCaller && isSocket && _sinks[StreamStdin] >= 0 && _blockedFd < 0 ? _sinks[StreamStdin] : -1, events = 0 };
             int processIndex = n;
             fds[n++] = new Libc.pollfd { fd = processExited || process == null ? -1 : process.PidFd.Fd, events = Libc.POLLIN };
 
@@ -337,6 +372,14 @@ public sealed unsafe class DataPump
             {
                 checkProcess = true;
             }
+            if ((fds[hangupIndex].revents & (Libc.POLLHUP | Libc.POLLERR)) != 0 && _sinks[StreamStdin] >= 0)
+            {
+                CloseServiceStdin(isSocket);
+            }
+            if (fds[altIndex].revents != 0 && SendFromStdinSocket() == int.MinValue)
+            {
+                return ChannelFailed();
+            }
             if (r == 0 && _channel.State == Vchan.VchanState.Disconnected && _channel.Ready() == 0)
             {
                 return PeerGone();
@@ -356,9 +399,9 @@ public sealed unsafe class DataPump
                     }
                     break;
                 }
-                if (!_isCaller && isSocket && exitOnServiceEof && _stdoutEofSent)
+                if (!_isCaller && isSocket && exitOnServiceEof && _stdoutEofSent && _pendingExit < 0)
                 {
-                    return FinishService(0);
+                    _pendingExit = 0;
                 }
             }
             if (_channel.State == Vchan.VchanState.Disconnected && _channel.Ready() == 0)
@@ -388,9 +431,13 @@ public sealed unsafe class DataPump
             return moved;
         }
         // end of file (or a read error, which ends the stream the same way)
-        if (!SendHeader(type, 0))
+        if (s == StreamStdout && _stdoutAlt >= 0)
         {
-            return int.MinValue;
+            _stdoutPrimaryEof = true; // STDOUT goes on from the stdin socket until that ends too
+        }
+        else
+        {
+            QueueEof(s);
         }
         if (isSocket)
         {
@@ -401,17 +448,21 @@ public sealed unsafe class DataPump
             Libc.close(fd);     // the process's pipe is ours; the caller's descriptors are not
         }
         _sources[s] = -1;
-        switch (s)
+        return 0;
+    }
+
+    /// <summary>Reads what the service wrote into its stdin socket and sends it as STDOUT; at its end, STDOUT ends if the stdout socket has.</summary>
+    private int SendFromStdinSocket()
+    {
+        int moved = _channel.SendChunkFromFd(MessageType.DataStdout, _stdoutAlt, _sendChunk);
+        if (moved > 0 || moved == -(int)Errno.EAGAIN || moved == -(int)Errno.EINTR || moved == int.MinValue)
         {
-            case StreamStdin:
-                _stdinEofSent = true;
-                break;
-            case StreamStdout:
-                _stdoutEofSent = true;
-                break;
-            default:
-                _stderrEofSent = true;
-                break;
+            return moved;
+        }
+        _stdoutAlt = -1; // the descriptor stays the stdin sink (shut for writing when stdin ends)
+        if (_stdoutPrimaryEof)
+        {
+            QueueEof(StreamStdout);
         }
         return 0;
     }
@@ -429,8 +480,7 @@ public sealed unsafe class DataPump
         _prefix = n == prefix.Length ? null : prefix[n..];
         if (_prefix == null && _sources[StreamStdin] < 0)
         {
-            _stdinEofSent = SendHeader(MessageType.DataStdin, 0);
-            return _stdinEofSent;
+            QueueEof(StreamStdin);
         }
         return true;
     }
@@ -549,8 +599,67 @@ public sealed unsafe class DataPump
         }
     }
 
-    /// <summary>The caller's local descriptors are not ours to close (they may be our own stdio): we just stop writing them.</summary>
-    private void CloseSink(int stream) => _sinks[stream] = -1;
+    /// <summary>
+    /// The remote ended a stream the caller writes out. Its remote STDOUT's end reaches whoever
+    /// reads the caller's output at once, not when the call is over: a socket that is also the
+    /// caller's input (one socket for both) or any descriptor above 2 is shut for writing; our own
+    /// stdout (or a descriptor that is not a socket) is replaced by /dev/null, which drops this
+    /// process's reference to the file without freeing the descriptor number for reuse (the
+    /// descriptors may be owned elsewhere and closed later). Stderr stays open: errors are still
+    /// written there.
+    /// </summary>
+    private void CloseSink(int stream)
+    {
+        int fd = _sinks[stream];
+        _sinks[stream] = -1;
+        if (!_isCaller || stream != StreamStdout || fd < 0 || fd == _sinks[StreamStderr])
+        {
+            return;
+        }
+        bool single = fd == _sources[StreamStdin];
+        if ((single || fd > 2) && Libc.shutdown(fd, 1) == 0) // SHUT_WR
+        {
+            return;
+        }
+        if (!single)
+        {
+            ReplaceWithNull(fd);
+        }
+    }
+
+    /// <summary>Points <paramref name="fd"/> at /dev/null: the file it referred to loses this process's reference.</summary>
+    private static void ReplaceWithNull(int fd)
+    {
+        int devNull = Libc.open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        if (devNull >= 0)
+        {
+            Libc.dup3(devNull, fd, 0);
+            Libc.close(devNull);
+        }
+    }
+
+    /// <summary>The service's local stdin ends: a pipe is closed, a socket shut for writing; what the caller still sends is dropped.</summary>
+    private void CloseServiceStdin(bool isSocket)
+    {
+        int fd = _sinks[StreamStdin];
+        if (fd >= 0)
+        {
+            if (isSocket || fd == _inputSocket)
+            {
+                Libc.shutdown(fd, 1); // SHUT_WR
+            }
+            else
+            {
+                Libc.close(fd);
+            }
+        }
+        _sinks[StreamStdin] = -1;
+        _stdinGone = true;
+        if (_blockedFd == fd)
+        {
+            _blockedFd = -1;
+        }
+    }
 
     /// <summary>Streams up to <paramref name="count"/> body bytes to the stream's sink. Returns moved, −1 for EAGAIN, int.MinValue on channel failure.</summary>
     private int Deliver(int stream, int count)
@@ -579,7 +688,11 @@ public sealed unsafe class DataPump
             return 0;
         }
         // the destination is gone (EPIPE: the process closed its stdin; our stdout closed): discard the rest of this stream
-        if (_ownsDescriptors)
+        if (!_isCaller && stream == StreamStdin)
+        {
+            CloseServiceStdin(isSocket: false);
+        }
+        else if (_ownsDescriptors)
         {
             CloseOwned(ref _sinks[stream]);
         }
@@ -665,7 +778,6 @@ public sealed unsafe class DataPump
         _haveExitCode = true;
     }
 
-    private int FinishService(int status) => SendExitCode(_channel, status) ? status : ChannelFailed();
 
     /// <summary>Sends EXIT_CODE with <paramref name="status"/>, waiting for room. False when the channel failed.</summary>
     public static bool SendExitCode(IQrexecChannel channel, int status)
@@ -681,15 +793,72 @@ public sealed unsafe class DataPump
         return ok;
     }
 
-    private bool SendHeader(MessageType type, uint length)
+    /// <summary>
+    /// Decides the end of stream <paramref name="s"/>: its empty chunk goes out as soon as the
+    /// channel has room (<see cref="FlushPending"/>). No send in the data phase waits for room:
+    /// a sender that waited could stop draining its input while its peer waits the same way for
+    /// it (two-way bulk calls would deadlock).
+    /// </summary>
+    private void QueueEof(int s)
     {
-        Span<byte> header = stackalloc byte[QrexecProtocol.HeaderSize];
-        new MessageHeader(type, length).Write(header);
-        bool blocking = _channel.Blocking;
-        _channel.Blocking = true;
-        bool ok = _channel.Send(header) == header.Length;
-        _channel.Blocking = blocking;
-        return ok;
+        switch (s)
+        {
+            case StreamStdin:
+                _stdinEofSent = true;
+                break;
+            case StreamStdout:
+                _stdoutEofSent = true;
+                break;
+            default:
+                _stderrEofSent = true;
+                break;
+        }
+        _pendingEof[s] = true;
+    }
+
+    /// <summary>Sends the queued EOFs, then the service's exit code, as far as the channel has room. False when the channel failed.</summary>
+    private bool FlushPending()
+    {
+        Span<byte> message = stackalloc byte[QrexecProtocol.HeaderSize + 4];
+        for (int s = 0; s < 3; s++)
+        {
+            if (!_pendingEof[s])
+            {
+                continue;
+            }
+            if (_channel.Space() < QrexecProtocol.HeaderSize)
+            {
+                return true;
+            }
+            MessageType type = s switch
+            {
+                StreamStdin => MessageType.DataStdin,
+                StreamStdout => MessageType.DataStdout,
+                _ => MessageType.DataStderr,
+            };
+            new MessageHeader(type, 0).Write(message);
+            int sent = _channel.Send(message[..QrexecProtocol.HeaderSize]);
+            if (sent < 0)
+            {
+                return StopSendingToClosedPeer();
+            }
+            if (sent == 0)
+            {
+                return true;
+            }
+            _pendingEof[s] = false;
+        }
+        if (_pendingExit >= 0 && !_pendingEof[0] && !_pendingEof[1] && !_pendingEof[2] && _channel.Space() >= message.Length)
+        {
+            new MessageHeader(MessageType.DataExitCode, 4).Write(message);
+            BinaryPrimitives.WriteInt32LittleEndian(message[QrexecProtocol.HeaderSize..], _pendingExit);
+            if (_channel.Send(message) != message.Length)
+            {
+                return false;
+            }
+            _exitSent = true;
+        }
+        return true;
     }
 
     /// <summary>

@@ -415,10 +415,7 @@ public sealed class QrexecDaemon : IDisposable
         }
         if (header.Type == MessageType.ServiceConnect)
         {
-            if (body.Length != QrexecProtocol.ExecParamsSize + QrexecProtocol.IdentSize)
-            {
-                return false;
-            }
+            // the ident as sent, NUL-terminated (padded to 32 bytes or not): forwarded to the agent as it came, as upstream does
             if (!AnswerPending(Messages.CString(body.AsSpan(QrexecProtocol.ExecParamsSize))))
             {
                 return false;
@@ -501,7 +498,7 @@ public sealed class QrexecDaemon : IDisposable
                 string requested = decision.RequestedTarget ?? target;
                 string targetType = requested.StartsWith('@') ? "keyword" : "name";
                 string command = $"QUBESRPC {service} {source} {targetType} {requested.TrimStart('@')}";
-                return RunDom0Service(request.Ident, decision.User ?? "DEFAULT", command);
+                return RunDom0Service(request.Ident, command);
             }
             string commandLine = $"{decision.User}:QUBESRPC {service}{(service.Contains('+', StringComparison.Ordinal) ? string.Empty : "+")} {source}";
             return ExecuteInVm(request.Ident, decision, target, commandLine, pending);
@@ -589,7 +586,7 @@ public sealed class QrexecDaemon : IDisposable
     }
 
     /// <summary>A dom0 target: get a port from our own daemon loop, connect to the caller as vchan client and run the service here.</summary>
-    private int RunDom0Service(byte[] ident, string user, string command)
+    private int RunDom0Service(byte[] ident, string command)
     {
         using DaemonConnection? own = DaemonConnection.Open(_options.SocketDirectory, _options.DomainId.ToString(CultureInfo.InvariantCulture), out string? error);
         (uint Domain, uint Port)? allocated = own?.Command(Messages.ServiceConnect(0, 0, ident), expectReply: true);
@@ -609,8 +606,8 @@ public sealed class QrexecDaemon : IDisposable
         {
             return QrexecProtocol.ExitProblem;
         }
-        ServiceRunner.Run(channel, version, (user == "DEFAULT" ? _options.DefaultUser : user) + ":" + command, justExec: false, dom0: true);
-        return 0;
+        // dom0's services run as this daemon, the command names no user (as upstream's qrexec-client -c)
+        return ServiceRunner.Run(channel, version, ServiceRunner.PrepareDom0(command), justExec: false, dom0: true);
     }
 
     public void Dispose()

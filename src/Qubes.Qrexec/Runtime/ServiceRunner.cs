@@ -53,16 +53,24 @@ public static class ServiceRunner
     /// channel, so a caller may do it while the data channel is still being set up; a problem is
     /// logged here and reported by <see cref="Run(IQrexecChannel, uint, PreparedService, bool, bool)"/>.
     /// </summary>
-    public static PreparedService Prepare(string commandLine)
+    public static PreparedService Prepare(string commandLine) => PrepareCommand(commandLine, withUser: true);
+
+    /// <summary>
+    /// The same for a call made to dom0: the command names no user (<c>[nogui:]QUBESRPC ...</c> or a
+    /// shell command, as the policy daemon hands it to <c>qrexec-client -c</c>) and runs as this process.
+    /// </summary>
+    public static PreparedService PrepareDom0(string command) => PrepareCommand(command, withUser: false);
+
+    private static PreparedService PrepareCommand(string commandLine, bool withUser)
     {
         ArgumentNullException.ThrowIfNull(commandLine);
-        if (!ServiceCommand.TryParse(commandLine, out ServiceCommand? command, out string? error))
+        if (!ServiceCommand.TryParse(commandLine, withUser, out ServiceCommand? command, out string? error))
         {
             Log($"qrexec: bad command line: {error}");
             return PreparedService.Failed(QrexecProtocol.ExitProblem);
         }
         string? ownUser = Environment.UserName;
-        if (!IsRoot() && command!.User != ownUser)
+        if (withUser && !IsRoot() && command!.User != ownUser)
         {
             Log($"qrexec: cannot run as {command.User}: this agent runs as {ownUser}");
             return PreparedService.Failed(QrexecProtocol.ExitProblem);
@@ -134,6 +142,18 @@ public static class ServiceRunner
         => Run(channel, version, Prepare(commandLine), justExec, dom0);
 
     /// <summary>
+    /// Makes sure SIGUSR1 does not end this process: a service tells its agent with it (through
+    /// <c>QREXEC_AGENT_PID</c>) that it uses its stdin socket for its output too, which the data
+    /// pump handles anyway by reading that socket as well. Once per process.
+    /// </summary>
+    public static void IgnoreServiceSignals()
+    {
+        s_usr1 ??= System.Runtime.InteropServices.PosixSignalRegistration.Create((System.Runtime.InteropServices.PosixSignal)10, static context => context.Cancel = true);
+    }
+
+    private static System.Runtime.InteropServices.PosixSignalRegistration? s_usr1;
+
+    /// <summary>
     /// Runs a prepared service over <paramref name="channel"/> (handshake done, version
     /// <paramref name="version"/>), or reports why it cannot run. <paramref name="justExec"/>: start
     /// detached and report only the launch result. <paramref name="dom0"/>: the dom0 service runner
@@ -145,6 +165,12 @@ public static class ServiceRunner
         ArgumentNullException.ThrowIfNull(service);
         if (service.Command is not { } command)
         {
+            if (justExec)
+            {
+                // a detached start that could not start: only its status, no streams (as upstream)
+                DataPump.SendExitCode(channel, service.FailureStatus);
+                return service.FailureStatus;
+            }
             return Fail(channel, service.FailureStatus, dom0);
         }
         if (command.IsRpc && service.Settings.WaitForSession && !command.NoGui)
@@ -156,7 +182,7 @@ public static class ServiceRunner
             case ServiceKind.Executable:
                 return RunExecutable(channel, version, service, justExec, dom0);
             case ServiceKind.Socket:
-                return RunSocket(channel, version, command, service.Settings, service.Location!, dom0);
+                return RunSocket(channel, version, command, service.Settings, service.Location!, justExec, dom0);
             default:
                 return RunTcp(channel, version, command, service.Settings, service.Location!, dom0);
         }
@@ -172,36 +198,40 @@ public static class ServiceRunner
             DataPump.SendExitCode(channel, status);
             return status;
         }
-        (SafeFd stdinRead, SafeFd stdinWrite) = Pipe();
-        (SafeFd stdoutRead, SafeFd stdoutWrite) = Pipe();
-        (SafeFd stderrRead, SafeFd stderrWrite) = Pipe();
-        // the data streams' pipes hold more than the default 64 KiB, so that the agent and the
-        // service wake each other less often (best effort: past the user's limit they stay as they are)
-        Libc.fcntl(stdinWrite.Fd, Libc.F_SETPIPE_SZ, ServicePipeSize);
-        Libc.fcntl(stdoutWrite.Fd, Libc.F_SETPIPE_SZ, ServicePipeSize);
+        // stdin and stdout are socket pairs, as upstream's: a service may write its output into its
+        // stdin socket too (after SIGUSR1 to QREXEC_AGENT_PID); dom0's services keep their stderr in
+        // dom0's log, their callers get its end at once
+        (SafeFd stdinOurs, SafeFd stdinTheirs) = SocketPair();
+        (SafeFd stdoutOurs, SafeFd stdoutTheirs) = SocketPair();
+        SafeFd? stderrRead = null, stderrWrite = null;
+        if (!dom0)
+        {
+            (stderrRead, stderrWrite) = Pipe();
+        }
         SpawnedProcess? process;
-        using (stdinRead)
-        using (stdoutWrite)
+        using (stdinTheirs)
+        using (stdoutTheirs)
         using (stderrWrite)
         {
-            process = Spawner.Start(path, service.Argv, service.Environment, stdinRead.Fd, stdoutWrite.Fd, stderrWrite.Fd, service.WorkingDirectory, out Errno error);
+            process = Spawner.Start(path, service.Argv, service.Environment, stdinTheirs.Fd, stdoutTheirs.Fd, stderrWrite?.Fd ?? 2, service.WorkingDirectory, out Errno error);
             if (process == null)
             {
-                stdinWrite.Dispose();
-                stdoutRead.Dispose();
-                stderrRead.Dispose();
+                stdinOurs.Dispose();
+                stdoutOurs.Dispose();
+                stderrRead?.Dispose();
                 Log($"qrexec: exec {path}: {error}");
                 return Fail(channel, error == Errno.ENOENT ? QrexecProtocol.ExitServiceNotFound : QrexecProtocol.ExitProblem, dom0);
             }
         }
         using (process)
         {
-            // the pump owns the pipes from here: it closes each as its stream ends, and the rest when it returns
+            // the pump owns the descriptors from here: it closes each as its stream ends, and the rest when it returns
             ServiceIo io = new()
             {
-                Input = stdinWrite.Release(),
-                Output = stdoutRead.Release(),
-                Error = stderrRead.Release(),
+                Input = stdinOurs.Release(),
+                Output = stdoutOurs.Release(),
+                Error = stderrRead?.Release() ?? -1,
+                InputIsSocket = true,
                 Process = process,
             };
             int status = DataPump.RunService(channel, version, io, out string? failure);
@@ -215,16 +245,29 @@ public static class ServiceRunner
         }
     }
 
-    private static int RunSocket(IQrexecChannel channel, uint version, ServiceCommand command, RpcConfig settings, ServiceLocation location, bool dom0)
+    private static int RunSocket(IQrexecChannel channel, uint version, ServiceCommand command, RpcConfig settings, ServiceLocation location, bool justExec, bool dom0)
     {
         SafeFd? socket = UnixSocket.TryConnect(location.Path!, out Errno error);
         if (socket == null)
         {
             Log($"qrexec: connect {location.Path}: {error}");
+            if (justExec)
+            {
+                DataPump.SendExitCode(channel, QrexecProtocol.ExitProblem);
+                return QrexecProtocol.ExitProblem;
+            }
             return Fail(channel, QrexecProtocol.ExitProblem, dom0);
         }
         using (socket)
         {
+            if (justExec)
+            {
+                // a detached call to a socket service: the descriptor is its whole request
+                bool written = settings.SkipServiceDescriptor || Io.WriteAll(socket.Fd, Encoding.UTF8.GetBytes(command.DescriptorLine + "\0"));
+                int status = written ? 0 : QrexecProtocol.ExitProblem;
+                DataPump.SendExitCode(channel, status);
+                return status;
+            }
             return RunConnected(channel, version, command, settings, socket.Fd);
         }
     }
@@ -301,6 +344,15 @@ public static class ServiceRunner
     {
         DataPump.SendLaunchFailure(channel, status, dom0);
         return status;
+    }
+
+    private static (SafeFd Ours, SafeFd Theirs) SocketPair()
+    {
+        (SafeFd ours, SafeFd theirs) = FdPassing.SocketPair();
+        // room like the pipes' had: a service and its agent wake each other less often
+        UnixSocket.SetBufferSizes(ours.Fd, ServicePipeSize);
+        UnixSocket.SetBufferSizes(theirs.Fd, ServicePipeSize);
+        return (ours, theirs);
     }
 
     private static unsafe (SafeFd Read, SafeFd Write) Pipe()

@@ -22,7 +22,7 @@ public sealed class ServiceCommand
         NoGui = noGui;
     }
 
-    /// <summary>The user name before the first ':'.</summary>
+    /// <summary>The user name before the first ':' (empty for a command dom0 runs, which names none).</summary>
     public string User { get; }
 
     /// <summary>Whether the command carried the <c>nogui:</c> prefix (no wait-for-session, no fork server).</summary>
@@ -73,6 +73,18 @@ public sealed class ServiceCommand
         string commandLine,
         [NotNullWhen(true)] out ServiceCommand? command,
         [NotNullWhen(false)] out string? error)
+        => TryParse(commandLine, withUser: true, out command, out error);
+
+    /// <summary>
+    /// Parses <paramref name="commandLine"/>: <c>user:command</c> as an agent receives it, or with
+    /// <paramref name="withUser"/> false the command alone, as dom0 runs a call made to it
+    /// (<c>[nogui:]QUBESRPC ...</c> or a shell command; <see cref="User"/> is then empty).
+    /// </summary>
+    public static bool TryParse(
+        string commandLine,
+        bool withUser,
+        [NotNullWhen(true)] out ServiceCommand? command,
+        [NotNullWhen(false)] out string? error)
     {
         command = null;
         if (commandLine is null)
@@ -86,14 +98,19 @@ public sealed class ServiceCommand
             return false;
         }
 
-        int colon = commandLine.IndexOf(':', StringComparison.Ordinal);
-        if (colon < 0)
+        string user = string.Empty;
+        string rest = commandLine;
+        if (withUser)
         {
-            error = "no ':' separating the user name from the command";
-            return false;
+            int colon = commandLine.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0)
+            {
+                error = "no ':' separating the user name from the command";
+                return false;
+            }
+            user = commandLine[..colon];
+            rest = commandLine[(colon + 1)..];
         }
-        string user = commandLine[..colon];
-        string rest = commandLine[(colon + 1)..];
 
         bool noGui = rest.StartsWith(QrexecProtocol.NoGuiPrefix, StringComparison.Ordinal);
         if (noGui)

@@ -39,6 +39,7 @@ internal static class Program
         }
         // as upstream's: an agent that is root (a qube's) runs each call as the user it names
         ServiceRunner.RunAsCallUser = Environment.IsPrivilegedProcess;
+        ServiceRunner.IgnoreServiceSignals();
         using Qubes.Qrexec.Runtime.QrexecAgent agent = new(ChannelFactory.FromEnvironment(), new AgentOptions(socket));
         if (!agent.Start())
         {

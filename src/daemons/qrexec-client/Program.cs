@@ -36,6 +36,7 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        ServiceRunner.IgnoreServiceSignals();
         Options? o = Parse(args);
         if (o == null)
         {
@@ -232,8 +233,8 @@ internal static class Program
             {
                 return QrexecProtocol.ExitProblem;
             }
-            ServiceRunner.Run(channel, version, o.Command!, justExec: false, dom0: true);
-            return 0;
+            // a call to dom0: the command names no user, the service runs as this process, and its status is ours
+            return ServiceRunner.Run(channel, version, ServiceRunner.PrepareDom0(o.Command!), justExec: false, dom0: true);
         }
         using DaemonConnection? target = DaemonConnection.Open(o.SocketDir, o.Target!, out string? targetError);
         (uint Domain, uint Port)? allocated = target?.Command(Messages.ExecCommand(MessageType.ExecCmdline, sourceId, 0, o.Command!), expectReply: true);

@@ -22,6 +22,7 @@ internal static class Program
     {
         // what this daemon inherited from whoever started it goes no further
         Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
+        ServiceRunner.IgnoreServiceSignals(); // dom0's services run from here
         string? uuid = null;
         string socketDir = QrexecProtocol.DefaultSocketDirectory;
         string policyProgram = QrexecProtocol.DefaultPolicyProgram;

@@ -299,11 +299,16 @@ public sealed class DaemonClientInputTests : IDisposable
         d.Agent.Send(MessageType.TriggerService4, V4("", "dom0", IdentField("SOCKET11"), "qubes.Pending\0"));
         Assert.True(TestBroker.Eventually(() => _world.PolicyQuestions().Length == 1, ChannelPeer.TimeoutMs), "the policy was not asked");
 
-        // a body of the wrong size is no answer
+        // an ident that is not NUL-terminated is no answer, nor one that names no pending request
         using (LocalClient bad = d.Client())
         {
-            bad.SendIgnoringClose(Message(0x202, Concat(ExecParams(0, 0), IdentField("SOCKET11"), [0])));
+            bad.SendIgnoringClose(Message(0x202, Concat(ExecParams(0, 0), "SOCKET11"u8.ToArray())));
             AssertClosedAndNothingForwarded(d, bad);
+        }
+        using (LocalClient other = d.Client())
+        {
+            other.SendIgnoringClose(Message(0x202, Concat(ExecParams(0, 0), "SOCKET12\0"u8.ToArray())));
+            AssertClosedAndNothingForwarded(d, other);
         }
 
         using LocalClient answer = d.Client();
@@ -332,6 +337,18 @@ public sealed class DaemonClientInputTests : IDisposable
         using LocalClient late = d.Client();
         late.SendIgnoringClose(Messages.ServiceConnect(0, 0, IdentField("SOCKET11")));
         AssertClosedAndNothingForwarded(d, late);
+    }
+
+    [Fact]
+    public async Task SERVICE_CONNECT_with_an_ident_not_padded_to_32_bytes_is_forwarded_as_sent()
+    {
+        using DaemonUnderTest d = await DaemonUnderTest.RunningAsync(_world, "vm1", policyProgram: _world.SlowPolicy);
+        d.Agent.Send(MessageType.TriggerService4, V4("", "work", IdentField("SOCKET11"), "qubes.Pending\0"));
+        Assert.True(TestBroker.Eventually(() => _world.PolicyQuestions().Length == 1, ChannelPeer.TimeoutMs), "the policy was not asked");
+        using LocalClient answer = d.Client();
+        byte[] body = Concat(ExecParams(43, 513), "SOCKET11\0"u8.ToArray());
+        answer.Send(Message(0x202, body));
+        Assert.Equal(body, d.Agent.Receive(MessageType.ServiceConnect)); // upstream: as sent, not padded
     }
 
     [Fact]
