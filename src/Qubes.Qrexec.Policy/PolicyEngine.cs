@@ -31,6 +31,7 @@ public sealed class PolicyEngine
     private readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _serviceLookup;
     private readonly int[] _anyService;
     private readonly string? _error;
+    private readonly bool _errorNotifies;
 
     // Per qube: type number, tag numbers, default_dispvm as an index (-1: none or unknown),
     // and the names in ordinal order for listing choices.
@@ -105,12 +106,19 @@ public sealed class PolicyEngine
         _anyService = [.. anyService];
     }
 
-    private PolicyEngine(SystemInfo system, string error)
-        : this([], system) => _error = error;
+    private PolicyEngine(SystemInfo system, string error, bool notifies)
+        : this([], system)
+    {
+        _error = error;
+        _errorNotifies = notifies;
+    }
 
-    /// <summary>An engine that denies every call because the policy cannot be used (§1 rules 2 and 5).</summary>
-    public static PolicyEngine Unusable(string error, SystemInfo? system = null)
-        => new(system ?? new SystemInfo([]), error);
+    /// <summary>
+    /// An engine that denies every call because the policy cannot be used (§1 rules 2 and 5).
+    /// <paramref name="notifies"/>: the denials notify (<see cref="PolicySyntaxException.Notifies"/>).
+    /// </summary>
+    public static PolicyEngine Unusable(string error, SystemInfo? system = null, bool notifies = false)
+        => new(system ?? new SystemInfo([]), error, notifies);
 
     /// <summary>Why the policy is unusable, or null when it is in use.</summary>
     public string? Error => _error;
@@ -139,7 +147,7 @@ public sealed class PolicyEngine
         ResolvedTarget target = ResolvedTarget.Default;
         if (_error != null)
         {
-            return Denied(request, DenyReason.PolicyUnusable, notify: false, target);
+            return Denied(request, DenyReason.PolicyUnusable, _errorNotifies, target);
         }
         if (caller < 0)
         {

@@ -225,7 +225,7 @@ public sealed class PolicyLoader
             }
             if (!IsFileName(name))
             {
-                throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed");
+                throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed") { Notifies = true };
             }
             kept.Add(path);
         }
@@ -274,7 +274,7 @@ public sealed class PolicyLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}");
+            throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}") { Notifies = true };
         }
     }
 

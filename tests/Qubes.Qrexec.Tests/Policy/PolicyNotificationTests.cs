@@ -1,3 +1,4 @@
+using System.IO;
 using Qubes.Qrexec.Policy;
 using Xunit;
 
@@ -64,6 +65,28 @@ public sealed class PolicyNotificationTests
         Assert.Equal(Notifications.Allowed, s_engine.Resolve(s_engine.Evaluate("h.Svc", "work", ""), new ScriptedPrompt("personal")).Notifications);
         Assert.Equal(Notifications.None, s_engine.Resolve(s_engine.Evaluate("g.Svc", "work", ""), new ScriptedPrompt("personal")).Notifications);
         Assert.Equal(Notifications.None, s_engine.Evaluate("e.Svc", "work", "personal", null, EvaluationMode.JustEvaluate).Notifications);
+    }
+
+    [Fact]
+    public void An_unusable_policy_notifies_for_an_invalid_file_name_and_not_for_a_syntax_error()
+    {
+        using TempDirectory dir = new();
+        string policyDir = Directory.CreateDirectory(dir.File("policy.d")).FullName;
+        File.WriteAllText(dir.File("system.json"), WorkedExample.SystemJson);
+        PolicyHost host = new(new PolicyLoader([dir.File("run"), policyDir], dir.File("legacy")), new SystemInfoFile(dir.File("system.json")));
+
+        File.WriteAllText(Path.Combine(policyDir, "30-user.policy"), "test.Svc * work\n");
+        PolicyResult syntax = host.Current.Evaluate("test.Svc", "work", "personal");
+        Assert.Equal(DenyReason.PolicyUnusable, syntax.Reason);
+        Assert.Equal(Notifications.None, syntax.Notifications);
+
+        // upstream refuses a bad file name as an access denial, which notifies
+        File.Delete(Path.Combine(policyDir, "30-user.policy"));
+        File.WriteAllText(Path.Combine(policyDir, "30-User.policy"), "test.Svc * work personal allow\n");
+        PolicyResult name = host.Current.Evaluate("test.Svc", "work", "personal");
+        Assert.Equal(DenyReason.PolicyUnusable, name.Reason);
+        Assert.Equal(Notifications.Denied, name.Notifications);
+        Assert.Equal(Notifications.None, host.Current.Evaluate("test.Svc", "work", "personal", null, EvaluationMode.JustEvaluate).Notifications);
     }
 
     [Fact]
