@@ -254,8 +254,17 @@ internal static class PolicyBench
             for (int i = 0; i < _lines.Length; i++)
             {
                 string[] f = _lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if ((f[0] != "*" && f[0] != service) || (f[1] != "*" && f[1] != argument)
-                    || !MatchSource(f[2], src) || !MatchTarget(f[3], target, src))
+                if ((f[0] != "*" && f[0] != service) || (f[1] != "*" && f[1] != argument) || !MatchSource(f[2], src))
+                {
+                    continue;
+                }
+                bool? matches = MatchTarget(f[3], target, src);
+                if (matches == null)
+                {
+                    // @dispvm:NAME against @dispvm from a source without default_dispvm: the call fails
+                    return (Resolution.Deny, i);
+                }
+                if (matches == false)
                 {
                     continue;
                 }
@@ -324,7 +333,8 @@ internal static class PolicyBench
             return token[0] != '@' && system.Find(token)?.Name == qube.Name;
         }
 
-        private bool MatchTarget(string token, string target, QubeInfo source)
+        /// <summary>Whether the rule's target matches; null when it cannot be compared.</summary>
+        private bool? MatchTarget(string token, string target, QubeInfo source)
         {
             if (token == "*")
             {
@@ -340,6 +350,10 @@ internal static class PolicyBench
             }
             if (token.StartsWith("@dispvm:", StringComparison.Ordinal))
             {
+                if (target == "@dispvm" && source.DefaultDispVm == null && !token.StartsWith("@dispvm:@tag:", StringComparison.Ordinal))
+                {
+                    return null;
+                }
                 string? template = target.StartsWith("@dispvm:", StringComparison.Ordinal) ? target[8..] : target == "@dispvm" ? source.DefaultDispVm : null;
                 if (template == null || system.Find(template) is not { } t)
                 {
@@ -349,8 +363,9 @@ internal static class PolicyBench
                     ? t.TemplateForDispVms && t.Tags.Contains(token[13..])
                     : token[8..] == t.Name;
             }
-            if (target[0] == '@' && target != "@adminvm")
+            if (target[0] == '@' && (target != "@adminvm" || token.StartsWith("@type:", StringComparison.Ordinal) || token.StartsWith("@tag:", StringComparison.Ordinal)))
             {
+                // types and tags belong to listed qubes, which @adminvm is not
                 return false;
             }
             QubeInfo qube = system.Find(target)!;

@@ -76,7 +76,7 @@ public sealed class PolicyHost
         }
         catch (PolicySyntaxException e)
         {
-            return PolicyEngine.Unusable(e.Message, system);
+            return PolicyEngine.Unusable(e.Message, system, e.Notifies);
         }
         finally
         {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Text;
 
 namespace Qubes.Qrexec.Policy;
 
@@ -17,6 +18,10 @@ public sealed class PolicyLoader
     public const int MaxIncludeDepth = 16;
 
     private const string Suffix = ".policy";
+
+    /// <summary>UTF-8 that refuses invalid bytes instead of replacing them.</summary>
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private readonly IReadOnlyList<string> _directories;
     private readonly string _legacyDirectory;
 
@@ -151,11 +156,11 @@ public sealed class PolicyLoader
             return;
         }
         List<(string Service, string Argument, string Path)> files = [];
-        foreach (string path in Directory.EnumerateFiles(_legacyDirectory))
+        foreach (string path in Directory.EnumerateFileSystemEntries(_legacyDirectory))
         {
             string name = Path.GetFileName(path);
             if (name.StartsWith('.') || name.EndsWith(".rpmsave", StringComparison.Ordinal) || name.EndsWith(".rpmnew", StringComparison.Ordinal)
-                || name.EndsWith(".swp", StringComparison.Ordinal) || !PolicyParser.IsName(name, allowPlus: true))
+                || name.EndsWith(".swp", StringComparison.Ordinal) || !PolicyParser.IsName(name, allowPlus: true) || !FileType.IsRegularFile(path))
             {
                 continue;
             }
@@ -220,7 +225,7 @@ public sealed class PolicyLoader
             }
             if (!IsFileName(name))
             {
-                throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed");
+                throw new PolicySyntaxException(path, 0, "invalid policy file name: only 0-9, a-z, '_', '.' and '-' are allowed") { Notifies = true };
             }
             kept.Add(path);
         }
@@ -240,22 +245,36 @@ public sealed class PolicyLoader
         return true;
     }
 
-    /// <summary>A regular file, or a symbolic link that ends at one (a dangling link or a directory is not).</summary>
-    private static bool IsRegularFile(string path)
-    {
-        FileInfo info = new(path);
-        return info.LinkTarget == null ? info.Exists : info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true };
-    }
+    /// <summary>
+    /// A regular file, or a symbolic link that ends at one. A directory, a dangling link, a FIFO or a
+    /// device is not: an include of one is refused and a policy directory entry of one is skipped.
+    /// </summary>
+    private static bool IsRegularFile(string path) => FileType.IsRegularFile(path);
 
-    private static string[] ReadLines(string path, string what)
+    /// <summary>
+    /// The lines of a policy file, split at <c>\n</c>, <c>\r\n</c> or <c>\r</c>. The text must be
+    /// UTF-8: anything else makes the policy unusable. A UTF-8 byte order mark at the start is
+    /// skipped (a file some editors write is read as meant).
+    /// </summary>
+    private static List<string> ReadLines(string path, string what)
     {
         try
         {
-            return File.ReadAllLines(path);
+            using StreamReader reader = new(path, s_strictUtf8, detectEncodingFromByteOrderMarks: false);
+            List<string> lines = [];
+            while (reader.ReadLine() is string line)
+            {
+                lines.Add(lines.Count == 0 && line.StartsWith('\uFEFF') ? line[1..] : line);
+            }
+            return lines;
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new PolicySyntaxException(path, 0, $"cannot read {what}: not UTF-8 text");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}");
+            throw new PolicySyntaxException(path, 0, $"cannot read {what}: {e.Message}") { Notifies = true };
         }
     }
 

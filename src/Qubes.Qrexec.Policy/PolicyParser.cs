@@ -114,7 +114,7 @@ public static class PolicyParser
         foreach (string raw in lines)
         {
             number++;
-            string line = raw.Trim();
+            string line = Strip(raw);
             if (line.Length > 0 && line[0] != '#')
             {
                 yield return (number, line);
@@ -122,7 +122,50 @@ public static class PolicyParser
         }
     }
 
-    private static string[] Fields(string line) => line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+    /// <summary>
+    /// Whether <paramref name="c"/> separates fields. The policy language splits as Python's
+    /// <c>str.split()</c> does: .NET's white space and also the separators 0x1C-0x1F.
+    /// </summary>
+    internal static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\x1c' and <= '\x1f';
+
+    /// <summary>§2 rule 1: <paramref name="line"/> without leading and trailing white space (<see cref="IsSpace"/>).</summary>
+    internal static string Strip(string line)
+    {
+        int start = 0, end = line.Length;
+        while (start < end && IsSpace(line[start]))
+        {
+            start++;
+        }
+        while (end > start && IsSpace(line[end - 1]))
+        {
+            end--;
+        }
+        return line[start..end];
+    }
+
+    /// <summary>The white-space separated fields of a stripped line (<see cref="IsSpace"/>).</summary>
+    private static string[] Fields(string line)
+    {
+        List<string> fields = [];
+        int i = 0;
+        while (i < line.Length)
+        {
+            while (i < line.Length && IsSpace(line[i]))
+            {
+                i++;
+            }
+            int start = i;
+            while (i < line.Length && !IsSpace(line[i]))
+            {
+                i++;
+            }
+            if (i > start)
+            {
+                fields.Add(line[start..i]);
+            }
+        }
+        return [.. fields];
+    }
 
     private static PolicyDirective ParseDirective(string[] fields, string file, int line)
     {
@@ -191,11 +234,8 @@ public static class PolicyParser
                     defaultTarget = Token(value, TokenPosition.Redirect, file, line);
                     break;
                 case "user":
-                    if (value.Length == 0)
-                    {
-                        throw new PolicySyntaxException(file, line, "empty user");
-                    }
-                    user = value;
+                    // An empty user is the default user, as if the parameter were not there.
+                    user = value.Length == 0 ? null : value;
                     break;
                 case "notify":
                     notify = YesNo(key, value, file, line);

@@ -20,8 +20,6 @@ public enum DenyReason : byte
     None,
     /// <summary>The policy could not be loaded; every call is refused until it is fixed.</summary>
     PolicyUnusable,
-    /// <summary>The service name is empty.</summary>
-    InvalidService,
     /// <summary>The calling qube is not known.</summary>
     UnknownSource,
     /// <summary>The requested source is not a RemoteVM relayed by the calling qube.</summary>
@@ -36,7 +34,7 @@ public enum DenyReason : byte
     DeniedByRule,
     /// <summary>An allow with no target (<c>@default</c>).</summary>
     NoTarget,
-    /// <summary><c>@dispvm</c> for a source without <c>default_dispvm</c>.</summary>
+    /// <summary><c>@dispvm</c> for a source without <c>default_dispvm</c> (to be allowed, or compared with a <c>@dispvm:NAME</c> rule).</summary>
     NoDefaultDispVm,
     /// <summary><c>autostart=no</c> and the target is not running (or is a new disposable).</summary>
     TargetNotRunning,
@@ -44,14 +42,34 @@ public enum DenyReason : byte
     Loopback,
     /// <summary>A RemoteVM target without <c>relayvm</c> or <c>transport_rpc</c>.</summary>
     NoRelay,
+    /// <summary>
+    /// A name the decision needs is no qube: the <c>target=</c> of an <c>ask</c> that was chosen or
+    /// has to pass <c>autostart=no</c>, a <c>@dispvm:NAME</c> template an <c>ask</c> collects, the
+    /// <c>relayvm</c> of a RemoteVM target.
+    /// </summary>
+    UnknownQube,
     /// <summary>An <c>ask</c> in evaluate-only mode.</summary>
     AskWhileEvaluating,
     /// <summary>An <c>ask</c> with nothing to offer.</summary>
     NoChoices,
     /// <summary>The chosen (or, with assume-yes, requested) target is not among those offered.</summary>
     NotAmongChoices,
+    /// <summary>An <c>ask</c> for a source without a GUI qube to ask in.</summary>
+    NoGuiVm,
     /// <summary>The user said no, or there was nobody to ask.</summary>
     UserDenied,
+}
+
+/// <summary>The notifications a decision sends to the GUI qube (spec qrexec-policy §10.3).</summary>
+[Flags]
+public enum Notifications : byte
+{
+    /// <summary>None.</summary>
+    None = 0,
+    /// <summary>"allowed", to the GUI qube of the request's source: an allow (or approved ask) with <c>notify=yes</c>.</summary>
+    Allowed = 1,
+    /// <summary>"denied", to the GUI qube of the calling qube.</summary>
+    Denied = 2,
 }
 
 /// <summary>How a request is evaluated (the socket protocol's <c>just_evaluate</c> and <c>assume_yes_for_ask</c>).</summary>
@@ -75,12 +93,23 @@ internal enum TargetKind : byte
     Default,
     /// <summary><c>@dispvm</c>, not yet resolved through the source's <c>default_dispvm</c>.</summary>
     DispVm,
-    /// <summary>A new disposable of the template <see cref="ResolvedTarget.Qube"/>.</summary>
+    /// <summary>A new disposable of the template <see cref="ResolvedTarget.Qube"/> (-1: no such template).</summary>
     DispVmOf,
 }
 
-/// <summary>A target as qube indexes. <see cref="AsUuid"/>: dom0 requested as its <c>uuid:</c> form, which the answer keeps.</summary>
-internal readonly record struct ResolvedTarget(TargetKind Kind, int Qube, bool AsUuid = false)
+/// <summary>How a qube was named; the answer and the loopback test keep the form.</summary>
+internal enum NameForm : byte
+{
+    /// <summary>By its name.</summary>
+    Name,
+    /// <summary>As <c>uuid:UUID</c>.</summary>
+    Uuid,
+    /// <summary>As <c>@adminvm</c> (dom0 only).</summary>
+    AdminKeyword,
+}
+
+/// <summary>A target as a qube index, with the form it was written in.</summary>
+internal readonly record struct ResolvedTarget(TargetKind Kind, int Qube, NameForm Form = NameForm.Name)
 {
     internal static ResolvedTarget Default => new(TargetKind.Default, -1);
 }
@@ -91,18 +120,14 @@ internal readonly record struct ResolvedTarget(TargetKind Kind, int Qube, bool A
 /// </summary>
 public readonly struct PolicyResult
 {
-    internal PolicyResult(Resolution resolution, DenyReason reason, int rule, int source, bool relayed, ResolvedTarget target,
-        string requestedTarget, string serviceAndArg, EvaluationMode mode)
+    internal PolicyResult(Resolution resolution, DenyReason reason, int rule, in PolicyRequest request, ResolvedTarget target, Notifications notifications)
     {
         Resolution = resolution;
         Reason = reason;
         RuleIndex = rule;
-        Source = source;
-        Relayed = relayed;
+        Request = request;
         Target = target;
-        RequestedTarget = requestedTarget;
-        ServiceAndArg = serviceAndArg;
-        Mode = mode;
+        Notifications = notifications;
     }
 
     /// <summary>Allow, deny or ask.</summary>
@@ -115,19 +140,28 @@ public readonly struct PolicyResult
     public int RuleIndex { get; }
 
     /// <summary>The normalised requested target (<c>@default</c> for an empty or unknown one).</summary>
-    public string RequestedTarget { get; }
+    public string RequestedTarget => Request.RequestedTarget;
 
     /// <summary>The request's <c>service+argument</c>, as given.</summary>
-    public string ServiceAndArg { get; }
+    public string ServiceAndArg => Request.ServiceAndArg;
 
     /// <summary>How the request was evaluated.</summary>
-    public EvaluationMode Mode { get; }
+    public EvaluationMode Mode => Request.Mode;
 
     /// <summary>Whether the source is a RemoteVM whose call came through its relay qube.</summary>
-    public bool Relayed { get; }
+    public bool Relayed => Request.Relayed;
+
+    /// <summary>
+    /// The notifications the decision sends (never in evaluate-only mode). Whether they reach
+    /// anyone depends on the GUI qubes: see <see cref="PolicyEngine.NotifyGuiVm"/>.
+    /// </summary>
+    public Notifications Notifications { get; }
+
+    /// <summary>The request as prepared.</summary>
+    internal PolicyRequest Request { get; }
 
     /// <summary>The source qube's index (the relayed RemoteVM when <see cref="Relayed"/>), or -1.</summary>
-    internal int Source { get; }
+    internal int Source => Request.Source;
 
     /// <summary>The effective target (allow), or the requested one.</summary>
     internal ResolvedTarget Target { get; }
@@ -135,6 +169,26 @@ public readonly struct PolicyResult
     /// <summary>Whether the call is allowed.</summary>
     public bool IsAllowed => Resolution == Resolution.Allow;
 
-    internal PolicyResult With(Resolution resolution, DenyReason reason, ResolvedTarget target)
-        => new(resolution, reason, RuleIndex, Source, Relayed, target, RequestedTarget, ServiceAndArg, Mode);
+    /// <summary>This decision turned into a denial for <paramref name="reason"/>, notified when <paramref name="notify"/> (never in evaluate-only mode).</summary>
+    internal PolicyResult Deny(DenyReason reason, bool notify, ResolvedTarget target)
+        => new(Resolution.Deny, reason, RuleIndex, Request, target,
+            Notifications | (notify && (Mode & EvaluationMode.JustEvaluate) == 0 ? Notifications.Denied : Notifications.None));
+
+    /// <summary>This decision turned into <paramref name="resolution"/> (allow or ask) for <paramref name="target"/>.</summary>
+    internal PolicyResult With(Resolution resolution, ResolvedTarget target, Notifications added = Notifications.None)
+        => new(resolution, DenyReason.None, RuleIndex, Request, target, Notifications | added);
 }
+
+/// <summary>
+/// A request after preparation (spec qrexec-policy §7): the source as a qube index with the form it
+/// was named in, the calling qube, and the normalised requested target.
+/// </summary>
+internal readonly record struct PolicyRequest(
+    string ServiceAndArg,
+    int Caller,
+    int Source,
+    NameForm SourceForm,
+    bool Relayed,
+    string RequestedTarget,
+    string IntendedTarget,
+    EvaluationMode Mode);

@@ -77,6 +77,12 @@ public sealed class PolicySyntaxException : System.Exception
     /// <summary>Its line (1-based); 0 for an error about the file as a whole.</summary>
     public int Line { get; }
 
+    /// <summary>
+    /// Whether the calls this error denies notify the user: upstream reports an invalid file name
+    /// or a file it cannot read as an access denial, which notifies, and a syntax error without.
+    /// </summary>
+    public bool Notifies { get; init; }
+
     /// <summary>What is wrong.</summary>
     public string Reason { get; }
 }

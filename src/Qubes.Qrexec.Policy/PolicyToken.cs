@@ -110,11 +110,6 @@ public readonly record struct PolicyToken(TokenKind Kind, string Value)
         }
         else if (TryPrefix(text, "@dispvm:", out value))
         {
-            if (value.StartsWith('@'))
-            {
-                error = $"invalid token '{text}'";
-                return false;
-            }
             kind = TokenKind.DispVmOf;
         }
         else
@@ -125,6 +120,12 @@ public readonly record struct PolicyToken(TokenKind Kind, string Value)
         if (value.Length == 0 && kind is TokenKind.Type or TokenKind.Tag or TokenKind.DispVmOf or TokenKind.DispVmTagged)
         {
             error = $"empty value in token '{text}'";
+            return false;
+        }
+        if (value.StartsWith('@'))
+        {
+            // A value is never a keyword: @tag:@x, @type:@x, @dispvm:@x and @dispvm:@tag:@x name nothing.
+            error = $"invalid token '{text}'";
             return false;
         }
         if (!Allowed(kind, position))

@@ -129,10 +129,16 @@ internal sealed class PolicyServer(PolicyHost host, IAskPrompt? prompt)
         try
         {
             Log($"{LogText.Cap(call.ServiceAndArg)}: {LogText.Cap(call.Source)} -> {LogText.Cap(call.IntendedTarget)}{(string.IsNullOrEmpty(call.RequestedSource) ? "" : $" (for {LogText.Cap(call.RequestedSource)})")}: {LogText.Cap(engine.Explain(result))}");
-            if (engine.ShouldNotify(result))
+            // No notifier runs in the GUI qube yet: the journal is where the user hears of it.
+            Notifications notify = engine.Notify(result);
+            if ((notify & Notifications.Allowed) != 0)
             {
-                // No notifier runs in the GUI qube yet: the journal is where the user hears of it.
-                Log($"notify: {(result.IsAllowed ? "allowed" : "denied")} {LogText.Cap(call.ServiceAndArg)} from {LogText.Cap(call.Source)} to {LogText.Cap(engine.TargetName(result))}");
+                Log($"notify {LogText.Cap(engine.NotifyGuiVm(result, Notifications.Allowed)!)}: allowed {LogText.Cap(call.ServiceAndArg)} from {LogText.Cap(engine.SourceName(result) ?? call.Source)} to {LogText.Cap(engine.TargetName(result))}");
+            }
+            if ((notify & Notifications.Denied) != 0)
+            {
+                // the target as the caller asked for it
+                Log($"notify {LogText.Cap(engine.NotifyGuiVm(result, Notifications.Denied)!)}: denied {LogText.Cap(call.ServiceAndArg)} from {LogText.Cap(call.Source)} to {LogText.Cap(call.IntendedTarget)}");
             }
             if (!engine.TryWriteAnswer(result, buffer, out written))
             {

@@ -78,6 +78,16 @@ internal static class Program
             result = engine.Resolve(result, TerminalPrompt.OpenTty());
         }
         Console.Error.WriteLine($"qrexec-policy-exec: {positional[2]}: {positional[0]} -> {positional[1]}: {engine.Explain(result)}");
+        // No notifier runs in the GUI qube yet: the caller's log is where the user hears of it.
+        Notifications notify = engine.Notify(result);
+        if ((notify & Notifications.Allowed) != 0)
+        {
+            Console.Error.WriteLine($"qrexec-policy-exec: notify {engine.NotifyGuiVm(result, Notifications.Allowed)}: allowed {positional[2]} from {positional[0]} to {engine.TargetName(result)}");
+        }
+        if ((notify & Notifications.Denied) != 0)
+        {
+            Console.Error.WriteLine($"qrexec-policy-exec: notify {engine.NotifyGuiVm(result, Notifications.Denied)}: denied {positional[2]} from {positional[0]} to {positional[1]}");
+        }
         string answer = engine.FormatAnswer(result);
         using (Stream stdout = Console.OpenStandardOutput())
         {

@@ -118,10 +118,13 @@ public sealed class PolicyEvaluationTests
     }
 
     [Fact]
-    public void An_unknown_source_or_empty_service_is_denied()
+    public void An_unknown_source_is_denied_and_an_empty_service_is_evaluated_as_any_other()
     {
         Assert.Equal(DenyReason.UnknownSource, Decide("* * * * allow", "ghost", "personal").Reason);
-        Assert.Equal(DenyReason.InvalidService, Decide("* * * * allow", "work", "personal", "+arg").Reason);
+        Assert.Equal(DenyReason.UnknownSource, Decide("* * * * allow", "@adminvm", "personal").Reason);
+        // the qrexec daemon refuses an empty service name before asking; the policy itself has no such rule
+        Assert.True(Decide("* * * * allow", "work", "personal", "+arg").IsAllowed);
+        Assert.Equal(DenyReason.NoMatchingRule, Decide("test.Svc * * * allow", "work", "personal", "+arg").Reason);
     }
 
     [Fact]
@@ -133,13 +136,58 @@ public sealed class PolicyEvaluationTests
     }
 
     [Fact]
-    public void A_redirect_replaces_the_target_and_the_requested_target_is_kept()
+    public void A_redirect_replaces_the_target_as_written_and_the_requested_target_is_kept()
     {
-        PolicyEngine engine = WorkedExample.Engine("test.Svc * work @anyvm allow target=uuid:33333333-3333-4333-8333-333333333333 user=alice notify=yes");
+        PolicyEngine engine = WorkedExample.Engine(WorkedExample.Lines(
+            "test.Svc * work @anyvm allow target=uuid:33333333-3333-4333-8333-333333333333 user=alice notify=yes",
+            "other.Svc * work @anyvm allow target=personal"));
         PolicyResult r = engine.Evaluate("test.Svc+x", "work", "vault");
-        Assert.Equal("user=alice/result=allow/target=personal/target_uuid=uuid:33333333-3333-4333-8333-333333333333/autostart=True/requested_target=vault",
+        // upstream writes target= as the rule wrote it: a uuid: form stays one
+        Assert.Equal("user=alice/result=allow/target=uuid:33333333-3333-4333-8333-333333333333/target_uuid=uuid:33333333-3333-4333-8333-333333333333/autostart=True/requested_target=vault",
             WorkedExample.Answer(engine, r));
         Assert.True(engine.ShouldNotify(r));
+        Assert.Equal("user=DEFAULT/result=allow/target=personal/target_uuid=uuid:33333333-3333-4333-8333-333333333333/autostart=True/requested_target=vault",
+            WorkedExample.Answer(engine, engine.Evaluate("other.Svc", "work", "vault")));
+    }
+
+    [Fact]
+    public void A_target_requested_by_uuid_is_answered_by_uuid_also_for_a_disposable()
+    {
+        PolicyEngine engine = WorkedExample.Engine("test.Svc * work * allow");
+        Assert.Equal("user=DEFAULT/result=allow/target=uuid:33333333-3333-4333-8333-333333333333/target_uuid=uuid:33333333-3333-4333-8333-333333333333/autostart=True/requested_target=uuid:33333333-3333-4333-8333-333333333333",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "uuid:33333333-3333-4333-8333-333333333333")));
+        Assert.Equal("user=DEFAULT/result=allow/target=@dispvm:uuid:66666666-6666-4666-8666-666666666666/target_uuid=@dispvm:uuid:66666666-6666-4666-8666-666666666666/autostart=True/requested_target=@dispvm:uuid:66666666-6666-4666-8666-666666666666",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "@dispvm:uuid:66666666-6666-4666-8666-666666666666")));
+        // @dispvm becomes the default template by name
+        Assert.Equal("user=DEFAULT/result=allow/target=@dispvm:work-dvm/target_uuid=@dispvm:uuid:66666666-6666-4666-8666-666666666666/autostart=True/requested_target=@dispvm",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "@dispvm")));
+    }
+
+    [Fact]
+    public void Loopback_is_the_target_written_as_the_source_is()
+    {
+        PolicyEngine engine = WorkedExample.Engine("test.Svc * * * allow");
+        Assert.Equal(DenyReason.Loopback, engine.Evaluate("test.Svc", "work", "work").Reason);
+        Assert.Equal(DenyReason.Loopback, engine.Evaluate("test.Svc", "uuid:11111111-1111-4111-8111-111111111111", "uuid:11111111-1111-4111-8111-111111111111").Reason);
+        Assert.Equal(DenyReason.Loopback, engine.Evaluate("test.Svc", "dom0", "@adminvm").Reason);
+        // upstream compares the two names as text: another name of the same qube passes
+        Assert.True(engine.Evaluate("test.Svc", "work", "uuid:11111111-1111-4111-8111-111111111111").IsAllowed);
+        Assert.True(engine.Evaluate("test.Svc", "dom0", "uuid:00000000-0000-0000-0000-000000000000").IsAllowed);
+    }
+
+    [Fact]
+    public void Evaluate_only_allows_without_the_loopback_and_relay_tests()
+    {
+        SystemInfo system = new([
+            new QubeInfo("local", "AppVM", [], null, false, "Running", "cccccccc-0000-4000-8000-000000000000", false, GuiVm: "dom0"),
+            new QubeInfo("remote-b", "RemoteVM", [], null, false, "Running", "bbbbbbbb-0000-4000-8000-000000000000", false, TransportRpc: "x"),
+        ]);
+        PolicyEngine engine = WorkedExample.Engine("* * @anyvm @anyvm allow", system);
+        Assert.Equal(DenyReason.Loopback, engine.Evaluate("test.Svc", "local", "local").Reason);
+        Assert.Equal(DenyReason.NoRelay, engine.Evaluate("test.Svc", "local", "remote-b").Reason);
+        // upstream's evaluate-only answer is written before the target is looked at
+        Assert.Equal("result=allow", engine.FormatAnswer(engine.Evaluate("test.Svc", "local", "local", null, EvaluationMode.JustEvaluate)));
+        Assert.Equal("result=allow", engine.FormatAnswer(engine.Evaluate("test.Svc", "local", "remote-b", null, EvaluationMode.JustEvaluate)));
     }
 
     [Fact]
@@ -152,15 +200,42 @@ public sealed class PolicyEvaluationTests
     }
 
     [Fact]
-    public void Dom0_targets_answer_dom0_or_keep_the_uuid_form()
+    public void Dom0_is_answered_as_dom0_however_it_was_named()
     {
-        PolicyEngine engine = WorkedExample.Engine("test.Svc * work @adminvm allow");
+        PolicyEngine engine = WorkedExample.Engine(WorkedExample.Lines(
+            "test.Svc * work @adminvm allow",
+            "other.Svc * work @anyvm allow target=uuid:00000000-0000-0000-0000-000000000000"));
         Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=@adminvm",
             WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "@adminvm")));
         Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=dom0",
             WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "dom0")));
-        Assert.Equal("user=DEFAULT/result=allow/target=uuid:00000000-0000-0000-0000-000000000000/autostart=True/requested_target=uuid:00000000-0000-0000-0000-000000000000",
+        // the requested target keeps the uuid form; the target is dom0, with no target_uuid line
+        Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=uuid:00000000-0000-0000-0000-000000000000",
             WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "work", "uuid:00000000-0000-0000-0000-000000000000")));
+        Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=personal",
+            WorkedExample.Answer(engine, engine.Evaluate("other.Svc", "work", "personal")));
+    }
+
+    [Fact]
+    public void Type_and_tag_targets_never_match_a_requested_adminvm()
+    {
+        SystemInfo system = new([
+            new QubeInfo("dom0", "AdminVM", ["admin"], null, false, "Running", PolicyToken.AdminUuid, false),
+            new QubeInfo("work", "AppVM", [], null, false, "Running", "11111111-1111-4111-8111-111111111111", false, GuiVm: "dom0"),
+        ]);
+        PolicyEngine engine = WorkedExample.Engine(WorkedExample.Lines(
+            "a.Svc * work @type:AdminVM allow",
+            "b.Svc * work @tag:admin allow",
+            "c.Svc * work @dispvm:@tag:admin allow",
+            "* * work @adminvm allow user=fallback"), system);
+        foreach ((string service, int rule) in (ReadOnlySpan<(string, int)>)[("a.Svc", 0), ("b.Svc", 1)])
+        {
+            Assert.Equal(rule, engine.Evaluate(service, "work", "dom0").RuleIndex);
+            Assert.Equal(rule, engine.Evaluate(service, "work", "uuid:00000000-0000-0000-0000-000000000000").RuleIndex);
+            // upstream looks @adminvm up among the qubes' names, and it is not one: the fallback rule decides
+            Assert.Equal(3, engine.Evaluate(service, "work", "@adminvm").RuleIndex);
+        }
+        Assert.Equal(3, engine.Evaluate("c.Svc", "work", "@adminvm").RuleIndex);
     }
 
     [Fact]
@@ -313,6 +388,41 @@ public sealed class PolicyEvaluationTests
     }
 
     [Fact]
+    public void A_relayed_call_to_dom0_names_no_policy_source_and_the_relayed_source_keeps_its_form()
+    {
+        SystemInfo system = new([
+            new QubeInfo("relay", "AppVM", [], null, false, "Running", "aaaaaaaa-0000-4000-8000-000000000000", false),
+            new QubeInfo("remote-a", "RemoteVM", [], null, false, "NA", "bbbbbbbb-0000-4000-8000-000000000000", false, RelayVm: "relay", TransportRpc: "qubesair.SSHProxy"),
+            new QubeInfo("local", "AppVM", [], null, false, "Running", "cccccccc-0000-4000-8000-000000000000", false),
+        ]);
+        PolicyEngine engine = WorkedExample.Engine("test.Svc * remote-a * allow", system);
+        Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=@adminvm",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "relay", "@adminvm", "remote-a")));
+        Assert.Equal("user=DEFAULT/result=allow/target=dom0/autostart=True/requested_target=dom0",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "relay", "dom0", "remote-a")));
+        Assert.EndsWith("/policy_source=uuid:bbbbbbbb-0000-4000-8000-000000000000",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "relay", "local", "uuid:bbbbbbbb-0000-4000-8000-000000000000")), StringComparison.Ordinal);
+        // relayvm is compared with the caller as the caller was named
+        Assert.Equal(DenyReason.InvalidRelay, engine.Evaluate("test.Svc", "uuid:aaaaaaaa-0000-4000-8000-000000000000", "local", "remote-a").Reason);
+    }
+
+    [Fact]
+    public void A_remote_target_is_reached_through_its_relay_with_the_target_as_requested_in_the_service()
+    {
+        SystemInfo system = new([
+            new QubeInfo("relay", "AppVM", [], null, false, "Running", "aaaaaaaa-0000-4000-8000-000000000000", false),
+            new QubeInfo("remote-a", "RemoteVM", [], null, false, "NA", "bbbbbbbb-0000-4000-8000-000000000000", false, RelayVm: "relay", TransportRpc: "qubesair.SSHProxy"),
+            new QubeInfo("local", "AppVM", [], null, false, "Running", "cccccccc-0000-4000-8000-000000000000", false),
+        ]);
+        PolicyEngine engine = WorkedExample.Engine("test.Svc * local @anyvm allow\nother.Svc * local @default allow target=remote-a", system);
+        Assert.EndsWith("/requested_target=uuid:bbbbbbbb-0000-4000-8000-000000000000/service=qubesair.SSHProxy+uuid:bbbbbbbb-0000-4000-8000-000000000000+test.Svc+",
+            WorkedExample.Answer(engine, engine.Evaluate("test.Svc", "local", "uuid:bbbbbbbb-0000-4000-8000-000000000000")), StringComparison.Ordinal);
+        // a redirect: upstream still hands the transport the target the caller asked for
+        Assert.Equal("user=DEFAULT/result=allow/target=relay/target_uuid=uuid:aaaaaaaa-0000-4000-8000-000000000000/autostart=True/requested_target=@default/service=qubesair.SSHProxy+@default+other.Svc+x",
+            WorkedExample.Answer(engine, engine.Evaluate("other.Svc+x", "local", "")));
+    }
+
+    [Fact]
     public void A_remote_target_without_a_relay_is_denied()
     {
         SystemInfo system = new([
@@ -406,17 +516,5 @@ public sealed class PolicyEvaluationTests
         Assert.Equal(DenyReason.UnknownSource, host.Current.Evaluate("test.Svc", "personal", "work").Reason);
         Assert.Contains(log, l => l.StartsWith("policy unusable", StringComparison.Ordinal));
         Assert.True(host.Loads >= 5);
-    }
-
-    /// <summary>A prompt that answers with a fixed target and remembers what it was asked.</summary>
-    private sealed class ScriptedPrompt(string? answer) : IAskPrompt
-    {
-        public List<AskRequest> Requests { get; } = [];
-
-        public string? Ask(AskRequest request)
-        {
-            Requests.Add(request);
-            return answer;
-        }
     }
 }

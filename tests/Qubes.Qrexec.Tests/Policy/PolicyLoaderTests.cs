@@ -2,13 +2,15 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
 using Qubes.Qrexec.Policy;
 using Xunit;
 
 namespace Qubes.Qrexec.Tests.Policy;
 
 /// <summary>Directories, file names, includes and the legacy import (spec qrexec-policy §1, §6, §11).</summary>
-public sealed class PolicyLoaderTests : IDisposable
+public sealed partial class PolicyLoaderTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("qubes-policy-test-").FullName;
     private readonly string _run;
@@ -180,6 +182,67 @@ public sealed class PolicyLoaderTests : IDisposable
             "qubes.Filecopy * @anyvm @anyvm ask",
         ], Rules());
     }
+
+    [Fact]
+    public void Include_directives_refuse_anything_but_a_regular_file()
+    {
+        string include = Directory.CreateDirectory(Path.Combine(_etc, "include")).FullName;
+        Assert.Equal(0, MakeFifo(Path.Combine(include, "fifo"), 0x180));
+        File.CreateSymbolicLink(Path.Combine(include, "to-null"), "/dev/null");
+        Write(include, "real", "svc * work vault allow");
+        File.CreateSymbolicLink(Path.Combine(include, "to-real"), Path.Combine(include, "real"));
+        // upstream's is_file(): a FIFO or a device is no file to include (reading one would block or never end)
+        foreach (string directive in (string[])["!include include/fifo", "!include /dev/null", "!include include/to-null",
+            "!include-service svc * include/fifo", "!include-service svc * /dev/zero"])
+        {
+            Write(_etc, "30-user.policy", "# first", directive);
+            PolicySyntaxException e = Assert.Throws<PolicySyntaxException>(() => Loader.Load());
+            Assert.Equal((Path.Combine(_etc, "30-user.policy"), 2), (e.File, e.Line));
+            Assert.Contains("not a file", e.Reason, StringComparison.Ordinal);
+        }
+        Write(include, "old", "$include:/dev/null");
+        Write(_etc, "30-user.policy", "!include-service svc * include/old");
+        Assert.Contains("not a file", Assert.Throws<PolicySyntaxException>(() => Loader.Load()).Reason, StringComparison.Ordinal);
+        // a symbolic link that ends at a regular file is one
+        Write(include, "old", "work vault allow");
+        File.CreateSymbolicLink(Path.Combine(include, "to-old"), Path.Combine(include, "old"));
+        Write(_etc, "30-user.policy", "!include include/to-real", "!include-service other * include/to-old");
+        Assert.Equal(["svc * work vault allow", "other * work vault allow"], Rules());
+    }
+
+    [Fact]
+    public void A_fifo_or_a_device_among_the_policy_or_legacy_files_is_skipped()
+    {
+        Write(_etc, "30-user.policy", "svc * work vault allow");
+        Write(_etc, "35-compat.policy", "!compat-4.0");
+        Assert.Equal(0, MakeFifo(Path.Combine(_etc, "40-fifo.policy"), 0x180));
+        File.CreateSymbolicLink(Path.Combine(_run, "45-null.policy"), "/dev/null");
+        Assert.Equal(0, MakeFifo(Path.Combine(_legacy, "qubes.Fifo"), 0x180));
+        Write(_legacy, "qubes.Real", "$anyvm $anyvm deny");
+        Assert.Equal(["svc * work vault allow", "qubes.Real * @anyvm @anyvm deny"], Rules());
+    }
+
+    [Fact]
+    public void Policy_files_are_utf8_text_whose_lines_end_as_pythons_universal_newlines()
+    {
+        string file = Path.Combine(_etc, "30-user.policy");
+        File.WriteAllBytes(file, Encoding.UTF8.GetBytes("svc * a a allow\rsvc * b b allow\r\n# caf\u00e9\nsvc * c c allow"));
+        Assert.Equal(["svc * a a allow", "svc * b b allow", "svc * c c allow"], Rules());
+        Assert.Equal([1, 2, 4], Loader.Load().Select(static r => r.Line));
+
+        // not UTF-8: the policy is unusable, as upstream cannot decode it either
+        File.WriteAllBytes(file, Encoding.Latin1.GetBytes("# caf\u00e9\nsvc * a a allow\n"));
+        Assert.Contains("not UTF-8", Assert.Throws<PolicySyntaxException>(() => Loader.Load()).Reason, StringComparison.Ordinal);
+        File.WriteAllBytes(file, [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes("svc * a a allow\n")]);
+        Assert.Contains("not UTF-8", Assert.Throws<PolicySyntaxException>(() => Loader.Load()).Reason, StringComparison.Ordinal);
+
+        // a UTF-8 byte order mark at the start is skipped (upstream would read it as part of the first field)
+        File.WriteAllBytes(file, [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes("svc * a a allow\n")]);
+        Assert.Equal(["svc * a a allow"], Rules());
+    }
+
+    [LibraryImport("libc", EntryPoint = "mkfifo", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MakeFifo(string path, uint mode);
 
     [Fact]
     public void Load_text_parses_as_if_from_a_file()

@@ -203,7 +203,7 @@ public sealed class PolicyParserTests
     [InlineData("a * work vault allow notify=maybe")]
     [InlineData("a * work vault allow autostart=Yes")]
     [InlineData("a * work vault allow autostart=")]
-    [InlineData("a * work vault allow user=")]
+    [InlineData("a * work vault allow user= user=b")]
     [InlineData("a * work vault allow user=a user=b")]
     [InlineData("a * work vault allow colour=red")]
     [InlineData("a * work vault permit")]
@@ -217,6 +217,50 @@ public sealed class PolicyParserTests
     public void Parameter_splits_at_the_first_equals_sign()
     {
         Assert.Equal("a=b", Assert.Single(Parse("a * work vault allow user=a=b")).User);
+    }
+
+    [Theory]
+    [InlineData("a * work vault allow user=")]
+    [InlineData("a * work @anyvm ask user= notify=yes")]
+    public void An_empty_user_is_the_default_user(string line)
+    {
+        // upstream keeps "" and writes user=DEFAULT for it ("self.user or 'DEFAULT'")
+        PolicyRule rule = Assert.Single(Parse(line));
+        Assert.Null(rule.User);
+        Assert.DoesNotContain("user=", rule.ToString(), StringComparison.Ordinal);
+        PolicyEngine engine = WorkedExample.Engine(line.Replace("a * ", "test.Svc * ", StringComparison.Ordinal));
+        PolicyResult r = engine.Evaluate("test.Svc", "work", "vault", null, EvaluationMode.AssumeYesForAsk);
+        Assert.StartsWith("user=DEFAULT\nresult=allow\ntarget=vault\n", engine.FormatAnswer(r), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("@tag:@x")]
+    [InlineData("@type:@x")]
+    [InlineData("@dispvm:@tag:@x")]
+    [InlineData("@dispvm:@x")]
+    public void A_keyword_value_that_is_itself_a_keyword_is_an_invalid_token(string text)
+    {
+        foreach (string line in (string[])[$"qubes.Svc * {text} vault allow", $"qubes.Svc * work {text} allow"])
+        {
+            PolicySyntaxException e = Error("# first", line);
+            Assert.Equal($"test.policy:2: invalid token '{text}'", e.Message);
+        }
+    }
+
+    [Fact]
+    public void Fields_are_separated_as_pythons_split_does_including_the_separators_0x1c_to_0x1f()
+    {
+        List<PolicyRule> rules = Parse("\u001c# a comment after a file separator",
+            "\u001dqubes.Svc\u001c*\u001dwork\u001evault\u001fallow\tuser=u\u001f",
+            "qubes.Svc\u2003+x\u00a0work\u3000vault\u000bdeny\u000cnotify=no");
+        Assert.Equal(["qubes.Svc * work vault allow user=u", "qubes.Svc +x work vault deny notify=no"], rules.ConvertAll(static r => r.ToString()));
+        Assert.Equal(2, rules[0].Line);
+        // a zero-width space separates nothing: the line has four fields
+        Assert.Equal("test.policy:1: wrong number of fields", Error("qubes.Svc * work\u200bvault allow").Message);
+
+        List<PolicyRule> legacy = [];
+        PolicyParser.ParseLegacy(["\u001f$anyvm\u001c$anyvm\u001eallow,user=u\u001d"], "old", "svc", "*", legacy, _ => throw new InvalidOperationException());
+        Assert.Equal("svc * @anyvm @anyvm allow user=u", Assert.Single(legacy).ToString());
     }
 
     [Fact]

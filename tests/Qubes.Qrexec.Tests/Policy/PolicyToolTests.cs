@@ -42,7 +42,10 @@ public sealed class PolicyToolTests : IDisposable
     public void Exec_prints_the_answer_lines_and_exits_0_only_when_allowed()
     {
         Assert.Equal((0, R1Allow + "\n"), Pick(Exec("--", "work", "work-email", "qubes.Filecopy")));
-        Assert.Equal((1, "result=deny\n"), Pick(Exec("--", "work", "personal", "qubes.Filecopy")));
+        (int status, string stdout, string stderr) = Exec("--", "work", "personal", "qubes.Filecopy");
+        Assert.Equal((1, "result=deny\n"), (status, stdout));
+        // the notification the GUI qube would show, in the log
+        Assert.Contains("notify dom0: denied qubes.Filecopy from work to personal", stderr, StringComparison.Ordinal);
         Assert.Equal((0, "user=DEFAULT\nresult=allow\ntarget=dom0\nautostart=True\nrequested_target=@default\n"), Pick(Exec("work", "", "qubes.GetDate+x")));
     }
 
@@ -51,7 +54,10 @@ public sealed class PolicyToolTests : IDisposable
     {
         Assert.Equal((0, R1Allow + "\n"), Pick(Exec("12", "work", "work-email", "qubes.Filecopy", "SOCKET12")));
         Assert.Equal((0, "result=allow\n"), Pick(Exec("--just-evaluate", "--", "work", "work-email", "qubes.Filecopy")));
-        Assert.Equal((1, "result=deny\n"), Pick(Exec("--just-evaluate", "--assume-yes-for-ask", "--", "personal", "work", "qubes.Filecopy")));
+        Assert.Equal((1, "result=deny\n"), Pick(Exec("--just-evaluate", "--", "personal", "work", "qubes.Filecopy")));
+        // both modes: would the call be allowed if the user said yes to the target it asks for (policy.EvalSimple's question)
+        Assert.Equal((0, "result=allow\n"), Pick(Exec("--just-evaluate", "--assume-yes-for-ask", "--", "personal", "work", "qubes.Filecopy")));
+        Assert.Equal((1, "result=deny\n"), Pick(Exec("--just-evaluate", "--assume-yes-for-ask", "--", "personal", "", "qubes.Filecopy")));
         (int status, string stdout, _) = Exec("--assume-yes-for-ask", "--", "personal", "work", "qubes.Filecopy");
         Assert.Equal(0, status);
         Assert.Contains("\ntarget=work\n", stdout, StringComparison.Ordinal);
@@ -147,7 +153,7 @@ public sealed class PolicyToolTests : IDisposable
             // an ask with nobody to prompt is a denial
             Assert.Equal("result=deny", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket, "source=personal\nintended_target=work\nservice_and_arg=qubes.Filecopy\n\n")));
             // the daemon's log reaches this process through a pipe and an event: wait for it to arrive
-            Assert.True(Platform.Tests.TestBroker.Eventually(() => log.Any(l => l.Contains("notify: denied qubes.Filecopy from personal to vault", StringComparison.Ordinal))),
+            Assert.True(Platform.Tests.TestBroker.Eventually(() => log.Any(l => l.Contains("notify dom0: denied qubes.Filecopy from personal to vault", StringComparison.Ordinal))),
                 "no notification in the log");
             Assert.Contains(log, l => l.Contains("qubes.Filecopy: personal -> vault: deny (", StringComparison.Ordinal));
         }
@@ -229,8 +235,12 @@ public sealed class PolicyToolTests : IDisposable
             string approved = Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket,
                 "source=personal\nintended_target=work-dvm\nservice_and_arg=qubes.Filecopy\nassume_yes_for_ask=yes\njust_evaluate=no\n\n"));
             Assert.Contains("\ntarget=work-dvm\n", approved, StringComparison.Ordinal);
-            Assert.Equal("result=deny", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket,
+            Assert.Equal("result=allow", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket,
                 "source=personal\nintended_target=work-dvm\nservice_and_arg=qubes.Filecopy\nassume_yes_for_ask=yes\njust_evaluate=yes\n\n")));
+            Assert.Equal("result=deny", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket,
+                "source=personal\nintended_target=mgmt-dvm\nservice_and_arg=qubes.Filecopy\nassume_yes_for_ask=yes\njust_evaluate=yes\n\n")));
+            Assert.Equal("result=deny", Encoding.ASCII.GetString(RawPolicySocket.Exchange(socket,
+                "source=personal\nintended_target=work-dvm\nservice_and_arg=qubes.Filecopy\njust_evaluate=yes\n\n")));
         }
         finally
         {

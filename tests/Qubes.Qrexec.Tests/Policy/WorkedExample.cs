@@ -3,7 +3,10 @@ using Qubes.Qrexec.Policy;
 
 namespace Qubes.Qrexec.Tests.Policy;
 
-/// <summary>The system and policy of spec qrexec-policy §13.1-§13.2.</summary>
+/// <summary>
+/// The system and policy of spec qrexec-policy §13.1-§13.2. Every qube but dom0 has dom0 as its GUI
+/// qube, as qubesd's system information says by default: asks and notifications reach someone.
+/// </summary>
 internal static class WorkedExample
 {
     public const string SystemJson = """
@@ -13,19 +16,19 @@ internal static class WorkedExample
           "work": {"type": "AppVM", "tags": ["work"], "default_dispvm": "work-dvm", "template_for_dispvms": false,
                    "power_state": "Running", "uuid": "11111111-1111-4111-8111-111111111111", "guivm": "dom0", "icon": "appvm-red"},
           "work-email": {"type": "AppVM", "tags": ["work"], "default_dispvm": "work-dvm", "template_for_dispvms": false,
-                   "power_state": "Halted", "uuid": "22222222-2222-4222-8222-222222222222"},
+                   "power_state": "Halted", "uuid": "22222222-2222-4222-8222-222222222222", "guivm": "dom0"},
           "personal": {"type": "AppVM", "tags": ["personal"], "default_dispvm": "default-dvm", "template_for_dispvms": false,
-                   "power_state": "Running", "uuid": "33333333-3333-4333-8333-333333333333"},
+                   "power_state": "Running", "uuid": "33333333-3333-4333-8333-333333333333", "guivm": "dom0"},
           "vault": {"type": "AppVM", "tags": ["secure"], "default_dispvm": null, "template_for_dispvms": false,
-                   "power_state": "Halted", "uuid": "44444444-4444-4444-8444-444444444444"},
+                   "power_state": "Halted", "uuid": "44444444-4444-4444-8444-444444444444", "guivm": "dom0"},
           "work-printing": {"type": "AppVM", "tags": ["work", "printing"], "default_dispvm": "default-dvm", "template_for_dispvms": true,
-                   "power_state": "Halted", "uuid": "55555555-5555-4555-8555-555555555555"},
+                   "power_state": "Halted", "uuid": "55555555-5555-4555-8555-555555555555", "guivm": "dom0"},
           "work-dvm": {"type": "AppVM", "tags": ["work"], "default_dispvm": "default-dvm", "template_for_dispvms": true,
-                   "power_state": "Halted", "uuid": "66666666-6666-4666-8666-666666666666"},
+                   "power_state": "Halted", "uuid": "66666666-6666-4666-8666-666666666666", "guivm": "dom0"},
           "default-dvm": {"type": "AppVM", "tags": [], "default_dispvm": "default-dvm", "template_for_dispvms": true,
-                   "power_state": "Halted", "uuid": "77777777-7777-4777-8777-777777777777"},
+                   "power_state": "Halted", "uuid": "77777777-7777-4777-8777-777777777777", "guivm": "dom0"},
           "mgmt-dvm": {"type": "AppVM", "tags": [], "default_dispvm": "default-dvm", "template_for_dispvms": true,
-                   "power_state": "Halted", "uuid": "88888888-8888-4888-8888-888888888888", "internal": true}
+                   "power_state": "Halted", "uuid": "88888888-8888-4888-8888-888888888888", "internal": true, "guivm": "dom0"}
         }}
         """;
 

@@ -191,8 +191,22 @@ public sealed class WorkedExampleTests
     [Fact]
     public void Ask_in_evaluate_only_mode_is_a_denial()
     {
-        PolicyResult r = Evaluate("qubes.Filecopy", "personal", "work", EvaluationMode.JustEvaluate | EvaluationMode.AssumeYesForAsk);
+        PolicyResult r = Evaluate("qubes.Filecopy", "personal", "work", EvaluationMode.JustEvaluate);
         Assert.Equal(DenyReason.AskWhileEvaluating, r.Reason);
+        Assert.Equal("result=deny", s_engine.FormatAnswer(r));
+    }
+
+    [Theory]
+    [InlineData("work", true)]
+    [InlineData("@dispvm:work-dvm", true)]
+    [InlineData("vault", false)]
+    [InlineData("@default", false)]
+    public void Evaluate_only_with_assume_yes_allows_an_ask_whose_requested_target_is_offered(string target, bool allowed)
+    {
+        // what policy.EvalSimple asks: would the call go through if the user said yes to it?
+        PolicyResult r = Evaluate("qubes.Filecopy", "personal", target, EvaluationMode.JustEvaluate | EvaluationMode.AssumeYesForAsk);
+        Assert.Equal(allowed ? "result=allow" : "result=deny", s_engine.FormatAnswer(r));
+        Assert.Equal(Notifications.None, r.Notifications);
     }
 
     [Fact]
