@@ -9,39 +9,42 @@
  * Protocol on the agent's trigger socket (AF_UNIX, SOCK_STREAM): the path given with --agent-socket,
  * else $QREXEC_AGENT_SOCKET if set and non-empty, else /var/run/qubes/qrexec-agent.
  *
- *   1. The client sends ONE message with a single sendmsg() carrying SCM_RIGHTS with exactly three
- *      descriptors, its fd 0, 1 and 2 in that order. The bytes are the 8-byte qrexec header
- *        u32 LE type = 0x8213 (TRIGGER_SERVICE4_FDS), u32 LE len
- *      followed by a trigger v4 body of len bytes:
+ *   1. The client sends upstream's request, MSG_TRIGGER_SERVICE4, with ONE sendmsg() that also
+ *      carries SCM_RIGHTS with exactly three descriptors, its fd 0, 1 and 2 in that order:
+ *        u32 LE type = 0x213 (TRIGGER_SERVICE4), u32 LE len, then a body of len bytes:
  *        offset   0, 64 bytes: requested source domain, NUL-terminated, zero-padded (empty = none)
  *        offset  64, 64 bytes: target domain, NUL-terminated, zero-padded ('$' already turned to '@')
  *        offset 128, 32 bytes: ident "SOCKET", zero-padded
  *        offset 160, len-160 : "service+arg" followed by exactly one NUL, the last body byte
+ *      An agent that reads the request with read() (upstream's) never sees the descriptors: the
+ *      kernel drops them, and the request is the standard one.
  *   2. The agent answers with either
  *        - EOF before any byte: the call was refused -> "Request refused" on stderr, exit 126;
- *        - exactly 4 bytes, an i32 LE exit status in 0..255: exit with it.
- *      Anything else (a short reply, a read error) is a local failure: exit 1. Bytes after the
- *      status are not looked for: the agent may keep its end open.
- *   The client keeps its own fds 0-2 open but does not touch them after the send: the agent moves
- *   the data through the duplicates it received.
+ *        - 8 bytes, u32 LE 0xffffffff then u32 LE exit status (0..255): an agent of this project
+ *          took the descriptors and ran the call on them; exit with the status;
+ *        - 8 bytes, u32 LE domain then u32 LE port (upstream's exec parameters, the domain below
+ *          0xffffffff): an agent that runs only the standard protocol. This process then becomes
+ *          the full client with --exec-params=DOMAIN:PORT in front of its arguments, which runs
+ *          the data phase itself on that channel.
+ *      Anything else (a short reply, a read error) is a local failure: exit 1.
  *
  * Everything this program does not handle itself - any other option (-t, -T, -p, -s,
  * --buffer-size, --use-stdin-socket, --no-filter-*, -h, ...), a local program after the service,
  * or a terminal on stdout or stderr (escape filtering is then on by default) - is handed to the
- * full C# client with the same argv: execv() of $QREXEC_CLIENT_VM_FULL if set, else of the path
- * compiled in as the QREXEC_CLIENT_VM_FULL macro.
+ * full C# client with the same argv: execv() of $QREXEC_CLIENT_VM_FULL if set, else of
+ * ../bin/qrexec-client-vm/release/qrexec-client-vm relative to the directory of this executable
+ * (nothing of the place it was built in is compiled in, so a build may be moved).
  *
  * Exit codes: the call's status; 126 refused; 2 usage error; 1 local error.
  *
  * Linked statically: without the dynamic loader's work the process starts in about 0.35 ms less
  * on a machine where a dynamically linked no-op takes 1.3 ms, a part of every call.
  *
- * build: gcc -std=c11 -Wall -Wextra -Werror -O2 -static \
- *            -DQREXEC_CLIENT_VM_FULL='"/path/to/full/qrexec-client-vm"' \
- *            qrexec-client-vm.c -o qrexec-client-vm
+ * build: gcc -std=c11 -Wall -Wextra -Werror -O2 -static qrexec-client-vm.c -o qrexec-client-vm
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -52,14 +55,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifndef QREXEC_CLIENT_VM_FULL
-#error "define QREXEC_CLIENT_VM_FULL as the path of the full client, e.g. -DQREXEC_CLIENT_VM_FULL='\"/usr/bin/x\"'"
-#endif
-
 #define PROGRAM "qrexec-client-vm"
 #define DEFAULT_AGENT_SOCKET "/var/run/qubes/qrexec-agent"
 
-#define MSG_TRIGGER_SERVICE4_FDS 0x8213u
+#define MSG_TRIGGER_SERVICE4 0x213u
+/* The domain field of a reply that carries the exit status of a call the agent ran itself. */
+#define REPLY_HANDED_OVER 0xffffffffu
+/* The full client, relative to the directory of this executable. */
+#define FULL_CLIENT_RELATIVE "../bin/qrexec-client-vm/release/qrexec-client-vm"
 #define HEADER_SIZE 8
 #define DOMAIN_FIELD 64
 #define IDENT_FIELD 32
@@ -81,17 +84,60 @@ static void usage(void)
     exit(EXIT_USAGE);
 }
 
+/* The full client: $QREXEC_CLIENT_VM_FULL, else FULL_CLIENT_RELATIVE beside this executable. */
+static const char *full_client_path(void)
+{
+    static char path[PATH_MAX];
+    const char *full = getenv("QREXEC_CLIENT_VM_FULL");
+    if (full != NULL && full[0] != '\0') {
+        return full;
+    }
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0) {
+        fprintf(stderr, PROGRAM ": cannot find this executable: %s\n", strerror(errno));
+        exit(EXIT_LOCAL_ERROR);
+    }
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    size_t dir_len = slash == NULL ? 0 : (size_t)(slash - path) + 1;
+    if (dir_len + sizeof(FULL_CLIENT_RELATIVE) > sizeof(path)) {
+        fprintf(stderr, PROGRAM ": path of this executable too long\n");
+        exit(EXIT_LOCAL_ERROR);
+    }
+    memcpy(path + dir_len, FULL_CLIENT_RELATIVE, sizeof(FULL_CLIENT_RELATIVE));
+    return path;
+}
+
 /* Replaces this process with the full client; argv stays as given except argv[0]. */
 static void exec_full_client(char **argv)
 {
-    char *full = getenv("QREXEC_CLIENT_VM_FULL");
-    if (full == NULL || full[0] == '\0') {
-        full = QREXEC_CLIENT_VM_FULL;
-    }
-    argv[0] = full;
+    const char *full = full_client_path();
+    argv[0] = (char *)full;
     execv(full, argv);
     fprintf(stderr, PROGRAM ": cannot execute %s: %s\n", full, strerror(errno));
     exit(EXIT_LOCAL_ERROR);
+}
+
+/* The agent answered with upstream's exec parameters: the full client runs the data phase on
+ * them, with the user's arguments after --exec-params=DOMAIN:PORT. */
+static void exec_full_client_connected(int argc, char **argv, uint32_t domain, uint32_t port)
+{
+    static char params[64];
+    char **args = calloc((size_t)argc + 2, sizeof(char *));
+    if (args == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        exit(EXIT_LOCAL_ERROR);
+    }
+    snprintf(params, sizeof(params), "--exec-params=%u:%u", domain, port);
+    args[0] = argv[0];
+    args[1] = params;
+    memcpy(args + 2, argv + 1, (size_t)argc * sizeof(char *)); /* argv[1..argc], NULL included */
+    exec_full_client(args);
+}
+
+static uint32_t get_u32_le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void put_u32_le(unsigned char *p, uint32_t v)
@@ -286,7 +332,7 @@ int main(int argc, char **argv)
     /* message is zero-filled (static), so every field below is already NUL-padded. */
     size_t body_len = TRIGGER_V4_FIXED + service_len + 1;
     size_t message_len = HEADER_SIZE + body_len;
-    put_u32_le(message, MSG_TRIGGER_SERVICE4_FDS);
+    put_u32_le(message, MSG_TRIGGER_SERVICE4);
     put_u32_le(message + 4, (uint32_t)body_len);
     unsigned char *body = message + HEADER_SIZE;
     /* body[0..63]: requested source domain, left empty. */
@@ -316,8 +362,8 @@ int main(int argc, char **argv)
         return EXIT_LOCAL_ERROR;
     }
 
-    /* From here on fds 0-2 belong to the agent's data flow; only the reply is ours. */
-    unsigned char reply[4];
+    /* From here on fds 0-2 may belong to the agent's data flow; only the reply is ours. */
+    unsigned char reply[8];
     size_t got = 0;
     while (got < sizeof(reply)) {
         ssize_t n = read(sock, reply + got, sizeof(reply) - got);
@@ -339,11 +385,15 @@ int main(int argc, char **argv)
         return EXIT_REQUEST_REFUSED;
     }
     if (got != sizeof(reply)) {
-        fprintf(stderr, PROGRAM ": short reply from %s (%zu of 4 bytes)\n", agent_socket, got);
+        fprintf(stderr, PROGRAM ": short reply from %s (%zu of 8 bytes)\n", agent_socket, got);
         return EXIT_LOCAL_ERROR;
     }
-    uint32_t status = (uint32_t)reply[0] | (uint32_t)reply[1] << 8 | (uint32_t)reply[2] << 16 |
-                      (uint32_t)reply[3] << 24;
+    uint32_t domain = get_u32_le(reply);
+    uint32_t value = get_u32_le(reply + 4);
+    if (domain != REPLY_HANDED_OVER) {
+        close(sock);
+        exec_full_client_connected(argc, argv, domain, value);
+    }
     /* The agent already sends a 0..255 status; the mask only spells out what exit() keeps. */
-    return (int)(status & 0xffu);
+    return (int)(value & 0xffu);
 }

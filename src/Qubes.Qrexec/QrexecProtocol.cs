@@ -16,14 +16,6 @@ public enum MessageType : uint
     TriggerService3 = 0x212,
     TriggerService4 = 0x213,
     Hello = 0x300,
-
-    /// <summary>
-    /// Trigger socket only, our extension: a TRIGGER_SERVICE4 body sent with the caller's stdin,
-    /// stdout and stderr attached (SCM_RIGHTS). The agent runs the caller's end of the call itself
-    /// and answers with the 4-byte exit status, or closes the socket when the call was refused.
-    /// Never sent to the daemon; upstream agents close a client that sends it.
-    /// </summary>
-    TriggerServiceWithFds = 0x8213,
 }
 
 /// <summary>Constants and limits of the qrexec protocol, with the values of the spec.</summary>
@@ -60,6 +52,15 @@ public static class QrexecProtocol
     /// server chose, so any vchan peer accepts it.
     /// </summary>
     public const int FastPathDataRingSize = 262144;
+
+    /// <summary>
+    /// Trigger socket, our extension: a TRIGGER_SERVICE4 request that comes with the caller's stdin,
+    /// stdout and stderr attached (SCM_RIGHTS) hands the call over. The agent runs the caller's end
+    /// itself and answers with 8 bytes, this value where upstream's exec parameters have the domain,
+    /// then the call's exit status. An upstream agent reads the request without the descriptors
+    /// (the kernel drops them) and answers with exec parameters as usual.
+    /// </summary>
+    public const uint HandedOverReply = 0xffffffff;
 
     public const int TriggerV2Size = 128;
     public const int TriggerV3Fixed = 96;

@@ -301,12 +301,12 @@ public sealed class QrexecAgent : IDisposable
             got = raw.Length;
         }
         MessageHeader header = MessageHeader.Read(raw);
-        bool withFds = header.Type == MessageType.TriggerServiceWithFds;
+        // with the caller's stdin, stdout and stderr attached, the call is handed over (HandedOverReply)
         if (got != raw.Length
-            || (header.Type != MessageType.TriggerService4 && !withFds)
+            || header.Type != MessageType.TriggerService4
             || header.Length <= QrexecProtocol.TriggerV4Fixed
             || header.Length > QrexecProtocol.TriggerV4Fixed + QrexecProtocol.MaxServiceNameLength
-            || (withFds ? stdio is not { Length: 3 } : stdio != null))
+            || stdio is not (null or { Length: 3 }))
         {
             Log("qrexec-agent: invalid request on the trigger socket");
             Dispose(stdio);
@@ -394,8 +394,9 @@ public sealed class QrexecAgent : IDisposable
         {
             // the client learns the end first; closing the channel (hypervisor requests) is not its wait
             Dispose(client.Stdio);
-            byte[] answer = new byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(answer, status);
+            byte[] answer = new byte[QrexecProtocol.ExecParamsSize];
+            BinaryPrimitives.WriteUInt32LittleEndian(answer, QrexecProtocol.HandedOverReply);
+            BinaryPrimitives.WriteInt32LittleEndian(answer.AsSpan(4), status);
             Io.WriteAll(client.Socket.Fd, answer);
             channel?.Dispose();
             Finished(domain, port, client); // the main thread closes the socket and reports the end

@@ -23,6 +23,7 @@ internal static class Program
         string? prefix = null;
         bool stdinSocket = false;
         string? source = null;
+        (uint Domain, uint Port)? connected = null;
         int i = 0;
         for (; i < args.Length; i++)
         {
@@ -44,6 +45,16 @@ internal static class Program
                     Console.Error.WriteLine($"qrexec-client-vm: invalid buffer size {v}");
                     return 2;
                 }
+            }
+            else if ((v = CommandLine.OptionValue(args, ref i, "--exec-params", null)) != null)
+            {
+                // the fast client sent the request and the agent answered with these (see native/)
+                if (!TryParseExecParams(v, out (uint, uint) parameters))
+                {
+                    Console.Error.WriteLine($"qrexec-client-vm: invalid exec parameters {v}");
+                    return 2;
+                }
+                connected = parameters;
             }
             else if ((v = CommandLine.OptionValue(args, ref i, "--agent-socket", null)) != null)
             {
@@ -115,75 +126,108 @@ internal static class Program
         filterOut ??= !localProgram && isatty(1) != 0;
         filterErr ??= isatty(2) != 0;
 
-        SafeFd? trigger = UnixSocket.TryConnect(agentSocket, out Errno errno);
-        if (trigger == null)
+        (uint domain, uint port) = connected ?? default;
+        // the request's socket stays open for the whole call: the agent takes its end for the call's
+        SafeFd? trigger = null;
+        if (connected == null)
+        {
+            int status = Request(agentSocket, source, target, service, out trigger, out domain, out port);
+            if (status >= 0)
+            {
+                return status;
+            }
+        }
+        using SafeFd? request = trigger;
+        using IChannelFactory factory = ChannelFactory.FromEnvironment();
+        using IQrexecChannel channel = factory.Listen((int)domain, (int)port, bufferSize, bufferSize);
+        uint version = Io.ServerHandshake(channel, TimeSpan.FromSeconds(120), out bool dataConnected);
+        if (!dataConnected)
+        {
+            Console.Error.WriteLine("qrexec-client-vm: the service side did not connect");
+            return 1;
+        }
+        if (version == 0)
+        {
+            Console.Error.WriteLine("qrexec-client-vm: data handshake failed");
+            return 1;
+        }
+        CallerIo io = new()
+        {
+            Input = 0,
+            Output = stdinSocket ? 0 : 1,
+            Error = 2,
+            PrefixData = prefix == null ? null : Encoding.UTF8.GetBytes(prefix),
+            FilterOutput = filterOut.Value,
+            FilterError = filterErr.Value,
+        };
+        LocalProgram? program = null;
+        if (localProgram)
+        {
+            Dictionary<string, string> saved = new()
+            {
+                ["SAVED_FD_0"] = Dup(0),
+                ["SAVED_FD_1"] = Dup(1),
+            };
+            if (Environment.GetEnvironmentVariable("PASS_LOCAL_STDERR") != null)
+            {
+                saved["SAVED_FD_2"] = Dup(2);
+            }
+            program = LocalProgram.Start(local, shell: false, saved, 2, out string? error);
+            if (program == null)
+            {
+                Console.Error.WriteLine($"qrexec-client-vm: {error}");
+                return 1;
+            }
+        }
+        return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client-vm");
+    }
+
+    /// <summary>Sends the request to the agent: -1 with its socket and the data channel's parameters, else the exit status.</summary>
+    private static int Request(string agentSocket, string? source, string target, string service, out SafeFd? socket, out uint domain, out uint port)
+    {
+        domain = port = 0;
+        socket = UnixSocket.TryConnect(agentSocket, out Errno errno);
+        if (socket == null)
         {
             Console.Error.WriteLine($"qrexec-client-vm: cannot connect to {agentSocket}: {errno}");
             return 1;
         }
-        using (trigger)
+        byte[] request = Messages.TriggerV4(MessageType.TriggerService4, source ?? string.Empty, target, Messages.Ident("SOCKET"), service);
+        Span<byte> answer = stackalloc byte[QrexecProtocol.ExecParamsSize];
+        int status = -1;
+        int n = 0;
+        if (!Io.WriteAll(socket.Fd, request))
         {
-            byte[] request = Messages.TriggerV4(MessageType.TriggerService4, source ?? string.Empty, target, Messages.Ident("SOCKET"), service);
-            if (!Io.WriteAll(trigger.Fd, request))
-            {
-                Console.Error.WriteLine("qrexec-client-vm: cannot send the request");
-                return 1;
-            }
-            Span<byte> answer = stackalloc byte[QrexecProtocol.ExecParamsSize];
-            int n = Io.ReadExact(trigger.Fd, answer, -1);
-            if (n == 0)
-            {
-                Console.Error.WriteLine("Request refused");
-                return QrexecProtocol.ExitRequestRefused;
-            }
-            if (n != answer.Length)
-            {
-                return 1;
-            }
-            (uint domain, uint port) = Io.ExecParams(answer);
-            using IChannelFactory factory = ChannelFactory.FromEnvironment();
-            using IQrexecChannel channel = factory.Listen((int)domain, (int)port, bufferSize, bufferSize);
-            uint version = Io.ServerHandshake(channel, TimeSpan.FromSeconds(120), out bool connected);
-            if (!connected)
-            {
-                Console.Error.WriteLine("qrexec-client-vm: the service side did not connect");
-                return 1;
-            }
-            if (version == 0)
-            {
-                Console.Error.WriteLine("qrexec-client-vm: data handshake failed");
-                return 1;
-            }
-            CallerIo io = new()
-            {
-                Input = 0,
-                Output = stdinSocket ? 0 : 1,
-                Error = 2,
-                PrefixData = prefix == null ? null : Encoding.UTF8.GetBytes(prefix),
-                FilterOutput = filterOut.Value,
-                FilterError = filterErr.Value,
-            };
-            LocalProgram? program = null;
-            if (localProgram)
-            {
-                Dictionary<string, string> saved = new()
-                {
-                    ["SAVED_FD_0"] = Dup(0),
-                    ["SAVED_FD_1"] = Dup(1),
-                };
-                if (Environment.GetEnvironmentVariable("PASS_LOCAL_STDERR") != null)
-                {
-                    saved["SAVED_FD_2"] = Dup(2);
-                }
-                program = LocalProgram.Start(local, shell: false, saved, 2, out string? error);
-                if (program == null)
-                {
-                    Console.Error.WriteLine($"qrexec-client-vm: {error}");
-                    return 1;
-                }
-            }
-            return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client-vm");
+            Console.Error.WriteLine("qrexec-client-vm: cannot send the request");
+            status = 1;
         }
+        else if ((n = Io.ReadExact(socket.Fd, answer, -1)) == 0)
+        {
+            Console.Error.WriteLine("Request refused");
+            status = QrexecProtocol.ExitRequestRefused;
+        }
+        else if (n != answer.Length)
+        {
+            Console.Error.WriteLine("qrexec-client-vm: short answer from the agent");
+            status = 1;
+        }
+        if (status >= 0)
+        {
+            socket.Dispose();
+            socket = null;
+            return status;
+        }
+        (domain, port) = Io.ExecParams(answer);
+        return -1;
+    }
+
+    private static bool TryParseExecParams(string text, out (uint Domain, uint Port) parameters)
+    {
+        parameters = default;
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0
+            && uint.TryParse(text.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out parameters.Domain)
+            && uint.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out parameters.Port);
     }
 
     /// <summary>An inheritable copy of one of our descriptors, for SAVED_FD_n.</summary>

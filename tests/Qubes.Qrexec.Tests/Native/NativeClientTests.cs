@@ -13,8 +13,9 @@ using Xunit;
 namespace Qubes.Qrexec.Tests.Native;
 
 /// <summary>
-/// Builds native/qrexec-client-vm.c once for the test class, with the full client's compiled-in path
-/// pointing at a shell script that records its arguments and exits 42.
+/// Builds native/qrexec-client-vm.c once for the test class into a tree laid out as the build's
+/// artifacts are (native/qrexec-client-vm, bin/qrexec-client-vm/release/qrexec-client-vm), the full
+/// client there being a shell script that records its arguments and exits 42.
 /// </summary>
 public sealed class NativeClientBuild : IDisposable
 {
@@ -24,19 +25,20 @@ public sealed class NativeClientBuild : IDisposable
     public NativeClientBuild()
     {
         Root = Directory.CreateTempSubdirectory("qcvm-").FullName;
-        FullClient = Path.Combine(Root, "full-client");
+        FullClient = Path.Combine(Root, "bin", "qrexec-client-vm", "release", "qrexec-client-vm");
+        Directory.CreateDirectory(Path.GetDirectoryName(FullClient)!);
+        Directory.CreateDirectory(Path.Combine(Root, "native"));
         FullClientArgv = Path.Combine(Root, "full-client.argv");
         OtherFullClient = Path.Combine(Root, "other-full-client");
         OtherFullClientArgv = Path.Combine(Root, "other-full-client.argv");
         WriteScript(FullClient, FullClientArgv, FullClientStatus);
         WriteScript(OtherFullClient, OtherFullClientArgv, OtherFullClientStatus);
 
-        Client = Path.Combine(Root, "qrexec-client-vm");
+        Client = Path.Combine(Root, "native", "qrexec-client-vm");
         var gcc = new ProcessStartInfo("gcc") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in new[]
         {
             "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2",
-            $"-DQREXEC_CLIENT_VM_FULL=\"{FullClient}\"",
             Path.Combine(RepoRoot(), "native", "qrexec-client-vm.c"), "-o", Client,
         })
         {
@@ -56,7 +58,7 @@ public sealed class NativeClientBuild : IDisposable
 
     public string Client { get; }
 
-    /// <summary>The compiled-in full client: records its arguments to <see cref="FullClientArgv"/>.</summary>
+    /// <summary>The full client beside the client: records its arguments to <see cref="FullClientArgv"/>.</summary>
     public string FullClient { get; }
 
     public string FullClientArgv { get; }
@@ -98,7 +100,8 @@ public sealed class NativeClientBuild : IDisposable
 
 public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
 {
-    private const uint TriggerService4Fds = 0x8213;
+    private const uint TriggerService4 = 0x213;
+    private const uint HandedOver = 0xffffffff;
     private const int HeaderSize = 8;
     private const int DomainField = 64;
     private const int IdentField = 32;
@@ -126,7 +129,7 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
         Trigger trigger = FakeAgent.ReceiveTrigger(connection);
         try
         {
-            Assert.Equal(TriggerService4Fds, trigger.Type);
+            Assert.Equal(TriggerService4, trigger.Type);
             Assert.Equal(TriggerFixed + "qubes.Test+some_arg".Length + 1, (int)trigger.Length);
             Assert.Equal(HeaderSize + (int)trigger.Length, trigger.Message.Length);
             ReadOnlySpan<byte> body = trigger.Message.AsSpan(HeaderSize);
@@ -152,7 +155,7 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
         // Nothing more comes, and the client waits for the status.
         Assert.Equal(0, Fd.PollIn(connection.Fd, 200));
         Assert.False(client.Process.HasExited);
-        Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, new byte[] { 7, 0, 0, 0 }));
+        Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, Reply(HandedOver, 7)));
 
         ClientResult result = await client.WaitAsync();
         Assert.Equal(7, result.ExitCode);
@@ -180,7 +183,7 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
         {
             trigger.CloseFds();
         }
-        Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, new byte[4]));
+        Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, Reply(HandedOver, 0)));
         ClientResult result = await client.WaitAsync();
         Assert.Equal(0, result.ExitCode);
     }
@@ -231,6 +234,45 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
     }
 
     [Fact]
+    public async Task Exec_parameters_of_an_agent_without_the_hand_over_go_to_the_full_client()
+    {
+        // upstream's agent reads the request with read(): the descriptors are dropped, and it
+        // answers with the data channel's domain and port, for the client to serve
+        using var agent = new FakeAgent(NewSocketPath());
+        string[] args = { "--agent-socket=" + agent.Path, "work", "qubes.Test" };
+        using Client client = Start(args);
+        using (SafeFd connection = agent.Accept())
+        {
+            Trigger trigger = FakeAgent.ReceiveTrigger(connection);
+            trigger.CloseFds();
+            Assert.Equal(TriggerService4, trigger.Type);
+            Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, Reply(43, 1024)));
+        }
+        ClientResult result = await client.WaitAsync();
+        Assert.Equal(NativeClientBuild.FullClientStatus, result.ExitCode);
+        Assert.Equal(["--exec-params=43:1024", .. args], RecordedArgv(_build.FullClientArgv));
+    }
+
+    [Fact]
+    public async Task A_copied_build_runs_the_full_client_beside_it()
+    {
+        // nothing of the tree the client was built in is compiled in: a copy uses its own full client
+        string copy = Path.Combine(_build.Root, "copy");
+        string client = Path.Combine(copy, "native", "qrexec-client-vm");
+        string full = Path.Combine(copy, "bin", "qrexec-client-vm", "release", "qrexec-client-vm");
+        Directory.CreateDirectory(Path.GetDirectoryName(client)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        File.Copy(_build.Client, client, overwrite: true);
+        File.Copy(_build.OtherFullClient, full, overwrite: true);
+        string[] args = { "-t", "work", "qubes.Test" };
+        using Client started = Start(client, args, null);
+        ClientResult result = await started.WaitAsync();
+        Assert.Equal(NativeClientBuild.OtherFullClientStatus, result.ExitCode);
+        Assert.Equal(args, RecordedArgv(_build.OtherFullClientArgv));
+        Assert.False(File.Exists(_build.FullClientArgv));
+    }
+
+    [Fact]
     public async Task Short_reply_is_a_local_error()
     {
         using var agent = new FakeAgent(NewSocketPath());
@@ -238,7 +280,7 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
         using (SafeFd connection = agent.Accept())
         {
             FakeAgent.ReceiveTrigger(connection).CloseFds();
-            Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, new byte[] { 7, 0 }));
+            Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, new byte[] { 0xff, 0xff, 0xff, 0xff, 7, 0 }));
         }
         ClientResult result = await client.WaitAsync();
         Assert.Equal(1, result.ExitCode);
@@ -388,17 +430,24 @@ public sealed partial class NativeClientTests : IClassFixture<NativeClientBuild>
         {
             Trigger trigger = FakeAgent.ReceiveTrigger(connection);
             trigger.CloseFds();
-            Assert.Equal(TriggerService4Fds, trigger.Type);
+            Assert.Equal(TriggerService4, trigger.Type);
             Assert.Equal(3, trigger.Fds.Length);
             Assert.Equal(TriggerFixed + Encoding.UTF8.GetByteCount(service) + 1, (int)trigger.Length);
             ReadOnlySpan<byte> body = trigger.Message.AsSpan(HeaderSize);
             AssertPaddedField(target, body.Slice(DomainField, DomainField));
             Assert.Equal(service + "\0", Encoding.UTF8.GetString(body[TriggerFixed..]));
-            byte[] reply = new byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(reply, status);
-            Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, reply));
+            Assert.Equal(Errno.None, Fd.WriteAll(connection.Fd, Reply(HandedOver, (uint)status)));
         }
         return await client.WaitAsync();
+    }
+
+    /// <summary>An 8-byte reply: the domain field, then the port or the status.</summary>
+    private static byte[] Reply(uint domain, uint value)
+    {
+        byte[] reply = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(reply, domain);
+        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(4), value);
+        return reply;
     }
 
     private static void AssertPaddedField(string expected, ReadOnlySpan<byte> field)
