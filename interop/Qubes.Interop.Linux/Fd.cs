@@ -29,6 +29,32 @@ public static unsafe class Fd
         return Errno.None;
     }
 
+    /// <summary>
+    /// Points <paramref name="fd"/>, and every other descriptor of this process that shares its open
+    /// file description, at /dev/null: the file loses all of this process's references (a reader
+    /// of a pipe sees its end) while the descriptor numbers stay taken. The runtime may hold
+    /// duplicates of the standard descriptors of its own.
+    /// </summary>
+    public static void DetachFile(int fd)
+    {
+        int devNull = Libc.open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        if (devNull < 0)
+        {
+            return;
+        }
+        int self = Environment.ProcessId;
+        foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(System.IO.Path.GetFileName(entry), out int other) && other != fd && other != devNull
+                && Libc.kcmp(self, Libc.KCMP_FILE, fd, other) == 0)
+            {
+                Libc.dup3(devNull, other, (Libc.fcntl(other, Libc.F_GETFD, 0) & Libc.FD_CLOEXEC) != 0 ? Libc.O_CLOEXEC : 0);
+            }
+        }
+        Libc.dup3(devNull, fd, 0);
+        Libc.close(devNull);
+    }
+
     /// <summary>fsync of a directory, so that a rename or removal in it survives a crash. Returns None or the errno.</summary>
     public static Errno SyncDirectory(string path)
     {

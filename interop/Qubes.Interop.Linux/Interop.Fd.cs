@@ -49,6 +49,18 @@ public static unsafe partial class Libc
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int dup3(int oldFd, int newFd, int flags);
 
+    public const int KCMP_FILE = 0;
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall_kcmp(long number, int pid1, int pid2, int type, nuint idx1, nuint idx2);
+
+    /// <summary>kcmp(2) (no glibc wrapper): 0 when both descriptors of process <paramref name="pid"/> share one open file description.</summary>
+    public static int kcmp(int pid, int type, int fd1, int fd2)
+    {
+        long number = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 272 : 312;
+        return (int)syscall_kcmp(number, pid, pid, type, (nuint)fd1, (nuint)fd2);
+    }
+
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int pipe2(int* fds, int flags);
 

@@ -90,13 +90,16 @@ public sealed unsafe class DataPump
     private bool _stdinEofSent;      // these three: the EOF is decided (queued, then sent as space allows)
     private bool _stdoutEofSent;
     private bool _stderrEofSent;
-    private readonly bool[] _pendingEof = new bool[3]; // EOF headers waiting for channel space, by stream
+    private readonly int[] _pendingEof = new int[3]; // EOF headers waiting for channel space: streams, in the order they ended
+    private int _pendingEofCount;
     private int _pendingExit = -1;   // the service's exit code, waiting for the EOFs and for space
     private bool _exitSent;
     private bool _remoteStdinEof;
     private int _stdoutAlt = -1;     // the service's stdin socket, read as a second STDOUT source
     private int _inputSocket = -1;   // the same descriptor, closed when the run ends
     private bool _stdoutPrimaryEof;  // the service's stdout ended; STDOUT ends once its stdin socket has too
+    private bool _stdoutAltUsed;     // the service wrote into its stdin socket
+    private readonly int _signalsAtStart = Runtime.ServiceRunner.StdioSocketSignals;
     private bool _stdinGone;         // the service's local stdin is closed (remote EOF, the process exited, the socket hung up)
     private bool _haveExitCode;
     private int _remoteStatus;
@@ -431,9 +434,12 @@ public sealed unsafe class DataPump
             return moved;
         }
         // end of file (or a read error, which ends the stream the same way)
-        if (s == StreamStdout && _stdoutAlt >= 0)
+        if (s == StreamStdout && _stdoutAlt >= 0 && (_stdoutAltUsed || Runtime.ServiceRunner.StdioSocketSignals != _signalsAtStart))
         {
-            _stdoutPrimaryEof = true; // STDOUT goes on from the stdin socket until that ends too
+            // the service uses its stdin socket for its output (it wrote there, or a SIGUSR1 came
+            // since the call began: the signal does not say from which service): STDOUT goes on
+            // from that socket until it ends too
+            _stdoutPrimaryEof = true;
         }
         else
         {
@@ -455,6 +461,7 @@ public sealed unsafe class DataPump
     private int SendFromStdinSocket()
     {
         int moved = _channel.SendChunkFromFd(MessageType.DataStdout, _stdoutAlt, _sendChunk);
+        _stdoutAltUsed |= moved > 0;
         if (moved > 0 || moved == -(int)Errno.EAGAIN || moved == -(int)Errno.EINTR || moved == int.MinValue)
         {
             return moved;
@@ -601,12 +608,11 @@ public sealed unsafe class DataPump
 
     /// <summary>
     /// The remote ended a stream the caller writes out. Its remote STDOUT's end reaches whoever
-    /// reads the caller's output at once, not when the call is over: a socket that is also the
-    /// caller's input (one socket for both) or any descriptor above 2 is shut for writing; our own
-    /// stdout (or a descriptor that is not a socket) is replaced by /dev/null, which drops this
-    /// process's reference to the file without freeing the descriptor number for reuse (the
-    /// descriptors may be owned elsewhere and closed later). Stderr stays open: errors are still
-    /// written there.
+    /// reads the caller's output at once, not when the call is over: a socket is shut for writing;
+    /// any other descriptor (not also our input) is replaced by /dev/null, with every copy of it
+    /// this process holds, which drops this process's references to the file without freeing the
+    /// descriptor numbers for reuse (the descriptors may be owned elsewhere and closed later).
+    /// Stderr stays open: errors are still written there.
     /// </summary>
     private void CloseSink(int stream)
     {
@@ -616,26 +622,11 @@ public sealed unsafe class DataPump
         {
             return;
         }
-        bool single = fd == _sources[StreamStdin];
-        if ((single || fd > 2) && Libc.shutdown(fd, 1) == 0) // SHUT_WR
+        if (Libc.shutdown(fd, 1) == 0 || fd == _sources[StreamStdin]) // SHUT_WR
         {
             return;
         }
-        if (!single)
-        {
-            ReplaceWithNull(fd);
-        }
-    }
-
-    /// <summary>Points <paramref name="fd"/> at /dev/null: the file it referred to loses this process's reference.</summary>
-    private static void ReplaceWithNull(int fd)
-    {
-        int devNull = Libc.open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
-        if (devNull >= 0)
-        {
-            Libc.dup3(devNull, fd, 0);
-            Libc.close(devNull);
-        }
+        Fd.DetachFile(fd);
     }
 
     /// <summary>The service's local stdin ends: a pipe is closed, a socket shut for writing; what the caller still sends is dropped.</summary>
@@ -801,31 +792,22 @@ public sealed unsafe class DataPump
     /// </summary>
     private void QueueEof(int s)
     {
-        switch (s)
+        ref bool sent = ref s == StreamStdin ? ref _stdinEofSent : ref s == StreamStdout ? ref _stdoutEofSent : ref _stderrEofSent;
+        if (sent)
         {
-            case StreamStdin:
-                _stdinEofSent = true;
-                break;
-            case StreamStdout:
-                _stdoutEofSent = true;
-                break;
-            default:
-                _stderrEofSent = true;
-                break;
+            return; // one EOF per stream
         }
-        _pendingEof[s] = true;
+        sent = true;
+        _pendingEof[_pendingEofCount++] = s;
     }
 
     /// <summary>Sends the queued EOFs, then the service's exit code, as far as the channel has room. False when the channel failed.</summary>
     private bool FlushPending()
     {
         Span<byte> message = stackalloc byte[QrexecProtocol.HeaderSize + 4];
-        for (int s = 0; s < 3; s++)
+        while (_pendingEofCount > 0)
         {
-            if (!_pendingEof[s])
-            {
-                continue;
-            }
+            int s = _pendingEof[0];
             if (_channel.Space() < QrexecProtocol.HeaderSize)
             {
                 return true;
@@ -846,9 +828,9 @@ public sealed unsafe class DataPump
             {
                 return true;
             }
-            _pendingEof[s] = false;
+            _pendingEof.AsSpan(1, --_pendingEofCount).CopyTo(_pendingEof);
         }
-        if (_pendingExit >= 0 && !_pendingEof[0] && !_pendingEof[1] && !_pendingEof[2] && _channel.Space() >= message.Length)
+        if (_pendingExit >= 0 && _pendingEofCount == 0 && _channel.Space() >= message.Length)
         {
             new MessageHeader(MessageType.DataExitCode, 4).Write(message);
             BinaryPrimitives.WriteInt32LittleEndian(message[QrexecProtocol.HeaderSize..], _pendingExit);

@@ -39,6 +39,13 @@ public sealed class LocalProgram : IDisposable
         {
             environment.Add($"{e.Key}={e.Value}");
         }
+        // as a service does, the program may signal that it writes into its stdin socket too
+        if (!extraEnvironment.ContainsKey(ServiceEnvironment.AgentPidVariable))
+        {
+            environment.RemoveAll(static e => e.StartsWith(ServiceEnvironment.AgentPidVariable + "=", StringComparison.Ordinal));
+            environment.Add($"{ServiceEnvironment.AgentPidVariable}={Environment.ProcessId}");
+        }
+        ServiceRunner.IgnoreServiceSignals();
         string[] effective = shell ? ["/bin/sh", "-c", string.Join(' ', argv)] : [.. argv];
         string path = effective[0].Contains('/', StringComparison.Ordinal) ? effective[0] : Which(effective[0]);
         using (theirs)

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Threading;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Services;
@@ -77,7 +78,10 @@ public static class ServiceRunner
         }
         if (!command!.IsRpc)
         {
-            return AsCallUser(new PreparedService(command, ServiceKind.Executable, null, RpcConfig.Default, "/bin/sh", ["/bin/sh", "-c", command.ShellCommand!], PlainEnvironment()));
+            // the user's shell, as upstream's agent runs a command (bash's builtins, not only POSIX sh's)
+            string shell = withUser ? ShellOf(command.User) : "/bin/sh";
+            return AsCallUser(new PreparedService(command, ServiceKind.Executable, null, RpcConfig.Default, shell, [shell, "-c", command.ShellCommand!],
+                ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)));
         }
         ServiceLocation location = ServiceLookup.Find(command.LookupName, command.ServiceName, Environment.GetEnvironmentVariable(ServiceEnvironment.ServicePathVariable));
         if (location.Kind is ServiceKind.NotFound or ServiceKind.Failure)
@@ -104,6 +108,10 @@ public static class ServiceRunner
         return AsCallUser(new PreparedService(command, ServiceKind.Executable, location, settings, location.Path!, ServiceEnvironment.BuildArgv(location.Path!, command),
             ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)));
     }
+
+    /// <summary>The login shell of <paramref name="user"/> when it is an executable file, else /bin/sh.</summary>
+    private static string ShellOf(string user)
+        => UserAccount.Find(user) is { Shell: ['/', ..] shell } && File.Exists(shell) ? shell : "/bin/sh";
 
     /// <summary>An executable service as it starts under <see cref="RunAsCallUser"/>: through qube-runas (or setpriv) as the call's user.</summary>
     private static PreparedService AsCallUser(PreparedService service)
@@ -143,13 +151,23 @@ public static class ServiceRunner
 
     /// <summary>
     /// Makes sure SIGUSR1 does not end this process: a service tells its agent with it (through
-    /// <c>QREXEC_AGENT_PID</c>) that it uses its stdin socket for its output too, which the data
-    /// pump handles anyway by reading that socket as well. Once per process.
+    /// <c>QREXEC_AGENT_PID</c>) that it uses its stdin socket for its output too. The data pump
+    /// reads that socket as well anyway; the signal tells it that the service's stdout closing
+    /// does not end STDOUT. Once per process.
     /// </summary>
     public static void IgnoreServiceSignals()
     {
-        s_usr1 ??= System.Runtime.InteropServices.PosixSignalRegistration.Create((System.Runtime.InteropServices.PosixSignal)10, static context => context.Cancel = true);
+        s_usr1 ??= System.Runtime.InteropServices.PosixSignalRegistration.Create((System.Runtime.InteropServices.PosixSignal)10, static context =>
+        {
+            Interlocked.Increment(ref s_stdioSocketSignals);
+            context.Cancel = true;
+        });
     }
+
+    /// <summary>How many SIGUSR1 this process has had (see <see cref="IgnoreServiceSignals"/>).</summary>
+    public static int StdioSocketSignals => Volatile.Read(ref s_stdioSocketSignals);
+
+    private static int s_stdioSocketSignals;
 
     private static System.Runtime.InteropServices.PosixSignalRegistration? s_usr1;
 
@@ -369,18 +387,4 @@ public static class ServiceRunner
 
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern uint geteuid();
-
-    /// <summary>The environment of a plain (non-RPC) command: ours without the reserved QREXEC variables.</summary>
-    private static List<string> PlainEnvironment()
-    {
-        List<string> list = [];
-        foreach (KeyValuePair<string, string> e in ServiceEnvironment.Current())
-        {
-            if (!e.Key.StartsWith(ServiceEnvironment.ReservedPrefix, StringComparison.Ordinal))
-            {
-                list.Add(e.Key + "=" + e.Value);
-            }
-        }
-        return list;
-    }
 }

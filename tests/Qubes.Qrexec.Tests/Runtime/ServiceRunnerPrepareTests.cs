@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Qubes.Qrexec.Runtime;
 using Qubes.Qrexec.Services;
 using Xunit;
@@ -26,14 +27,17 @@ public sealed class ServiceRunnerPrepareTests
     }
 
     [Fact]
-    public void A_plain_command_runs_under_sh_without_the_reserved_variables()
+    public void A_plain_command_runs_under_the_users_shell_with_only_the_agent_pid_of_the_reserved_variables()
     {
+        // as upstream's agent: the account's shell (bash's builtins work in a command), QREXEC_AGENT_PID set
+        string shell = UserAccount.Find(s_user)?.Shell is ['/', ..] own && System.IO.File.Exists(own) ? own : "/bin/sh";
         PreparedService prepared = ServiceRunner.Prepare($"{s_user}:echo hi");
         Assert.NotNull(prepared.Command);
         Assert.Equal(ServiceKind.Executable, prepared.Kind);
-        Assert.Equal("/bin/sh", prepared.Path);
-        Assert.Equal(["/bin/sh", "-c", "echo hi"], prepared.Argv);
-        Assert.DoesNotContain(prepared.Environment, v => v.StartsWith(ServiceEnvironment.ReservedPrefix, StringComparison.Ordinal));
+        Assert.Equal(shell, prepared.Path);
+        Assert.Equal([shell, "-c", "echo hi"], prepared.Argv);
+        Assert.Equal([$"{ServiceEnvironment.AgentPidVariable}={Environment.ProcessId}"],
+            prepared.Environment.Where(v => v.StartsWith(ServiceEnvironment.ReservedPrefix, StringComparison.Ordinal) && !v.StartsWith(ServiceEnvironment.ServicePathVariable + "=", StringComparison.Ordinal)));
         Assert.Contains(prepared.Environment, v => v.StartsWith("PATH=", StringComparison.Ordinal));
         Assert.Equal(0, prepared.FailureStatus);
     }
