@@ -18,6 +18,9 @@ namespace Qubes.Bench;
 ///                                       to consumer process, on the loopback hypervisor
 ///   qrexec-call   [--count N] [--rounds R]
 ///                                       latency of trivial VM→VM qrexec calls, client process start included
+///   qrexec-concurrent --calls N [--timeout S]
+///                                       N VM→VM echo calls at once, each with its own payload checked; then one
+///                                       more call; the last line is "concurrent ok: S/N" (exit 1 unless all passed)
 ///   policy        [--rounds R] [--seconds S]
 ///                                       policy decisions per second, 1,000 rules and 100 qubes: the compiled
 ///                                       engine against an evaluator that reads the rule text on every call
@@ -28,7 +31,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|policy|admin [options]");
+            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-concurrent|policy|admin [options]");
             return 2;
         }
         switch (args[0])
@@ -43,6 +46,8 @@ internal static class Program
                 return QrexecHarness.Stream(Option(args, "--mib", 1024) << 20, (int)Option(args, "--rounds", 5), StringOption(args, "--only"), Array.IndexOf(args, "--no-pin") < 0);
             case "qrexec-call":
                 return QrexecHarness.Call((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
+            case "qrexec-concurrent":
+                return QrexecHarness.Concurrent((int)Option(args, "--calls", 100), TimeSpan.FromSeconds(SecondsOption(args, "--timeout", 300)));
             case "admin":
                 return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":

@@ -20,7 +20,7 @@ namespace Qubes.Bench;
 /// </summary>
 internal static partial class QrexecHarness
 {
-    private const string Rules = "bench.Sink * work personal allow\nbench.Nop * work personal allow\n* * @anyvm @anyvm deny\n";
+    private const string Rules = "bench.Sink * work personal allow\nbench.Nop * work personal allow\nbench.Echo * work personal allow\n* * @anyvm @anyvm deny\n";
     private static readonly TimeSpan s_roundTimeout = TimeSpan.FromMinutes(5);
 
     /// <param name="bytes">Bytes per round.</param>

@@ -33,6 +33,9 @@ public sealed class VchanConnector : IDisposable
     /// <summary>Why the last <see cref="Finish"/> failed, if it did.</summary>
     public string? Error { get; private set; }
 
+    /// <summary>The errno behind <see cref="Error"/>, when the hypervisor or the store gave one (ENOSPC: out of a resource).</summary>
+    public Errno ErrorErrno { get; private set; }
+
     /// <summary>The store connection's descriptor: readable when something the connect waits on may have changed.</summary>
     public int WatchFd => _store?.Fd ?? -1;
 
@@ -148,17 +151,27 @@ public sealed class VchanConnector : IDisposable
             {
                 return Fail($"malformed vchan entry at {path}");
             }
+            try
+            {
+                vchan = VchanEndpoint.Connect(_platform, _serverDomain, ringRef, eventPort, blocking);
+            }
+            catch (VchanException e) when (e.InnerException is PlatformException { Errno: Errno.EINVAL or Errno.ENOENT })
+            {
+                // The event channel or the page the entry names is gone (or taken): a stale entry,
+                // left by a server that ended without removing it. Its port's next server overwrites
+                // it, and the watch on the entry fires then: keep waiting for that one.
+                return 1;
+            }
             CloseStore();
-            vchan = VchanEndpoint.Connect(_platform, _serverDomain, ringRef, eventPort, blocking);
             return 0;
         }
         catch (PlatformException e)
         {
-            return Fail(e.Message);
+            return Fail(e.Message, e.Errno);
         }
         catch (VchanException e)
         {
-            return Fail(e.Message);
+            return Fail(e.Message, (e.InnerException as PlatformException)?.Errno ?? Errno.None);
         }
     }
 
@@ -172,9 +185,10 @@ public sealed class VchanConnector : IDisposable
         return true;
     }
 
-    private int Fail(string reason)
+    private int Fail(string reason, Errno errno = Errno.None)
     {
         Error = reason;
+        ErrorErrno = errno;
         CloseStore();
         return -1;
     }

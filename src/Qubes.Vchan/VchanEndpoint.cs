@@ -34,6 +34,8 @@ public sealed unsafe class VchanEndpoint : IDisposable
     private readonly bool _isServer;
     private readonly int _peerDomain;
     private string? _storePath;
+    // the ring-ref value this server published: its entry is removed only while it still says this
+    private string? _publishedRef;
     private long _spinTicks;
     private bool _peerGone;
     private bool _closed;
@@ -146,6 +148,7 @@ public sealed unsafe class VchanEndpoint : IDisposable
             var vchan = new VchanEndpoint(platform, isServer: true, peerDomain, channel, control, null, right,
                 leftRing, leftOrder, right?.Address ?? InPageRing(control, rightOrder), rightOrder);
             vchan._storePath = StoreEntry(peerDomain, port);
+            vchan._publishedRef = control.Refs[0].ToString(CultureInfo.InvariantCulture);
             Publish(platform, vchan._storePath, peerDomain, control.Refs[0], channel.LocalPort);
             return vchan;
         }
@@ -320,7 +323,18 @@ public sealed unsafe class VchanEndpoint : IDisposable
     /// <summary>Where a ring of <paramref name="order"/> lies when it fits in the control page.</summary>
     private static IntPtr InPageRing(ISharedPages control, int order) => control.Address + VchanLayout.InPageRingOffset(order);
 
-    /// <summary>Removes the server's store entry (and the peer directory if it became empty), once.</summary>
+    /// <summary>Transactions tried for a store entry's removal before it goes without one.</summary>
+    private const int RemovalTransactionAttempts = 8;
+
+    /// <summary>
+    /// Removes the server's store entry, and the peer directory if that left it empty, once; only
+    /// while the entry still names this channel (a later server of the same port may have replaced
+    /// it). One transaction does it all, as upstream. But the entry must go whatever the load: when
+    /// many channels of this domain are set up at once, a transaction may conflict again and again
+    /// or find no free slot, and an entry left behind names a closed channel to the next client of
+    /// the port, whose call then fails. So after a few tries the entry goes by plain requests
+    /// (the peer directory stays: removing it safely needs the transaction).
+    /// </summary>
     private void RemoveStoreEntry()
     {
         string? path = _storePath;
@@ -330,20 +344,35 @@ public sealed unsafe class VchanEndpoint : IDisposable
         }
         _storePath = null;
         string parent = path[..path.LastIndexOf('/')];
+        string refKey = path + "/ring-ref";
+        string port = path[(parent.Length + 1)..];
         try
         {
             IStore store = _platform.Store;
-            for (int attempt = 0; attempt < 100; attempt++)
+            for (int attempt = 0; attempt < RemovalTransactionAttempts; attempt++)
             {
-                uint tx = StartTransaction(store);
-                StoreAnswer[] listed = store.Batch([StoreRequest.Remove(path), StoreRequest.Directory(parent)], tx);
-                StoreAnswer[] ended = listed[1].Children is { Count: 0 }
-                    ? store.Batch([StoreRequest.Remove(parent), StoreRequest.Commit()], tx)
-                    : store.Batch([StoreRequest.Commit()], tx);
+                uint tx;
+                try
+                {
+                    tx = store.TransactionStart();
+                }
+                catch (StoreException e) when (e.Errno == Errno.ENOSPC)
+                {
+                    break; // every slot taken by other channels being set up: no wait for one
+                }
+                StoreAnswer[] read = store.Batch([StoreRequest.Read(refKey), StoreRequest.Directory(parent)], tx);
+                bool ours = read[0].Ok && read[0].Value == _publishedRef;
+                bool onlyChild = ours && read[1].Children is { Count: 1 } children && children[0] == port;
+                StoreAnswer[] ended = store.Batch(
+                    ours ? [StoreRequest.Remove(onlyChild ? parent : path), StoreRequest.Commit()] : [StoreRequest.Commit()], tx);
                 if (ended[^1].Error != Errno.EAGAIN)
                 {
                     return;
                 }
+            }
+            if (store.Batch([StoreRequest.Read(refKey)]) is [{ Ok: true } current] && current.Value == _publishedRef)
+            {
+                store.Batch([StoreRequest.Remove(path)]);
             }
         }
         catch (PlatformException)

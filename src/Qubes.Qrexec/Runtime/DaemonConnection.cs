@@ -11,8 +11,13 @@ public sealed class DaemonConnection : IDisposable
 {
     private const int TimeoutMs = 30_000;
     private readonly SafeFd _socket;
+    private readonly string _path;
 
-    private DaemonConnection(SafeFd socket) => _socket = socket;
+    private DaemonConnection(SafeFd socket, string path)
+    {
+        _socket = socket;
+        _path = path;
+    }
 
     /// <summary>The socket (open until disposed; the daemon closes it when the call it allocated ends).</summary>
     public int Fd => _socket.Fd;
@@ -39,25 +44,40 @@ public sealed class DaemonConnection : IDisposable
             return null;
         }
         error = null;
-        return new DaemonConnection(socket);
+        return new DaemonConnection(socket, path);
     }
 
     /// <summary>Sends one command and, when <paramref name="expectReply"/>, reads the 8-byte reply {domain, port}.</summary>
     public (uint Domain, uint Port)? Command(byte[] message, bool expectReply)
+        => expectReply ? Command(message, TimeSpan.FromMilliseconds(TimeoutMs), out _) : Io.WriteAll(_socket.Fd, message) ? (0, 0) : null;
+
+    /// <summary>
+    /// Sends one command that allocates a data port and reads the reply {domain, port}. The daemon
+    /// answers once a port is free: the wait lasts up to <paramref name="replyTimeout"/>
+    /// (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: no limit). Null with the reason in
+    /// <paramref name="error"/> when the daemon refused, or no port was free in time.
+    /// </summary>
+    public (uint Domain, uint Port)? Command(byte[] message, TimeSpan replyTimeout, out string? error)
     {
+        ArgumentNullException.ThrowIfNull(message);
         if (!Io.WriteAll(_socket.Fd, message))
         {
+            error = $"{_path}: the daemon closed the connection";
             return null;
         }
-        if (!expectReply)
+        int waitMs = replyTimeout == System.Threading.Timeout.InfiniteTimeSpan ? -1 : (int)Math.Clamp(replyTimeout.TotalMilliseconds, 0, int.MaxValue);
+        if (Qubes.Interop.Linux.Fd.PollIn(_socket.Fd, waitMs) == 0)
         {
-            return (0, 0);
+            error = $"no data port became free at {_path} within {replyTimeout.TotalSeconds:0.#} s (every port busy with other calls)";
+            return null;
         }
         (MessageHeader Header, byte[] Body)? reply = Io.ReadMessage(_socket.Fd, QrexecProtocol.ExecParamsSize, TimeoutMs);
         if (reply is not { } r || r.Body.Length != QrexecProtocol.ExecParamsSize || r.Header.Type != MessageHeader.Read(message).Type)
         {
+            error = $"{_path}: the daemon refused the command";
             return null;
         }
+        error = null;
         return Io.ExecParams(r.Body);
     }
 

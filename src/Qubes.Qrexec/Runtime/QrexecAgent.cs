@@ -25,6 +25,16 @@ public sealed class QrexecAgent : IDisposable
     private const int TriggerReadTimeoutMs = 2000;
     private static readonly TimeSpan s_dataConnectTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>
+    /// Most requests sent to dom0 and not answered yet: the daemon's table of pending requests
+    /// (spec §12.1 item 5), which refuses a request when full. Further requests wait here, in order,
+    /// until an answer frees a place: many callers at once are served, none refused for the number.
+    /// </summary>
+    public const int MaxUnansweredRequests = QrexecProtocol.MaxFds;
+
+    /// <summary>Ring size of the channel that ends a call whose caller left before dom0 answered.</summary>
+    private const int AbandonedCallRingSize = 1024;
+
     private readonly IChannelFactory _factory;
     private readonly AgentOptions _options;
     private readonly SafeFd _wake = EventFd.Create();
@@ -32,6 +42,9 @@ public sealed class QrexecAgent : IDisposable
     private readonly ConcurrentQueue<(uint Domain, uint Port, TriggerClient? Client)> _finished = new();
     // trigger clients by descriptor: waiting for SERVICE_CONNECT/REFUSED, or running (then with domain/port)
     private readonly Dictionary<int, TriggerClient> _clients = [];
+    // requests waiting for a place among the unanswered ones, oldest first
+    private readonly Queue<TriggerClient> _held = new();
+    private int _unanswered;
     private IQrexecChannel? _control;
     private SafeFd? _listener;
     private uint _version;
@@ -43,6 +56,14 @@ public sealed class QrexecAgent : IDisposable
         public bool Running { get; set; }
         /// <summary>A descriptor-passing client that hung up while its call thread still runs.</summary>
         public bool HungUp { get; set; }
+        /// <summary>The request, while it waits to be sent to dom0 (null once sent).</summary>
+        public byte[]? HeldRequest { get; set; }
+        /// <summary>
+        /// The client hung up after its request went to dom0 and before the answer. Its socket stays
+        /// open so that its ident (<c>SOCKET&lt;fd&gt;</c>) names no other request until dom0 answers.
+        /// </summary>
+        public bool Abandoned { get; set; }
+        public bool Closed { get; set; }
         public uint Domain { get; set; }
         public uint Port { get; set; }
     }
@@ -134,7 +155,7 @@ public sealed class QrexecAgent : IDisposable
             clientFds.Clear();
             foreach (KeyValuePair<int, TriggerClient> entry in _clients)
             {
-                if (!entry.Value.HungUp)
+                if (!entry.Value.HungUp && !entry.Value.Abandoned)
                 {
                     clientFds.Add(entry.Key);
                 }
@@ -223,13 +244,22 @@ public sealed class QrexecAgent : IDisposable
             case MessageType.ServiceRefused:
                 if (TryClientFromIdent(body, out TriggerClient? refused))
                 {
+                    Answered(control);
                     CloseClient(refused!);
                 }
                 break;
             case MessageType.ServiceConnect:
                 if (TryClientFromIdent(body.AsSpan(QrexecProtocol.ExecParamsSize), out TriggerClient? client))
                 {
-                    Connect(client!, domain, port);
+                    Answered(control);
+                    if (client!.Abandoned)
+                    {
+                        EndAbandonedCall(client, domain, port);
+                    }
+                    else
+                    {
+                        Connect(client, domain, port);
+                    }
                 }
                 break;
             default:
@@ -333,11 +363,67 @@ public sealed class QrexecAgent : IDisposable
             // a version-3 daemon: the same request without the requested source
             message = Messages.Build(MessageType.TriggerService3, body.AsSpan(QrexecProtocol.DomainFieldSize));
         }
-        _clients[fd] = new TriggerClient(socket, stdio);
+        TriggerClient client = new(socket, stdio);
+        _clients[fd] = client;
+        if (_unanswered >= MaxUnansweredRequests)
+        {
+            client.HeldRequest = message;
+            _held.Enqueue(client);
+            return;
+        }
+        SendRequest(control, client, message);
+    }
+
+    private void SendRequest(IQrexecChannel control, TriggerClient client, byte[] message)
+    {
+        _unanswered++;
         if (!Io.WriteAll(control, message))
         {
-            CloseClient(_clients[fd]);
+            CloseClient(client);
         }
+    }
+
+    /// <summary>dom0 answered a request: the oldest held ones go out, as far as there is room.</summary>
+    private void Answered(IQrexecChannel control)
+    {
+        _unanswered--;
+        while (_unanswered < MaxUnansweredRequests && _held.TryDequeue(out TriggerClient? next))
+        {
+            if (!next.Closed)
+            {
+                byte[] message = next.HeldRequest!;
+                next.HeldRequest = null;
+                SendRequest(control, next, message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dom0 set up a call whose caller has gone: its service end is connecting (and its daemon holds
+    /// the port) until it meets a caller. Meet it and close at once, so that the service end ends
+    /// and the port is free again now rather than at the service end's connect timeout.
+    /// </summary>
+    private void EndAbandonedCall(TriggerClient client, uint domain, uint port)
+    {
+        client.Running = true;
+        client.Domain = domain;
+        client.Port = port;
+        _threads.Run(() =>
+        {
+            try
+            {
+                using IQrexecChannel channel = _factory.Listen((int)domain, (int)port, AbandonedCallRingSize, AbandonedCallRingSize);
+                channel.WaitConnected(s_dataConnectTimeout);
+            }
+            catch (Exception e) when (e is LinuxException or IOException or Platform.PlatformException or VchanException)
+            {
+                Log($"qrexec-agent: ending abandoned call {domain}:{port}: {e.Message}");
+            }
+            finally
+            {
+                Finished(domain, port, client);
+            }
+        });
     }
 
     /// <summary>dom0 allocated the data channel for a trigger: tell the client, or run the caller's end for it.</summary>
@@ -360,38 +446,44 @@ public sealed class QrexecAgent : IDisposable
         _threads.Run(() => RunCallerFor(client, domain, port));
     }
 
-    /// <summary>The caller's end of a VM-initiated call, on the descriptors a client handed over.</summary>
+    /// <summary>
+    /// The caller's end of a VM-initiated call, on the descriptors a client handed over. What went
+    /// wrong goes to the client's stderr too, as the full client would print it: the fast client
+    /// itself only passes the status on.
+    /// </summary>
     private void RunCallerFor(TriggerClient client, uint domain, uint port)
     {
         int status = QrexecProtocol.ExitProblem;
         IQrexecChannel? channel = null;
+        string? problem = null;
         try
         {
             channel = _factory.Listen((int)domain, (int)port, QrexecProtocol.FastPathDataRingSize, QrexecProtocol.FastPathDataRingSize);
             uint version = Io.ServerHandshake(channel, s_dataConnectTimeout, out bool connected);
             if (!connected)
             {
-                Log($"qrexec-agent: no data connection from {domain} on port {port}");
+                problem = $"the service side did not connect within {s_dataConnectTimeout.TotalSeconds:0} s";
                 return;
             }
             if (version == 0)
             {
-                Log($"qrexec-agent: data handshake with {domain}:{port} failed");
+                problem = "data handshake failed";
                 return;
             }
             CallerIo io = new() { Input = client.Stdio![0].Fd, Output = client.Stdio[1].Fd, Error = client.Stdio[2].Fd };
-            status = DataPump.RunCaller(channel, version, io, out string? failure);
-            if (failure != null)
-            {
-                Log($"qrexec-agent: call {domain}:{port}: {failure}");
-            }
+            status = DataPump.RunCaller(channel, version, io, out problem);
         }
         catch (Exception e) when (e is LinuxException or IOException or Platform.PlatformException or VchanException)
         {
-            Log($"qrexec-agent: call {domain}:{port}: {e.Message}");
+            problem = e.Message;
         }
         finally
         {
+            if (problem != null)
+            {
+                Log($"qrexec-agent: call {domain}:{port}: {problem}");
+                Io.WriteAll(client.Stdio![2].Fd, System.Text.Encoding.UTF8.GetBytes($"qrexec-client-vm: {problem}\n"));
+            }
             // the client learns the end first; closing the channel (hypervisor requests) is not its wait
             Dispose(client.Stdio);
             byte[] answer = new byte[QrexecProtocol.ExecParamsSize];
@@ -420,6 +512,13 @@ public sealed class QrexecAgent : IDisposable
             }
             return;
         }
+        if (!client.Running && client.HeldRequest == null)
+        {
+            // sent to dom0, not answered: the answer still comes (see EndAbandonedCall)
+            client.Abandoned = true;
+            Dispose(client.Stdio);
+            return;
+        }
         CloseClient(client);
     }
 
@@ -427,6 +526,7 @@ public sealed class QrexecAgent : IDisposable
     {
         int fd = client.Socket.Fd;
         _clients.Remove(fd);
+        client.Closed = true;
         bool running = client.Running;
         if (client.Stdio != null && !running)
         {

@@ -37,6 +37,13 @@ public sealed class QrexecDaemon : IDisposable
     private static readonly TimeSpan s_policyTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan s_dom0ConnectTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a policy thread waits for a daemon to allocate the data port of an allowed call
+    /// (every port of the pair may be in use: the call then waits for one). As long as either end of
+    /// a VM call waits for the other (spec §3, the agent-side data connection timeout).
+    /// </summary>
+    public static readonly TimeSpan PortWaitTimeout = TimeSpan.FromSeconds(120);
+
     private readonly IChannelFactory _factory;
     private readonly DaemonOptions _options;
     private readonly PortAllocator _ports;
@@ -46,12 +53,16 @@ public sealed class QrexecDaemon : IDisposable
     // SERVICE_CONNECT messages from policy threads, for the main loop to send to our agent
     private readonly ConcurrentQueue<byte[]> _serviceConnects = new();
     private readonly Dictionary<int, Client> _clients = [];
+    // clients whose command waits for a free data port, oldest first
+    private readonly List<Client> _portWaiters = [];
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private IQrexecChannel? _control;
     private SafeFd? _listener;
     private uint _version;
+    // accept(2) ran out of descriptors: the listener rests until a client closes
+    private bool _acceptPaused;
 
-    private enum ClientState { AwaitHello, AwaitCommand, Running }
+    private enum ClientState { AwaitHello, AwaitCommand, AwaitPort, Running }
 
     private sealed class Client(SafeFd socket)
     {
@@ -59,6 +70,10 @@ public sealed class QrexecDaemon : IDisposable
         public ClientState State { get; set; }
         public uint AllocatedPort { get; set; }
         public uint AllocatedFor { get; set; }
+        /// <summary>While <see cref="ClientState.AwaitPort"/>: the command that waits, and the domain its port is for.</summary>
+        public MessageType WaitingType { get; set; }
+        public byte[]? WaitingBody { get; set; }
+        public uint WaitingFor { get; set; }
     }
 
     private sealed class Pending(byte[] ident)
@@ -202,7 +217,7 @@ public sealed class QrexecDaemon : IDisposable
                 pollSet = new Libc.pollfd[n * 2];
             }
             pollSet[0] = new Libc.pollfd { fd = control.Fd, events = control.PollEvents };
-            pollSet[1] = new Libc.pollfd { fd = _listener!.Fd, events = Libc.POLLIN };
+            pollSet[1] = new Libc.pollfd { fd = _acceptPaused ? -1 : _listener!.Fd, events = Libc.POLLIN };
             pollSet[2] = new Libc.pollfd { fd = _wake.Fd, events = Libc.POLLIN };
             for (int i = 0; i < clientFds.Count; i++)
             {
@@ -225,21 +240,7 @@ public sealed class QrexecDaemon : IDisposable
             }
             if (pollSet[1].revents != 0)
             {
-                int fd = UnixSocket.Accept(_listener.Fd);
-                if (fd >= QrexecProtocol.MaxFds)
-                {
-                    Log("qrexec-daemon: too many open descriptors");
-                    return 1;
-                }
-                if (fd >= 0)
-                {
-                    Client client = new(new SafeFd(fd));
-                    _clients[fd] = client;
-                    if (!Io.WriteAll(fd, Messages.Hello(QrexecProtocol.ClientVersion)))
-                    {
-                        CloseClient(client);
-                    }
-                }
+                Accept();
             }
             for (int i = 0; i < clientFds.Count; i++)
             {
@@ -248,6 +249,34 @@ public sealed class QrexecDaemon : IDisposable
                     ClientReadable(client);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// A new local client. Unlike upstream, whose table of clients ends at descriptor 256 (it exits
+    /// there, spec §12.2 item 5), clients are limited only by the descriptors this process may open:
+    /// calls waiting for a data port keep their clients, and many callers at once must not end the
+    /// daemon. Out of descriptors, the listener rests (connections wait in its backlog) until a
+    /// client closes.
+    /// </summary>
+    private void Accept()
+    {
+        int fd = UnixSocket.Accept(_listener!.Fd);
+        if (fd == -(int)Errno.EMFILE || fd == -(int)Errno.ENFILE)
+        {
+            Log("qrexec-daemon: out of descriptors; new clients wait until one closes");
+            _acceptPaused = true;
+            return;
+        }
+        if (fd < 0)
+        {
+            return;
+        }
+        Client client = new(new SafeFd(fd));
+        _clients[fd] = client;
+        if (!Io.WriteAll(fd, Messages.Hello(QrexecProtocol.ClientVersion)))
+        {
+            CloseClient(client);
         }
     }
 
@@ -304,6 +333,7 @@ public sealed class QrexecDaemon : IDisposable
                         CloseClient(c);
                     }
                 }
+                GivePortsToWaiters();
             }
             return true;
         }
@@ -375,9 +405,10 @@ public sealed class QrexecDaemon : IDisposable
     private void ClientReadable(Client client)
     {
         int fd = client.Socket.Fd;
-        if (client.State == ClientState.Running)
+        if (client.State is ClientState.Running or ClientState.AwaitPort)
         {
-            // any byte from a running client is unexpected; EOF ends it too
+            // any byte from a running or waiting client is unexpected; EOF ends it too (a waiting
+            // call whose client gave up leaves the queue)
             CloseClient(client);
             return;
         }
@@ -426,23 +457,53 @@ public sealed class QrexecDaemon : IDisposable
             port = _ports.Allocate(domain);
             if (port == 0)
             {
-                Log("qrexec-daemon: no free data port");
-                return false;
+                // every port this call could take is in use: it waits for one, in order of arrival,
+                // as long as its client waits (upstream closes the client: the call fails)
+                if (!_portWaiters.Exists(w => w.WaitingFor == domain))
+                {
+                    Log($"qrexec-daemon: no free data port for domain {domain}; calls wait for one");
+                }
+                client.State = ClientState.AwaitPort;
+                client.WaitingType = header.Type;
+                client.WaitingBody = body;
+                client.WaitingFor = domain;
+                _portWaiters.Add(client);
+                return true;
             }
-            client.AllocatedPort = port;
-            client.AllocatedFor = domain;
-            BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(4), port);
-            if (!Io.WriteAll(client.Socket.Fd, Messages.ExecParams(header.Type, (uint)_options.DomainId, port)))
-            {
-                return false;
-            }
+            return StartWithPort(client, header.Type, body, port);
         }
-        else if (header.Type != MessageType.ServiceConnect)
+        if (header.Type != MessageType.ServiceConnect)
         {
             Log($"qrexec-daemon: client asked for port {port}");
         }
+        return Forward(client, header.Type, body);
+    }
+
+    /// <summary>
+    /// <paramref name="port"/> was allocated for the client's command: the client learns it, then the
+    /// agent gets the command. False closes the client; a port the agent never heard of is free again.
+    /// </summary>
+    private bool StartWithPort(Client client, MessageType type, byte[] body, uint port)
+    {
+        (uint domain, _) = Io.ExecParams(body);
+        client.AllocatedPort = port;
+        client.AllocatedFor = domain;
+        BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(4), port);
+        if (!Io.WriteAll(client.Socket.Fd, Messages.ExecParams(type, (uint)_options.DomainId, port)))
+        {
+            // the client is gone: nothing will ever report this port's end
+            _ports.Release(domain, port);
+            client.AllocatedPort = 0;
+            return false;
+        }
+        return Forward(client, type, body);
+    }
+
+    /// <summary>Sends a client's command to the agent (with <c>DEFAULT:</c> replaced by the default user); the client runs from then on.</summary>
+    private bool Forward(Client client, MessageType type, byte[] body)
+    {
         byte[] forward = body;
-        if (header.Type != MessageType.ServiceConnect && body.AsSpan(QrexecProtocol.ExecParamsSize).StartsWith("DEFAULT:"u8))
+        if (type != MessageType.ServiceConnect && body.AsSpan(QrexecProtocol.ExecParamsSize).StartsWith("DEFAULT:"u8))
         {
             byte[] user = Encoding.UTF8.GetBytes(_options.DefaultUser);
             forward = new byte[body.Length - "DEFAULT".Length + user.Length];
@@ -451,7 +512,31 @@ public sealed class QrexecDaemon : IDisposable
             body.AsSpan(QrexecProtocol.ExecParamsSize + "DEFAULT".Length).CopyTo(forward.AsSpan(QrexecProtocol.ExecParamsSize + user.Length));
         }
         client.State = ClientState.Running;
-        return Io.WriteAll(_control!, Messages.Build(header.Type, forward));
+        return Io.WriteAll(_control!, Messages.Build(type, forward));
+    }
+
+    /// <summary>A port was released: the oldest waiting commands that can take a free port start.</summary>
+    private void GivePortsToWaiters()
+    {
+        for (int i = 0; i < _portWaiters.Count;)
+        {
+            Client waiter = _portWaiters[i];
+            uint port = _ports.Allocate(waiter.WaitingFor);
+            if (port == 0)
+            {
+                i++; // a port of the other parity, or for dom0, may still serve a later waiter
+                continue;
+            }
+            _portWaiters.RemoveAt(i);
+            byte[] body = waiter.WaitingBody!;
+            waiter.WaitingBody = null;
+            waiter.State = ClientState.Running;
+            if (!StartWithPort(waiter, waiter.WaitingType, body, port))
+            {
+                CloseClient(waiter);
+                i = 0; // its port is free again, maybe for a waiter passed over above
+            }
+        }
     }
 
     /// <summary>A SERVICE_CONNECT is about to go to the agent: its request is answered. False when no such request waits.</summary>
@@ -471,8 +556,14 @@ public sealed class QrexecDaemon : IDisposable
 
     private void CloseClient(Client client)
     {
+        if (client.State == ClientState.AwaitPort)
+        {
+            _portWaiters.Remove(client);
+            Log($"qrexec-daemon: a call for domain {client.WaitingFor} stopped waiting for a data port");
+        }
         _clients.Remove(client.Socket.Fd);
         client.Socket.Dispose();
+        _acceptPaused = false;
     }
 
     // ------------------------------------------------------------------ the policy child (§8.2 steps 4-5)
@@ -556,9 +647,10 @@ public sealed class QrexecDaemon : IDisposable
             using (targetDaemon)
             {
                 (uint Domain, uint Port)? allocated = targetDaemon.Command(
-                    Messages.ExecCommand(MessageType.ExecCmdline, (uint)_options.DomainId, 0, commandLine), expectReply: true);
+                    Messages.ExecCommand(MessageType.ExecCmdline, (uint)_options.DomainId, 0, commandLine), PortWaitTimeout, out error);
                 if (allocated is not { } a)
                 {
+                    Log($"qrexec-daemon: call to {address}: {error}");
                     return QrexecProtocol.ExitProblem;
                 }
                 // our own main loop tells the agent where to connect (an outside policy program would
@@ -589,10 +681,10 @@ public sealed class QrexecDaemon : IDisposable
     private int RunDom0Service(byte[] ident, string command)
     {
         using DaemonConnection? own = DaemonConnection.Open(_options.SocketDirectory, _options.DomainId.ToString(CultureInfo.InvariantCulture), out string? error);
-        (uint Domain, uint Port)? allocated = own?.Command(Messages.ServiceConnect(0, 0, ident), expectReply: true);
+        (uint Domain, uint Port)? allocated = own?.Command(Messages.ServiceConnect(0, 0, ident), PortWaitTimeout, out error);
         if (allocated is not { } a)
         {
-            Log($"qrexec-daemon: dom0 service: {error ?? "no port"}");
+            Log($"qrexec-daemon: dom0 service: {error}");
             return QrexecProtocol.ExitProblem;
         }
         using IQrexecChannel? channel = _factory.Connect((int)a.Domain, (int)a.Port, s_dom0ConnectTimeout, out error);

@@ -122,9 +122,19 @@ public sealed unsafe class VchanChannel : IQrexecChannel
     public void Dispose() => _vchan.Dispose();
 }
 
-/// <summary>Channels over our vchan on a platform (the loopback hypervisor by default, or Xen).</summary>
+/// <summary>
+/// Channels over our vchan on a platform (the loopback hypervisor by default, or Xen). A channel
+/// that finds its domain out of a hypervisor resource (event-channel ports, granted pages, store
+/// nodes or transactions, broker connections, descriptors) waits for one: the channels of calls
+/// that end give theirs back, so under load a new call is late rather than failed.
+/// </summary>
 public sealed class VchanChannelFactory : IChannelFactory
 {
+    /// <summary>Longest wait of <see cref="Listen"/> for a resource: as long as either end of a VM call waits for the other (spec §3).</summary>
+    public static readonly TimeSpan ResourceWaitTimeout = TimeSpan.FromSeconds(120);
+
+    private const int MaxBackoffMs = 50;
+
     private readonly IPlatform _platform;
     private readonly bool _ownsPlatform;
 
@@ -140,33 +150,66 @@ public sealed class VchanChannelFactory : IChannelFactory
     public int LocalDomain => _platform.Domains.OwnId;
 
     public IQrexecChannel Listen(int peerDomain, int port, int readMin, int writeMin)
-        => new VchanChannel(VchanEndpoint.ServerInit(_platform, peerDomain, port, readMin, writeMin));
-
-    public IQrexecChannel? Connect(int serverDomain, int port, TimeSpan timeout, out string? error)
     {
-        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        error = null;
-        VchanConnector connector;
+        long deadline = Stopwatch.GetTimestamp() + (long)(ResourceWaitTimeout.TotalSeconds * Stopwatch.Frequency);
         int backoffMs = 1;
         while (true)
         {
             try
             {
-                connector = VchanConnector.Start(_platform, serverDomain, port);
-                break;
+                return new VchanChannel(VchanEndpoint.ServerInit(_platform, peerDomain, port, readMin, writeMin));
             }
-            catch (PlatformException e) when (e.Errno == Errno.EMFILE && Stopwatch.GetTimestamp() < deadline)
+            catch (VchanException e) when (IsExhaustion(e.InnerException) && Stopwatch.GetTimestamp() < deadline)
             {
-                // the domain's broker connections are all in use by calls being set up: one frees
-                // as soon as any of them is connected, so wait for it (bounded by the timeout)
                 Thread.Sleep(backoffMs);
-                backoffMs = Math.Min(backoffMs * 2, 50);
+                backoffMs = Math.Min(backoffMs * 2, MaxBackoffMs);
             }
-            catch (Exception e) when (e is PlatformException or VchanException or ArgumentException)
+        }
+    }
+
+    /// <summary>Whether a set-up failure is a resource of the domain (or process) running out, which ending calls give back.</summary>
+    private static bool IsExhaustion(Exception? e) => IsExhaustion(e switch
+    {
+        PlatformException p => p.Errno,
+        LinuxException l => l.Errno,
+        _ => Errno.None,
+    });
+
+    private static bool IsExhaustion(Errno errno) => errno is Errno.ENOSPC or Errno.EMFILE or Errno.ENFILE;
+
+    public IQrexecChannel? Connect(int serverDomain, int port, TimeSpan timeout, out string? error)
+    {
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        int backoffMs = 1;
+        while (true)
+        {
+            IQrexecChannel? channel = TryConnect(serverDomain, port, deadline, out error, out bool exhausted);
+            if (!exhausted || Stopwatch.GetTimestamp() >= deadline)
             {
-                error = e.Message;
-                return null;
+                return channel;
             }
+            // the domain is out of broker connections, event-channel ports or mappings: calls being
+            // set up or ending give theirs back soon, so wait and start again (bounded by the timeout)
+            Thread.Sleep(backoffMs);
+            backoffMs = Math.Min(backoffMs * 2, MaxBackoffMs);
+        }
+    }
+
+    /// <summary>One connect attempt until <paramref name="deadline"/>; <paramref name="exhausted"/> when it failed for want of a resource.</summary>
+    private VchanChannel? TryConnect(int serverDomain, int port, long deadline, out string? error, out bool exhausted)
+    {
+        error = null;
+        exhausted = false;
+        VchanConnector connector;
+        try
+        {
+            connector = VchanConnector.Start(_platform, serverDomain, port);
+        }
+        catch (Exception e) when (e is PlatformException or VchanException or ArgumentException)
+        {
+            error = e.Message;
+            exhausted = e is PlatformException p && IsExhaustion(p.Errno);
+            return null;
         }
         using (connector)
         {
@@ -180,6 +223,7 @@ public sealed class VchanChannelFactory : IChannelFactory
                 if (r < 0)
                 {
                     error = connector.Error;
+                    exhausted = IsExhaustion(connector.ErrorErrno);
                     return null;
                 }
                 long left = deadline - Stopwatch.GetTimestamp();

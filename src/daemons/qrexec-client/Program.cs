@@ -152,15 +152,15 @@ internal static class Program
             return QrexecProtocol.ExitProblem;
         }
         MessageType type = o.JustExec ? MessageType.JustExec : MessageType.ExecCmdline;
-        (uint Domain, uint Port)? reply = daemon.Command(Messages.ExecCommand(type, 0, 0, o.Command!), expectReply: true);
+        TimeSpan wait = o.Timeout == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Timeout);
+        (uint Domain, uint Port)? reply = daemon.Command(Messages.ExecCommand(type, 0, 0, o.Command!), wait, out error);
         if (reply is not { } r)
         {
-            Console.Error.WriteLine("qrexec-client: the daemon refused the command");
+            Console.Error.WriteLine($"qrexec-client: {error}");
             return QrexecProtocol.ExitProblem;
         }
         using IChannelFactory factory = ChannelFactory.FromEnvironment();
         using IQrexecChannel channel = factory.Listen((int)r.Domain, (int)r.Port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
-        TimeSpan wait = o.Timeout == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Timeout);
         uint version = Io.ServerHandshake(channel, wait, out bool connected);
         if (!connected)
         {

@@ -37,6 +37,7 @@ internal sealed class AgentUnderTest : IDisposable
         _thread = new Thread(Serve) { IsBackground = true, Name = "agent" };
         _thread.Start();
         VchanChannelFactory dom0 = new(_broker.Dom0, ownsPlatform: false);
+        Dom0Factory = dom0;
         IQrexecChannel? channel = dom0.Connect(DomainId, QrexecProtocol.ControlPort, TimeSpan.FromMilliseconds(ChannelPeer.TimeoutMs), out string? error);
         if (channel == null)
         {
@@ -52,6 +53,9 @@ internal sealed class AgentUnderTest : IDisposable
 
     /// <summary>The fake daemon's end of the control channel (null until connected).</summary>
     public ChannelPeer? Dom0 { get; }
+
+    /// <summary>Channels as dom0: to play the service end of a call the agent is the caller of.</summary>
+    public VchanChannelFactory Dom0Factory { get; }
 
     /// <summary>The trigger socket.</summary>
     public string SocketPath { get; }

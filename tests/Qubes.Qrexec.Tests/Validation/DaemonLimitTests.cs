@@ -9,12 +9,10 @@ using static Qubes.Qrexec.Tests.Validation.TriggerBodies;
 namespace Qubes.Qrexec.Tests.Validation;
 
 /// <summary>
-/// The tests that run real daemons in this process run alone, one after the other. A daemon ends
-/// when it accepts a client at descriptor 256 or more (spec §12.2 item 5), and here it shares the
-/// descriptor table with the test host, whose runtime already keeps two descriptors open for every
-/// loaded assembly (about 180 in all, before any test opens one): next to other tests, a daemon
-/// would end at its next client. (Each daemon also first lets the finalizer close what earlier tests
-/// leaked.)
+/// The tests that run real daemons in this process run alone, one after the other: a daemon shares
+/// the descriptor table with the test host, and some of these tests take hundreds of descriptors or
+/// count on which numbers are taken (each daemon also first lets the finalizer close what earlier
+/// tests leaked).
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class InProcessDaemonCollection
@@ -22,7 +20,7 @@ public sealed class InProcessDaemonCollection
     public const string Name = "qrexec daemons in process";
 }
 
-/// <summary>The daemon's resource guards (spec §12.1 item 5, §12.2 item 5).</summary>
+/// <summary>The daemon's resource guards (spec §12.1 item 5; §12.2 item 5 as we differ from it).</summary>
 [Collection(InProcessDaemonCollection.Name)]
 public sealed class DaemonLimitTests : IDisposable
 {
@@ -56,47 +54,33 @@ public sealed class DaemonLimitTests : IDisposable
     }
 
     [Fact]
-    public async Task A_client_accepted_at_descriptor_256_or_more_ends_the_daemon()
+    public async Task A_client_accepted_at_descriptor_256_or_more_is_served()
     {
+        // upstream's daemon exits there (spec §12.2 item 5): its table of clients ends at 256; ours
+        // has no such table, and calls waiting for a data port keep their clients open
         using DaemonUnderTest d = await DaemonUnderTest.RunningAsync(_world, "vm1");
-        using (LocalClient before = d.Client())
-        {
-            before.Send(Messages.ExecCommand(MessageType.ExecCmdline, 0, 0, "user:true"));
-            Assert.Equal(MessageType.ExecCmdline, before.ReceiveMessage().Header.Type);
-        }
         List<SafeFd> hogs = [];
-        List<LocalClient> clients = [];
         try
         {
-            // Take every descriptor number below 256, so that the daemon's next accept gets a
-            // higher one. A finalizer elsewhere in this process may free a lower number in between
-            // (the accept then lands there and the daemon rightly goes on): fill the holes and try
-            // again with another client.
-            Task<int> ended = d.EndedAsync();
-            for (int attempt = 0; attempt < 10 && !ended.IsCompleted; attempt++)
+            // take every descriptor number below 256, so that the daemon's next accept gets a higher one
+            while (true)
             {
-                while (true)
+                int fd = Libc.open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+                Assert.True(fd >= 0, "open /dev/null");
+                hogs.Add(new SafeFd(fd));
+                if (fd >= QrexecProtocol.MaxFds - 1)
                 {
-                    int fd = Libc.open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-                    Assert.True(fd >= 0, "open /dev/null");
-                    hogs.Add(new SafeFd(fd));
-                    if (fd >= QrexecProtocol.MaxFds - 1)
-                    {
-                        break;
-                    }
+                    break;
                 }
-                clients.Add(new LocalClient(d.SocketPath));
-                await Task.WhenAny(ended, Task.Delay(2000));
             }
-            Assert.Equal(1, await ended);
-            Assert.Contains(d.Log, line => line.Contains("too many open descriptors", StringComparison.Ordinal));
+            using LocalClient client = d.Client();
+            client.Send(Messages.ExecCommand(MessageType.ExecCmdline, 0, 0, "user:true"));
+            Assert.Equal(MessageType.ExecCmdline, client.ReceiveMessage().Header.Type);
+            Assert.Equal(MessageType.ExecCmdline, d.Agent.Receive().Header.Type);
+            Assert.False(d.Ran.IsCompleted, d.LogText);
         }
         finally
         {
-            foreach (LocalClient client in clients)
-            {
-                client.Dispose();
-            }
             foreach (SafeFd hog in hogs)
             {
                 hog.Dispose();
