@@ -1,5 +1,5 @@
 using System;
-using System.Collections.Generic;
+using Qubes.Cli;
 
 namespace Qubes.Qrexec.Policy;
 
@@ -7,14 +7,20 @@ namespace Qubes.Qrexec.Policy;
 /// Where the policy tools find the policy and the system information. Defaults are the system's
 /// paths; the environment (<c>QREXEC_POLICY_DIR</c>, <c>QREXEC_POLICY_RUNTIME_DIR</c>,
 /// <c>QREXEC_POLICY_LEGACY_DIR</c>, <c>QREXEC_SYSTEM_INFO</c>) overrides them, and command-line
-/// options (<c>--policy-path</c>, <c>--runtime-policy-path</c>, <c>--legacy-policy-path</c>,
+/// options (<see cref="Options"/>: <c>--policy-path</c>, <c>--runtime-policy-path</c>, <c>--legacy-policy-path</c>,
 /// <c>--system-info</c>) override both. The environment is how the qrexec daemon's policy program
 /// fallback, which gets no options, is pointed elsewhere.
 /// </summary>
 public sealed class PolicyPaths
 {
-    /// <summary>The options <see cref="TryParse"/> takes, for usage texts.</summary>
-    public const string Usage = "[--policy-path DIR] [--runtime-policy-path DIR] [--legacy-policy-path DIR] [--system-info FILE]";
+    /// <summary>The options that set these paths, for a policy tool's command line (<see cref="Take"/>).</summary>
+    public static Option[] Options =>
+    [
+        new("the main policy directory (default: $QREXEC_POLICY_DIR, else /etc/qubes/policy.d)", "--policy-path") { Metavar = "DIR" },
+        new("the runtime policy directory, whose files win over the main one's (default: $QREXEC_POLICY_RUNTIME_DIR, else /run/qubes/policy.d)", "--runtime-policy-path") { Metavar = "DIR" },
+        new("the R4.0 policy directory that !compat-4.0 imports (default: $QREXEC_POLICY_LEGACY_DIR, else /etc/qubes-rpc/policy)", "--legacy-policy-path") { Metavar = "DIR" },
+        new("the system information, as qubesd's internal.GetSystemInfo JSON (default: $QREXEC_SYSTEM_INFO, else /run/qubes/system-info.json)", "--system-info") { Metavar = "FILE" },
+    ];
 
     /// <summary>The main policy directory.</summary>
     public string PolicyDirectory { get; private set; } = Environment.GetEnvironmentVariable("QREXEC_POLICY_DIR") ?? "/etc/qubes/policy.d";
@@ -31,49 +37,26 @@ public sealed class PolicyPaths
     /// <summary>A loader for these directories.</summary>
     public PolicyLoader Loader() => new([RuntimeDirectory, PolicyDirectory], LegacyDirectory);
 
-    /// <summary>
-    /// Takes the option at <c>args[i]</c> (and its value) when it is one of these; false when it is
-    /// not. Throws <see cref="ArgumentException"/> when its value is missing.
-    /// </summary>
-    public bool TryParse(IReadOnlyList<string> args, ref int i)
+    /// <summary>Sets the path of <paramref name="parsed"/> when it is one of <see cref="Options"/>; false for any other option.</summary>
+    public bool Take(Parsed parsed)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        string option = args[i];
-        string? value = null;
-        int equals = option.IndexOf('=', StringComparison.Ordinal);
-        if (option.StartsWith("--", StringComparison.Ordinal) && equals > 0)
-        {
-            value = option[(equals + 1)..];
-            option = option[..equals];
-        }
-        if (option is not ("--policy-path" or "--runtime-policy-path" or "--legacy-policy-path" or "--system-info"))
-        {
-            return false;
-        }
-        if (value == null)
-        {
-            if (i + 1 >= args.Count)
-            {
-                throw new ArgumentException($"{option} needs a value");
-            }
-            value = args[++i];
-        }
-        switch (option)
+        switch (parsed.Option?.Name)
         {
             case "--policy-path":
-                PolicyDirectory = value;
-                break;
+                PolicyDirectory = parsed.Value!;
+                return true;
             case "--runtime-policy-path":
-                RuntimeDirectory = value;
-                break;
+                RuntimeDirectory = parsed.Value!;
+                return true;
             case "--legacy-policy-path":
-                LegacyDirectory = value;
-                break;
+                LegacyDirectory = parsed.Value!;
+                return true;
+            case "--system-info":
+                SystemInfoFile = parsed.Value!;
+                return true;
             default:
-                SystemInfoFile = value;
-                break;
+                return false;
         }
-        return true;
     }
 
     /// <summary>A host that keeps the policy of these paths compiled and current.</summary>

@@ -20,8 +20,19 @@ public sealed class LifecycleTests
         "sys-net class=AppVM state=Running\n" +
         "work class=AppVM state=Halted\n";
 
-    private const string StartUsage = "usage: qvm-start [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [--skip-if-running] [VMNAME ...]\n";
-    private const string CloneUsage = "usage: qvm-clone [--verbose] [--quiet] [--help] [--class CLS] [--ignore-errors] [-P POOL | -p VOLUME=POOL] VMNAME NEWVM\n";
+    // argparse's layout in 80 columns: the options wrapped after the name, the positional arguments on a line of their own
+    private const string StartUsage = """
+        usage: qvm-start [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE]
+                         [--skip-if-running]
+                         [VMNAME ...]
+
+        """;
+    private const string CloneUsage = """
+        usage: qvm-clone [--verbose] [--quiet] [--help] [--class CLS]
+                         [--ignore-errors] [-P POOL | -p VOLUME=POOL]
+                         VMNAME NEWVM
+
+        """;
 
     private readonly FakeQubesd _qubesd = new();
     private readonly ManualTime _time = new();
@@ -124,7 +135,9 @@ public sealed class LifecycleTests
         Assert.Equal((2, "", StartUsage + "qvm-start: error: unrecognized arguments: sys-net\n"), Run("qvm-start", "work", "-q", "sys-net"));
         Assert.Equal((2, "", StartUsage + "qvm-start: error: argument --exclude: expected one argument\n"), Run("qvm-start", "--all", "--exclude"));
         Assert.DoesNotContain(_qubesd.Calls, static c => c.EndsWith("admin.vm.Start", StringComparison.Ordinal));
-        Assert.Equal((0, StartUsage, ""), Run("qvm-start", "--help"));
+        (int status, string help, string stderr) = Run("qvm-start", "--help");
+        Assert.Equal((0, Lifecycle.CommandFor("qvm-start").Help, ""), (status, help, stderr));
+        Assert.StartsWith(StartUsage + "\nstart a domain\n", help, StringComparison.Ordinal);
     }
 
     [Fact]

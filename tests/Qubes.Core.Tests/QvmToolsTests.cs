@@ -17,6 +17,23 @@ public sealed class QvmToolsTests
         return (status, stdout.ToString(), stderr.ToString());
     }
 
+    [Theory]
+    [InlineData("qvm-features")]
+    [InlineData("qvm-service")]
+    [InlineData("qvm-tags")]
+    [InlineData("qvm-create")]
+    public void Help_and_unknown_options(string prog)
+    {
+        string help = QvmTools.CommandFor(prog).Help;
+        Assert.StartsWith($"usage: {prog} [--verbose] [--quiet] [--help]", help, StringComparison.Ordinal);
+        Assert.Equal((0, help, ""), Run(prog, "--help"));
+        Assert.Equal((0, help, ""), Run(prog, "-h"));
+        Assert.Equal((0, help, ""), Run(prog, "-vh", "work"));
+        (int status, string stdout, string stderr) = Run(prog, "--bogus", "work");
+        Assert.Equal((2, ""), (status, stdout));
+        Assert.Equal($"{QvmTools.CommandFor(prog).Usage}\n{prog}: error: unrecognized arguments: --bogus\n", stderr);
+    }
+
     [Fact]
     public void Features_table_get_set_and_unset()
     {

@@ -3,8 +3,8 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text.RegularExpressions;
 using System.Threading;
+using Qubes.Cli;
 
 namespace Qubes.Core.Api;
 
@@ -16,7 +16,7 @@ namespace Qubes.Core.Api;
 /// stderr as <c>LOGGER: MESSAGE</c> (the logger is a qube's name or <c>app</c>); with <c>--quiet</c> only
 /// errors are logged, without the logger name.
 /// </summary>
-public static partial class Lifecycle
+public static class Lifecycle
 {
     /// <summary>How often <c>qvm-shutdown --wait</c> asks for the power state.</summary>
     private static readonly TimeSpan s_pollInterval = TimeSpan.FromSeconds(0.1);
@@ -37,31 +37,70 @@ public static partial class Lifecycle
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
         ArgumentNullException.ThrowIfNull(time);
-        Tool tool = new(prog, client, stdin, stdout, stderr, time);
-        return ToolText.Run(prog, tool.Usage, stderr, () => prog switch
+        Command command = CommandFor(prog);
+        Tool tool = new(command, client, stdin, stdout, stderr, time);
+        return ToolText.Run(command, stdout, stderr, () => prog switch
         {
             "qvm-start" => tool.Start(args),
             "qvm-shutdown" => tool.Shutdown(args),
             "qvm-kill" => tool.Kill(args),
             "qvm-remove" => tool.Remove(args),
-            "qvm-clone" => tool.Clone(args),
-            _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+            _ => tool.Clone(args),
         });
+    }
+
+    /// <summary>The command line of the tool called <paramref name="prog"/>.</summary>
+    public static Command CommandFor(string prog)
+    {
+        Positional[] vmNames = [new("[VMNAME ...]", "VMNAME")];
+        Option[] all =
+        [
+            new("perform the action on all qubes", "--all"),
+            new("exclude the qube from --all", "--exclude") { Metavar = "EXCLUDE" },
+        ];
+        return prog switch
+        {
+            "qvm-start" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions([.. all,
+                new Option("do not fail if the qube is already running", "--skip-if-running")]))
+            {
+                Description = "start a domain",
+                Positionals = vmNames,
+            },
+            "qvm-shutdown" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions([.. all,
+                new Option("wait for the VMs to shut down", "--wait"),
+                new Option($"with --wait, how long to wait before the qubes still running are killed, in seconds (default: {DefaultShutdownTimeout})", "--timeout") { Metavar = "TIMEOUT" },
+                new Option("shut down even if other qubes depend on this one (e.g. as NetVM or AudioVM); does not affect how the qube itself is shut down; use with caution", "--force"),
+                new Option("don't really shut down or kill the domains; useful with --wait", "--dry-run")]))
+            {
+                Description = "shut down a qube",
+                Positionals = vmNames,
+            },
+            "qvm-kill" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions(all))
+            {
+                Description = "immediately terminate a qube without a graceful shutdown sequence",
+                Positionals = vmNames,
+            },
+            "qvm-remove" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions([.. all,
+                new Option("do not prompt for confirmation", "--force", "-f")]))
+            {
+                Description = "remove domains from the system",
+                Positionals = vmNames,
+            },
+            "qvm-clone" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions(
+                new Option("specify the class of the new domain (default: same as source)", "--class", "-C") { Metavar = "CLS" },
+                new Option("log errors encountered while setting metadata but continue the clone operation", "--ignore-errors"),
+                new Option("pool to use for the new domain", "-P") { Metavar = "POOL", Group = "pool" },
+                new Option("specify the pool to use for the specific volume", "-p", "--pool") { Metavar = "VOLUME=POOL", Group = "pool" }))
+            {
+                Description = "clone a domain",
+                Positionals = [new("VMNAME", "VMNAME"), new("NEWVM", "NEWVM", "name of the domain to create")],
+            },
+            _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+        };
     }
 
     /// <summary>A qube as <c>admin.vm.List</c> names it.</summary>
     private sealed record Domain(string Name, string Class);
-
-    /// <summary>An option as argparse declares it: its names (the first one shown in messages first) and whether it takes a value.</summary>
-    private sealed class Option(string key, bool takesValue, params string[] names)
-    {
-        public string Key { get; } = key;
-        public bool TakesValue { get; } = takesValue;
-        public string[] Names { get; } = names;
-
-        /// <summary>How argparse names the option in an error: all its names joined by <c>/</c>.</summary>
-        public string Display => string.Join('/', Names);
-    }
 
     /// <summary>A parsed command line: option values in order, runs of operands, and what argparse would not recognise.</summary>
     private sealed class Arguments
@@ -90,13 +129,6 @@ public static partial class Lifecycle
         }
     }
 
-    private static readonly Option s_verbose = new("verbose", false, "--verbose", "-v");
-    private static readonly Option s_quiet = new("quiet", false, "--quiet", "-q");
-    private static readonly Option s_help = new("help", false, "--help", "-h");
-    private static readonly Option s_forceRoot = new("force-root", false, "--force-root");
-    private static readonly Option s_all = new("all", false, "--all");
-    private static readonly Option s_exclude = new("exclude", true, "--exclude");
-
     /// <summary>Global properties that can name a qube, in the order upstream's <c>vm_dependencies</c> checks them.</summary>
     private static readonly string[] s_globalReferences = ["default_dispvm", "default_netvm", "default_guivm", "default_audiovm", "default_template", "clockvm", "updatevm", "management_dispvm"];
 
@@ -106,36 +138,20 @@ public static partial class Lifecycle
     /// <summary>Properties <c>qvm-clone</c> does not copy: set by the creation call, or not settable.</summary>
     private static readonly HashSet<string> s_notCloned = new(["name", "qid", "uuid", "template", "label", "installed_by_rpm", "xid", "klass"], StringComparer.Ordinal);
 
-    [GeneratedRegex(@"^-\d+$|^-\d*\.\d+$", RegexOptions.CultureInvariant)]
-    private static partial Regex NegativeNumber();
-
-    private sealed class Tool(string prog, AdminClient client, TextReader stdin, TextWriter stdout, TextWriter stderr, TimeProvider time)
+    private sealed class Tool(Command command, AdminClient client, TextReader stdin, TextWriter stdout, TextWriter stderr, TimeProvider time)
     {
         private int _verbosity = 1;
 
-        public string Usage => prog switch
-        {
-            "qvm-start" => "usage: qvm-start [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [--skip-if-running] [VMNAME ...]",
-            "qvm-shutdown" => "usage: qvm-shutdown [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [--wait] [--timeout TIMEOUT] [--force] [--dry-run] [VMNAME ...]",
-            "qvm-kill" => "usage: qvm-kill [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [VMNAME ...]",
-            "qvm-remove" => "usage: qvm-remove [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [--force] [VMNAME ...]",
-            _ => "usage: qvm-clone [--verbose] [--quiet] [--help] [--class CLS] [--ignore-errors] [-P POOL | -p VOLUME=POOL] VMNAME NEWVM",
-        };
-
         public int Start(IReadOnlyList<string> args)
         {
-            Arguments a = Parse(args, s_all, s_exclude, new("skip-if-running", false, "--skip-if-running"));
-            if (a.Has("help"))
-            {
-                return Help();
-            }
+            Arguments a = Parse(args);
             List<Domain> domains = Domains(a);
             int status = 0;
             foreach (Domain domain in domains)
             {
                 if (PowerState(domain.Name) != "Halted")
                 {
-                    if (a.Has("skip-if-running"))
+                    if (a.Has("--skip-if-running"))
                     {
                         continue;
                     }
@@ -157,19 +173,15 @@ public static partial class Lifecycle
 
         public int Shutdown(IReadOnlyList<string> args)
         {
-            Arguments a = Parse(args, s_all, s_exclude, new("wait", false, "--wait"), new("timeout", true, "--timeout"), new("force", false, "--force"), new("dry-run", false, "--dry-run"));
+            Arguments a = Parse(args);
             double timeout = DefaultShutdownTimeout;
-            if (a.Last("timeout") is string text && !double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out timeout))
+            if (a.Last("--timeout") is string text && !double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out timeout))
             {
                 throw new UsageException($"argument --timeout: invalid float value: '{text}'");
             }
-            if (a.Has("help"))
-            {
-                return Help();
-            }
             List<Domain> domains = Domains(a);
-            bool force = a.Has("force") || (a.Has("all") && !a.Has("exclude"));
-            bool wait = a.Has("wait"), dryRun = a.Has("dry-run");
+            bool force = a.Has("--force") || (a.Has("--all") && !a.Has("--exclude"));
+            bool wait = a.Has("--wait"), dryRun = a.Has("--dry-run");
             List<Domain> remaining = [.. domains.DistinctBy(static d => d.Name).OrderBy(static d => d.Name, StringComparer.Ordinal)];
             for (int round = 0; round < domains.Count && remaining.Count > 0; round++)
             {
@@ -199,7 +211,7 @@ public static partial class Lifecycle
                 {
                     if (failed.Count > 0)
                     {
-                        stderr.WriteLine($"{prog}: error: Failed to shut down: {string.Join(", ", failed.Select(static d => d.Name))}");
+                        stderr.WriteLine($"{command.Prog}: error: Failed to shut down: {string.Join(", ", failed.Select(static d => d.Name))}");
                         return failed.Count;
                     }
                     return 0;
@@ -232,7 +244,7 @@ public static partial class Lifecycle
             List<Domain> notHalted = NotHalted(domains);
             if (notHalted.Count > 0)
             {
-                stderr.WriteLine($"{prog}: error: Failed to shut down: {string.Join(", ", notHalted.Select(static d => d.Name))}");
+                stderr.WriteLine($"{command.Prog}: error: Failed to shut down: {string.Join(", ", notHalted.Select(static d => d.Name))}");
                 return notHalted.Count;
             }
             return 0;
@@ -240,11 +252,7 @@ public static partial class Lifecycle
 
         public int Kill(IReadOnlyList<string> args)
         {
-            Arguments a = Parse(args, s_all, s_exclude);
-            if (a.Has("help"))
-            {
-                return Help();
-            }
+            Arguments a = Parse(args);
             int status = 0;
             foreach (Domain domain in Domains(a))
             {
@@ -266,19 +274,15 @@ public static partial class Lifecycle
 
         public int Remove(IReadOnlyList<string> args)
         {
-            Arguments a = Parse(args, s_all, s_exclude, new("force", false, "--force", "-f"));
-            if (a.Has("help"))
-            {
-                return Help();
-            }
+            Arguments a = Parse(args);
             List<Domain> domains = Domains(a);
-            bool noConfirm = a.Has("force");
+            bool noConfirm = a.Has("--force");
             if (domains.Any(static d => d.Name == "dom0"))
             {
                 stderr.WriteLine("Domain 'dom0' cannot be removed.");
                 return 1;
             }
-            if (a.Has("all") && !(noConfirm || a.Has("exclude")))
+            if (a.Has("--all") && !(noConfirm || a.Has("--exclude")))
             {
                 stdout.WriteLine("WARNING!!! Removing all domains may leave your system in an unrecoverable state!");
                 stdout.Write("Are you certain? [N/IKNOWWHATIAMDOING]");
@@ -331,15 +335,11 @@ public static partial class Lifecycle
 
         public int Clone(IReadOnlyList<string> args)
         {
-            Option one = new("one-pool", true, "-P"), perVolume = new("pool", true, "-p", "--pool");
-            Arguments a = Parse(args, new("class", true, "--class", "-C"), new("ignore-errors", false, "--ignore-errors"), one, perVolume);
-            if (a.Has("help"))
+            Arguments a = Parse(args);
+            Option one = command.Find("-P")!, perVolume = command.Find("-p")!;
+            if (a.Has("-P") && a.Has("-p"))
             {
-                return Help();
-            }
-            if (a.Has("one-pool") && a.Has("pool"))
-            {
-                bool poolFirst = a.FirstSeen["one-pool"] < a.FirstSeen["pool"];
+                bool poolFirst = a.FirstSeen["-P"] < a.FirstSeen["-p"];
                 throw new UsageException(poolFirst ? $"argument {perVolume.Display}: not allowed with argument {one.Display}" : $"argument {one.Display}: not allowed with argument {perVolume.Display}");
             }
             List<(int Position, string Text)> operands = [.. a.Runs.SelectMany(static r => r.Operands.Select((o, i) => (r.Position + i, o)))];
@@ -350,9 +350,9 @@ public static partial class Lifecycle
             Unrecognized(a.Unknown.Concat(operands.Skip(2)));
             Domain source = Lookup(List(), operands[0].Text);
             string name = operands[1].Text;
-            string? pool = a.Last("one-pool") is { Length: > 0 } p ? p : null;
+            string? pool = a.Last("-P") is { Length: > 0 } p ? p : null;
             SortedDictionary<string, string> pools = new(StringComparer.Ordinal);
-            foreach (string assignment in a.All("pool"))
+            foreach (string assignment in a.All("-p"))
             {
                 string[] parts = assignment.Split('=');
                 if (parts.Length != 2)
@@ -361,7 +361,7 @@ public static partial class Lifecycle
                 }
                 pools[parts[0]] = parts[1];
             }
-            bool ignoreErrors = a.Has("ignore-errors");
+            bool ignoreErrors = a.Has("--ignore-errors");
 
             Dictionary<string, string> properties = Prefs.GetAll(client, "admin.vm.property.", source.Name);
             string? template = properties.TryGetValue("template", out string? t) && Prefs.ParseGet(t).Value is { Length: > 0 } v ? v : null;
@@ -378,7 +378,7 @@ public static partial class Lifecycle
                 payload += string.Concat(pools.Select(static kv => $" pool:{kv.Key}={kv.Value}"));
                 method = "admin.vm.CreateInPool.";
             }
-            client.Call(method + (a.Last("class") ?? source.Class), "dom0", template ?? string.Empty, payload);
+            client.Call(method + (a.Last("--class") ?? source.Class), "dom0", template ?? string.Empty, payload);
 
             try
             {
@@ -584,20 +584,14 @@ public static partial class Lifecycle
             }
         }
 
-        private int Help()
-        {
-            stdout.WriteLine(Usage);
-            return 0;
-        }
-
         /// <summary>The qubes named by <c>VMNAME...</c>, or by <c>--all</c> (every qube but dom0) less <c>--exclude</c>.</summary>
         private List<Domain> Domains(Arguments a)
         {
-            bool all = a.Has("all");
+            bool all = a.Has("--all");
             (int position, List<string> names) = a.Runs.Count > 0 ? a.Runs[0] : (-1, []);
             if (all && names.Count > 0)
             {
-                throw new UsageException(a.FirstSeen["all"] < position
+                throw new UsageException(a.FirstSeen["--all"] < position
                     ? "argument VMNAME: not allowed with argument --all"
                     : "argument --all: not allowed with argument VMNAME");
             }
@@ -606,14 +600,14 @@ public static partial class Lifecycle
                 throw new UsageException("one of the arguments --all VMNAME is required");
             }
             Unrecognized(a.Unknown.Concat(a.Runs.Skip(1).SelectMany(static r => r.Operands.Select((o, i) => (r.Position + i, o)))));
-            if (!all && a.Has("exclude"))
+            if (!all && a.Has("--exclude"))
             {
                 throw new UsageException("--exclude can only be used with --all");
             }
             List<Domain> domains = List();
             if (all)
             {
-                IReadOnlyList<string> excluded = a.All("exclude");
+                IReadOnlyList<string> excluded = a.All("--exclude");
                 return [.. domains.Where(d => d.Class != "AdminVM" && !excluded.Contains(d.Name))];
             }
             return [.. names.Select(n => Lookup(domains, n))];
@@ -645,13 +639,12 @@ public static partial class Lifecycle
         }
 
         /// <summary>
-        /// Splits the command line as argparse does: long options by exact name or unique prefix (with
-        /// <c>=VALUE</c> or the next word), short options clustered, <c>--</c> ends the options; operands come
-        /// in runs between options. Options nobody declared are kept for the "unrecognized arguments" error.
+        /// Splits the command line as argparse does (<see cref="Command.Read"/>): operands come in runs
+        /// between options, <c>--</c> ends the options. Options the command does not have are kept
+        /// for the "unrecognized arguments" error.
         /// </summary>
-        private Arguments Parse(IReadOnlyList<string> args, params Option[] specific)
+        private Arguments Parse(IReadOnlyList<string> args)
         {
-            Option[] options = [s_verbose, s_quiet, s_forceRoot, s_help, .. specific];
             Arguments result = new();
             List<string>? run = null;
             for (int i = 0; i < args.Count; i++)
@@ -667,7 +660,7 @@ public static partial class Lifecycle
                     run.AddRange(args.Skip(i + 1));
                     break;
                 }
-                if (arg.Length < 2 || arg[0] != '-' || NegativeNumber().IsMatch(arg))
+                if (!command.IsOption(arg))
                 {
                     if (run == null)
                     {
@@ -679,74 +672,20 @@ public static partial class Lifecycle
                 }
                 run = null;
                 int position = i;
-                if (arg.StartsWith("--", StringComparison.Ordinal))
+                foreach (Parsed parsed in command.Read(args, ref i))
                 {
-                    int eq = arg.IndexOf('=', StringComparison.Ordinal);
-                    string name = eq > 0 ? arg[..eq] : arg;
-                    string? inline = eq > 0 ? arg[(eq + 1)..] : null;
-                    Option? option = Array.Find(options, o => o.Names.Contains(name));
-                    if (option == null)
+                    if (parsed.Option == null)
                     {
-                        (Option Option, string Name)[] matches = [.. options.SelectMany(static o => o.Names.Select(n => (o, n))).Where(m => m.n.StartsWith("--", StringComparison.Ordinal) && m.n.StartsWith(name, StringComparison.Ordinal))];
-                        if (matches.Length > 1)
-                        {
-                            throw new UsageException($"ambiguous option: {arg} could match {string.Join(", ", matches.Select(static m => m.Name))}");
-                        }
-                        option = matches.Length == 1 ? matches[0].Option : null;
-                    }
-                    if (option == null)
-                    {
-                        result.Unknown.Add((i, arg));
-                    }
-                    else if (option.TakesValue)
-                    {
-                        result.Add(option.Key, inline ?? Value(args, ref i, option), position);
-                    }
-                    else if (inline != null)
-                    {
-                        throw new UsageException($"argument {option.Display}: ignored explicit argument '{inline}'");
+                        result.Unknown.Add((position, parsed.Text));
                     }
                     else
                     {
-                        result.Add(option.Key, string.Empty, position);
+                        result.Add(parsed.Option.Name, parsed.Value ?? string.Empty, position);
                     }
-                    continue;
-                }
-                for (int c = 1; c < arg.Length; c++)
-                {
-                    string name = "-" + arg[c];
-                    Option? option = Array.Find(options, o => o.Names.Contains(name));
-                    if (option == null)
-                    {
-                        if (c == 1)
-                        {
-                            result.Unknown.Add((i, arg));
-                            break;
-                        }
-                        Option previous = Array.Find(options, o => o.Names.Contains("-" + arg[c - 1]))!;
-                        throw new UsageException($"argument {previous.Display}: ignored explicit argument '{arg[c..]}'");
-                    }
-                    if (option.TakesValue)
-                    {
-                        string attached = arg[(c + 1)..];
-                        result.Add(option.Key, attached.Length > 0 ? attached.TrimStart('=') : Value(args, ref i, option), position);
-                        break;
-                    }
-                    result.Add(option.Key, string.Empty, position);
                 }
             }
-            _verbosity = 1 + result.Count("verbose") - result.Count("quiet");
+            _verbosity = 1 + result.Count("--verbose") - result.Count("--quiet");
             return result;
-        }
-
-        /// <summary>The word after an option that takes one; a word that looks like an option is not a value.</summary>
-        private static string Value(IReadOnlyList<string> args, ref int i, Option option)
-        {
-            if (i + 1 >= args.Count || (args[i + 1].StartsWith('-') && args[i + 1] != "-" && !NegativeNumber().IsMatch(args[i + 1])))
-            {
-                throw new UsageException($"argument {option.Display}: expected one argument");
-            }
-            return args[++i];
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Qubes.Cli;
 
 namespace Qubes.Core.Api;
 
@@ -14,55 +15,67 @@ public static class Prefs
 {
     private static readonly string[] s_vmValued = ["netvm", "default_dispvm", "template", "guivm", "audiovm"];
 
+    /// <summary>The command line of qubes-prefs (<paramref name="global"/>) or qvm-prefs.</summary>
+    public static Command CommandFor(bool global)
+    {
+        Positional[] operands = [new("[PROPERTY]", "PROPERTY", "name of the property to show or change"), new("[VALUE]", "VALUE", "new value of the property")];
+        return new(global ? "qubes-prefs" : "qvm-prefs", HelpStyle.Argparse, ToolText.QubesOptions(
+            new Option("list all available properties with short descriptions and exit", "--help-properties"),
+            new Option("do not show properties that are set to the default value", "--hide-default"),
+            new Option("ignored; for compatibility with older scripts", "--get", "-g"),
+            new Option("ignored; for compatibility with older scripts", "--set", "-s"),
+            new Option("reset the property to its default value", "--default", "-D")))
+        {
+            Description = global ? "manipulate global properties" : "manipulate VM properties",
+            Positionals = global ? operands : [new("VMNAME", "VMNAME"), .. operands],
+        };
+    }
+
     /// <summary>Runs the tool; <paramref name="global"/> for qubes-prefs. Returns the exit status.</summary>
     public static int Run(bool global, IReadOnlyList<string> args, AdminClient client, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(client);
-        string prog = global ? "qubes-prefs" : "qvm-prefs";
-        string usage = global
-            ? "usage: qubes-prefs [--verbose] [--quiet] [--help] [--help-properties] [--hide-default] [--get] [--set] [--default] [PROPERTY [VALUE]]"
-            : "usage: qvm-prefs [--verbose] [--quiet] [--help] [--help-properties] [--hide-default] [--get] [--set] [--default] VMNAME [PROPERTY [VALUE]]";
-        int UsageError(string message)
-        {
-            stderr.WriteLine(usage);
-            stderr.WriteLine($"{prog}: error: {message}");
-            return 2;
-        }
+        Command command = CommandFor(global);
+        return ToolText.Run(command, stdout, stderr, () => Run(command, global, args, client, stdout));
+    }
+
+    private static int Run(Command command, bool global, IReadOnlyList<string> args, AdminClient client, TextWriter stdout)
+    {
         bool reset = false, hideDefault = false, helpProperties = false;
         List<string> positional = [];
-        foreach (string a in args)
+        for (int i = 0; i < args.Count; i++)
         {
-            switch (a)
+            string a = args[i];
+            if (!command.IsOption(a))
             {
-                case "-D" or "--default":
-                    reset = true;
-                    break;
-                case "--hide-default":
-                    hideDefault = true;
-                    break;
-                case "--help-properties":
-                    helpProperties = true;
-                    break;
-                case "-g" or "--get" or "-s" or "--set" or "-v" or "--verbose" or "-q" or "--quiet":
-                    break;
-                case "-h" or "--help":
-                    stdout.WriteLine(usage);
-                    return 0;
-                default:
-                    if (a.StartsWith('-') && a.Length > 1 && positional.Count == (global ? 1 : 2))
-                    {
-                        positional.Add(a); // a value may start with '-'
-                    }
-                    else if (a.StartsWith('-') && a.Length > 1)
-                    {
-                        return UsageError($"unrecognized arguments: {a}");
-                    }
-                    else
-                    {
-                        positional.Add(a);
-                    }
-                    break;
+                positional.Add(a);
+                continue;
+            }
+            IReadOnlyList<Parsed> options = command.Read(args, ref i);
+            if (options[0].Option == null && positional.Count == (global ? 1 : 2))
+            {
+                positional.Add(a); // a value may start with '-'
+                continue;
+            }
+            foreach (Parsed parsed in options)
+            {
+                switch (parsed.Option?.Name)
+                {
+                    case "--default":
+                        reset = true;
+                        break;
+                    case "--hide-default":
+                        hideDefault = true;
+                        break;
+                    case "--help-properties":
+                        helpProperties = true;
+                        break;
+                    case "--get" or "--set" or "--verbose" or "--quiet" or "--force-root":
+                        break;
+                    default:
+                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
+                }
             }
         }
         string destination = "dom0";
@@ -70,78 +83,70 @@ public static class Prefs
         {
             if (positional.Count == 0)
             {
-                return UsageError("the following arguments are required: VMNAME");
+                throw new UsageException("the following arguments are required: VMNAME");
             }
             destination = positional[0];
             positional.RemoveAt(0);
         }
         string prefix = global ? "admin.property." : "admin.vm.property.";
-        try
+        if (!global && !client.QubeExists(destination))
         {
-            if (!global && !client.QubeExists(destination))
+            throw new UsageException($"no such domain: '{destination}'");
+        }
+        string[] names = client.Call(prefix + "List", destination).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (helpProperties)
+        {
+            int width = names.Max(static n => n.Length);
+            foreach (string name in names.Order(StringComparer.Ordinal))
             {
-                return UsageError($"no such domain: '{destination}'");
+                string[] words = client.Call(prefix + "Help", destination, name).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                stdout.WriteLine(ToolText.Wrap($"  {name.PadRight(width)} ", words, 80, new string(' ', width + 6)));
             }
-            string[] names = client.Call(prefix + "List", destination).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            if (helpProperties)
-            {
-                int width = names.Max(static n => n.Length);
-                foreach (string name in names.Order(StringComparer.Ordinal))
-                {
-                    string[] words = client.Call(prefix + "Help", destination, name).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                    stdout.WriteLine(ToolText.Wrap($"  {name.PadRight(width)} ", words, 80, new string(' ', width + 6)));
-                }
-                return 0;
-            }
-            if (positional.Count == 0)
-            {
-                if (reset)
-                {
-                    return UsageError("--default requires a property");
-                }
-                List(client, prefix, destination, names, hideDefault, stdout);
-                return 0;
-            }
-            string property = positional[0].Replace('-', '_');
-            if (!names.Contains(property))
-            {
-                return UsageError($"no such property: '{property}'");
-            }
-            if (reset)
-            {
-                if (positional.Count > 1)
-                {
-                    return UsageError("--default takes no value");
-                }
-                client.Call(prefix + "Reset", destination, property);
-                return 0;
-            }
-            if (positional.Count == 1)
-            {
-                (bool isDefault, string type, string value) = ParseGet(client.Call(prefix + "Get", destination, property));
-                if (!(type == "vm" && value.Length == 0) && !(hideDefault && isDefault))
-                {
-                    stdout.WriteLine(value);
-                }
-                return 0;
-            }
-            if (positional.Count > 2)
-            {
-                return UsageError($"unrecognized arguments: {string.Join(' ', positional.Skip(2))}");
-            }
-            string newValue = positional[1];
-            if (s_vmValued.Contains(property) && newValue.Equals("none", StringComparison.OrdinalIgnoreCase))
-            {
-                newValue = string.Empty;
-            }
-            client.Call(prefix + "Set", destination, property, newValue);
             return 0;
         }
-        catch (QubesException e)
+        if (positional.Count == 0)
         {
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 1;
+            if (reset)
+            {
+                throw new UsageException("--default requires a property");
+            }
+            List(client, prefix, destination, names, hideDefault, stdout);
+            return 0;
         }
+        string property = positional[0].Replace('-', '_');
+        if (!names.Contains(property))
+        {
+            throw new UsageException($"no such property: '{property}'");
+        }
+        if (reset)
+        {
+            if (positional.Count > 1)
+            {
+                throw new UsageException("--default takes no value");
+            }
+            client.Call(prefix + "Reset", destination, property);
+            return 0;
+        }
+        if (positional.Count == 1)
+        {
+            (bool isDefault, string type, string value) = ParseGet(client.Call(prefix + "Get", destination, property));
+            if (!(type == "vm" && value.Length == 0) && !(hideDefault && isDefault))
+            {
+                stdout.WriteLine(value);
+            }
+            return 0;
+        }
+        if (positional.Count > 2)
+        {
+            throw new UsageException($"unrecognized arguments: {string.Join(' ', positional.Skip(2))}");
+        }
+        string newValue = positional[1];
+        if (s_vmValued.Contains(property) && newValue.Equals("none", StringComparison.OrdinalIgnoreCase))
+        {
+            newValue = string.Empty;
+        }
+        client.Call(prefix + "Set", destination, property, newValue);
+        return 0;
     }
 
     private static void List(AdminClient client, string prefix, string destination, string[] names, bool hideDefault, TextWriter stdout)

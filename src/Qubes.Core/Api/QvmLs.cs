@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using Qubes.Cli;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -16,7 +17,6 @@ namespace Qubes.Core.Api;
 /// </summary>
 public static class QvmLs
 {
-    private const string Usage = "usage: qvm-ls [--verbose] [--quiet] [--help] [--all] [--exclude EXCLUDE] [--format FORMAT | --fields FIELD,...] [--tree] [--raw-data] [--raw-list] [--help-formats] [--help-columns] [--class CLASS [CLASS ...]] [--label LABEL [LABEL ...]] [--tags TAG [TAG ...]] [--exclude-tags TAG [TAG ...]] [--running] [--paused] [--halted] [--template-source TEMPLATE [TEMPLATE ...]] [--netvm-is NETVM [NETVM ...]] [--internal <y|n>] [--servicevm <y|n>] [--pending-update] [--features FEATURE=VALUE [FEATURE=VALUE ...]] [--prefs PREFERENCE=VALUE [PREFERENCE=VALUE ...]] [--sort COLUMN] [--reverse] [--ignore-case] [--spinner] [--no-spinner] [VMNAME ...]";
 
     private static readonly (string Name, string[] Columns)[] s_formats =
     [
@@ -49,12 +49,63 @@ public static class QvmLs
 
     private static readonly string[] s_listOptions = ["--class", "--label", "--tags", "--exclude-tags", "--template-source", "--netvm-is", "--features", "--prefs"];
 
+    /// <summary>qvm-ls's command line.</summary>
+    public static Command Command { get; } = MakeCommand();
+
+    private static Command MakeCommand()
+    {
+        const string Formatting = "formatting options", Filtering = "filtering options", Sorting = "sorting options";
+        Option Format(string help, string? metavar, params string[] names) => new(help, names) { Section = Formatting, Group = "format", Metavar = metavar };
+        Option Filter(string help, string? metavar, params string[] names) => new(help, names) { Section = Filtering, Metavar = metavar, Arity = metavar == null ? Arity.None : Arity.OneOrMore };
+        Option Choice(string help, string name) => new(help, name) { Section = Filtering, Metavar = "<y|n>" };
+        string[] formats = [.. s_formats.Select(static f => f.Name).Order(StringComparer.Ordinal)];
+        string[] columns = [.. s_columns.Keys.Append("NAME").Order(StringComparer.Ordinal).Select(static c => c + ","), "and", "any", "VM", "property"];
+        return new("qvm-ls", HelpStyle.Argparse, ToolText.QubesOptions(
+            new Option("perform the action on all qubes", "--all"),
+            new Option("exclude the qube from --all", "--exclude") { Metavar = "EXCLUDE" },
+            Format("preset format", "FORMAT", "--format", "-o"),
+            Format("user specified format (see available columns below)", "FIELD,...", "--fields", "-O"),
+            new Option("sort domain list as network tree", "--tree", "-t") { Section = Formatting },
+            new Option("display specific data of the specified VMs; intended for bash-parsing", "--raw-data") { Section = Formatting },
+            new Option("same as --raw-data --fields=name", "--raw-list") { Section = Formatting },
+            Format("same as --format=disk", null, "--disk", "-d"),
+            Format("same as --format=network", null, "--network", "-n"),
+            Format("same as --format=kernel", null, "--kernel", "-k"),
+            new Option("list the available formats and exit", "--help-formats") { Section = Formatting },
+            new Option("list the available columns and exit", "--help-columns") { Section = Formatting },
+            Filter("show only qubes of specific class(es)", "CLASS", "--class"),
+            Filter("show only qubes with specific label(s)", "LABEL", "--label"),
+            Filter("show only qubes having specific tag(s)", "TAG", "--tags"),
+            Filter("exclude qubes having specific tag(s)", "TAG", "--exclude-tags"),
+            Filter("show running VMs", null, "--running"),
+            Filter("show paused VMs", null, "--paused"),
+            Filter("show halted VMs", null, "--halted"),
+            Filter("filter results to the qubes based on the TEMPLATE; \"\" means None", "TEMPLATE", "--template-source"),
+            Filter("filter results to the qubes connecting via NETVM", "NETVM", "--netvm-is"),
+            Choice("show only internal qubes or option to hide them", "--internal"),
+            Choice("show only ServiceVMs or option to hide them", "--servicevm"),
+            Filter("filter results to qubes pending for update", null, "--pending-update"),
+            Filter("filter results to qubes that match all specified features; omitted VALUE means None (unset), empty value means \"\" (blank)", "FEATURE=VALUE", "--features"),
+            Filter("filter results to qubes that match all specified preferences; omitted VALUE means None (unset), empty value means \"\" (blank)", "PREFERENCE=VALUE", "--prefs"),
+            new Option("sort based on provided column rather than NAME", "--sort") { Section = Sorting, Metavar = "COLUMN" },
+            new Option("reverse sort", "--reverse") { Section = Sorting },
+            new Option("ignore case distinctions when sorting", "--ignore-case") { Section = Sorting },
+            new Option("accepted for compatibility; there is no spinner", "--spinner"),
+            new Option("accepted for compatibility; there is no spinner", "--no-spinner")))
+        {
+            Description = "List Qubes domains and their parameters.",
+            Positionals = [new("[VMNAME ...]", "VMNAME")],
+            Epilog = "available formats (see --help-formats):\n" + ToolText.Wrap(" ", [.. formats.SkipLast(1).Select(static f => f + ","), formats[^1]], 80, "  ")
+                + "\n\navailable columns (see --help-columns):\n" + ToolText.Wrap(" ", columns, 80, "  "),
+        };
+    }
+
     /// <summary>Runs the tool; returns the exit status.</summary>
     public static int Run(IReadOnlyList<string> args, AdminClient client, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(client);
-        return ToolText.Run("qvm-ls", Usage, stderr, () => List(args, client, stdout));
+        return ToolText.Run(Command, stdout, stderr, () => List(args, client, stdout));
     }
 
     private static int List(IReadOnlyList<string> args, AdminClient client, TextWriter stdout)
@@ -108,82 +159,73 @@ public static class QvmLs
         for (int i = 0; i < args.Count; i++)
         {
             string a = args[i];
-            if (onlyNames || !IsOption(a))
+            if (!onlyNames && a == "--")
+            {
+                onlyNames = true;
+                continue;
+            }
+            if (onlyNames || !Command.IsOption(a))
             {
                 o.Names.Add(a);
                 continue;
             }
-            int eq = a.IndexOf('=', StringComparison.Ordinal);
-            string? inline = a.StartsWith("--", StringComparison.Ordinal) && eq > 0 ? a[(eq + 1)..] : null;
-            string option = inline != null ? a[..eq] : a;
-            string shown = option switch { "-o" or "--format" => "--format/-o", "-O" or "--fields" => "--fields/-O", _ => option };
-            string One() => inline ?? (i + 1 < args.Count && !IsOption(args[i + 1]) ? args[++i] : throw new UsageException($"argument {shown}: expected one argument"));
-            string Choice(params string[] allowed)
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                string v = One();
-                return allowed.Contains(v) ? v : throw new UsageException($"argument {shown}: invalid choice: '{v}' (choose from {string.Join(", ", allowed)})");
-            }
-            switch (option)
-            {
-                case "--":
-                    onlyNames = true;
-                    break;
-                case "-o" or "--format":
-                    o.Format = Choice([.. s_formats.Select(static f => f.Name)]);
-                    break;
-                case "-n" or "-k" or "-d":
-                    o.Format = option == "-n" ? "network" : option == "-k" ? "kernel" : "disk";
-                    break;
-                case "-O" or "--fields":
-                    o.Fields = One();
-                    break;
-                case "--sort":
-                    o.Sort = One();
-                    break;
-                case "--exclude":
-                    o.Exclude.Add(One());
-                    break;
-                case "--internal" or "--servicevm":
-                    o.Choices[option] = Choice("y", "yes", "n", "no");
-                    break;
-                case var _ when s_listOptions.Contains(option):
-                    List<string> values = inline != null ? [inline] : [];
-                    while (inline == null && i + 1 < args.Count && !IsOption(args[i + 1]))
-                    {
-                        values.Add(args[++i]);
-                    }
-                    o.Lists[option] = values.Count > 0 ? [.. values] : throw new UsageException($"argument {option}: expected at least one argument");
-                    break;
-                case "--all" or "-t" or "--tree" or "--raw-data" or "--raw-list" or "--running" or "--paused" or "--halted" or "--pending-update" or "--reverse" or "--ignore-case":
-                    o.Flags.Add(option == "-t" ? "--tree" : option);
-                    break;
-                case "-v" or "--verbose" or "-q" or "--quiet" or "--spinner" or "--no-spinner":
-                    break;
-                case "-h" or "--help":
-                    stdout.WriteLine(Usage);
-                    return null;
-                case "--help-formats":
-                    int width = s_formats.Max(static f => f.Name.Length);
-                    stdout.WriteLine("Available formats:");
-                    foreach ((string name, string[] preset) in s_formats.OrderBy(static f => f.Name, StringComparer.Ordinal))
-                    {
-                        stdout.WriteLine($"  {name.PadRight(width)}  {string.Join(',', preset).ToUpperInvariant()}");
-                    }
-                    stdout.WriteLine();
-                    return null;
-                case "--help-columns":
-                    int headWidth = s_columns.Keys.Max(static k => k.Length);
-                    stdout.WriteLine("Available columns:");
-                    foreach (string head in s_columns.Keys.Order(StringComparer.Ordinal))
-                    {
-                        stdout.WriteLine(ToolText.Wrap($"  {head.PadRight(headWidth)} ", s_columns[head].Doc.Split(' '), 80, new string(' ', headWidth + 6)));
-                    }
-                    stdout.WriteLine();
-                    stdout.WriteLine("Additionally any VM property may be used as a column, see qvm-prefs --help-properties for available values");
-                    stdout.WriteLine();
-                    return null;
-                default:
-                    throw new UsageException($"unrecognized arguments: {a}");
+                string Choice(params string[] allowed) => allowed.Contains(parsed.Value)
+                    ? parsed.Value!
+                    : throw new UsageException($"argument {parsed.Option!.Display}: invalid choice: '{parsed.Value}' (choose from {string.Join(", ", allowed)})");
+                string? option = parsed.Option?.Name;
+                switch (option)
+                {
+                    case "--format":
+                        o.Format = Choice([.. s_formats.Select(static f => f.Name)]);
+                        break;
+                    case "--disk" or "--network" or "--kernel":
+                        o.Format = option[2..];
+                        break;
+                    case "--fields":
+                        o.Fields = parsed.Value;
+                        break;
+                    case "--sort":
+                        o.Sort = parsed.Value!;
+                        break;
+                    case "--exclude":
+                        o.Exclude.Add(parsed.Value!);
+                        break;
+                    case "--internal" or "--servicevm":
+                        o.Choices[option] = Choice("y", "yes", "n", "no");
+                        break;
+                    case not null when s_listOptions.Contains(option):
+                        o.Lists[option] = [.. parsed.Values];
+                        break;
+                    case "--all" or "--tree" or "--raw-data" or "--raw-list" or "--running" or "--paused" or "--halted" or "--pending-update" or "--reverse" or "--ignore-case":
+                        o.Flags.Add(option);
+                        break;
+                    case "--verbose" or "--quiet" or "--force-root" or "--spinner" or "--no-spinner":
+                        break;
+                    case "--help-formats":
+                        int width = s_formats.Max(static f => f.Name.Length);
+                        stdout.WriteLine("Available formats:");
+                        foreach ((string name, string[] preset) in s_formats.OrderBy(static f => f.Name, StringComparer.Ordinal))
+                        {
+                            stdout.WriteLine($"  {name.PadRight(width)}  {string.Join(',', preset).ToUpperInvariant()}");
+                        }
+                        stdout.WriteLine();
+                        return null;
+                    case "--help-columns":
+                        int headWidth = s_columns.Keys.Max(static k => k.Length);
+                        stdout.WriteLine("Available columns:");
+                        foreach (string head in s_columns.Keys.Order(StringComparer.Ordinal))
+                        {
+                            stdout.WriteLine(ToolText.Wrap($"  {head.PadRight(headWidth)} ", s_columns[head].Doc.Split(' '), 80, new string(' ', headWidth + 6)));
+                        }
+                        stdout.WriteLine();
+                        stdout.WriteLine("Additionally any VM property may be used as a column, see qvm-prefs --help-properties for available values");
+                        stdout.WriteLine();
+                        return null;
+                    default:
+                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
+                }
             }
         }
         if (o.Format != null && o.Fields != null)
@@ -272,8 +314,6 @@ public static class QvmLs
         }
         return vms;
     }
-
-    private static bool IsOption(string arg) => arg.Length > 1 && arg[0] == '-';
 
     /// <summary>A column by name: NAME, one of <see cref="s_columns"/>, else the VM property of that (lower-cased) name.</summary>
     private static (string Head, Func<Vm, string?> Value) Column(string field)

@@ -2,66 +2,107 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Qubes.Cli;
 
 namespace Qubes.Core.Api;
 
 /// <summary>
 /// <c>qvm-features</c>, <c>qvm-service</c>, <c>qvm-tags</c> and <c>qvm-create</c> with upstream's
-/// command lines and output (spec core-stack §10.1, §10.4-§10.7). Usage errors print the usage
-/// line and <c>PROG: error: MESSAGE</c> and exit 2; errors from qubesd print
-/// <c>PROG: error: MESSAGE</c> and exit 1.
+/// command lines and output (spec core-stack §10.1, §10.4-§10.7). <c>--help</c> prints the help;
+/// usage errors print the usage line and <c>PROG: error: MESSAGE</c> and exit 2; errors from
+/// qubesd print <c>PROG: error: MESSAGE</c> and exit 1.
 /// </summary>
 public static class QvmTools
 {
+    private static readonly Positional s_vmName = new("VMNAME", "VMNAME");
+
+    /// <summary>The command line of the tool called <paramref name="prog"/>.</summary>
+    public static Command CommandFor(string prog) => prog switch
+    {
+        "qvm-features" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions(
+            new Option("unset the feature", "--unset", "--default", "--delete", "-D")))
+        {
+            Description = "manage domain's features",
+            Positionals = [s_vmName, new("[FEATURE]", "FEATURE", "name of the feature"), new("[VALUE]", "VALUE", "new value of the feature")],
+        },
+        "qvm-service" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions(
+            new Option("unset the service (default to the qube's preference)", "--unset", "--default", "--delete", "-D"),
+            new Option("list services (default action)", "--list", "-l"),
+            new Option("enable the service (same as setting \"on\" value)", "--enable", "-e"),
+            new Option("disable the service (same as setting \"off\" value)", "--disable", "-d")))
+        {
+            Description = "manage domain's services",
+            Positionals = [s_vmName, new("[SERVICE]", "SERVICE", "name of the service"), new("[VALUE]", "VALUE", "new value of the service (on/off)")],
+        },
+        "qvm-tags" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions())
+        {
+            Description = "manage domain's tags",
+            Positionals = [s_vmName, new("{list,ls,l,add,a,set,del,d,unset,u} ...", "COMMAND", "what to do with the tags (see the commands below)")],
+            Sections =
+            [
+                new("commands", null, "{list,ls,l,add,a,set,del,d,unset,u}",
+                [
+                    new("list (ls, l)", "list the tags, or tell whether the qube has one (default action)"),
+                    new("add (a, set)", "add tags"),
+                    new("del (d, unset, u)", "remove a tag"),
+                ]),
+            ],
+            Epilog = "Command 'list':\n  usage: qvm-tags VMNAME list [TAG]\n\n"
+                + "Command 'add':\n  usage: qvm-tags VMNAME add TAG [TAG ...]\n\n"
+                + "Command 'del':\n  usage: qvm-tags VMNAME del TAG",
+        },
+        "qvm-create" => new(prog, HelpStyle.Argparse, ToolText.QubesOptions(
+            new Option("specify the class of the new domain (default: AppVM)", "--class", "-C") { Metavar = "CLS" },
+            new Option("shortcut for --class StandaloneVM", "--standalone"),
+            new Option("alias for --class DispVM --label red", "--disp"),
+            new Option("set domain's property, like \"internal\", \"memory\" or \"vcpus\"", "--property", "--prop") { Metavar = "NAME=VALUE" },
+            new Option("specify the TemplateVM to use", "--template", "-t") { Metavar = "VALUE" },
+            new Option("specify the label to use for the new domain (e.g. red, yellow, green, ...)", "--label", "-l") { Metavar = "VALUE" },
+            new Option("list available classes and exit", "--help-classes")))
+        {
+            Description = "create a new domain",
+            Positionals = [new("[VMNAME]", "VMNAME", "name of the domain to create")],
+        },
+        _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+    };
+
     /// <summary>Runs the tool called <paramref name="prog"/>.</summary>
     public static int Run(string prog, IReadOnlyList<string> args, AdminClient client, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(client);
-        Tool tool = new(prog, client, stdout, stderr);
-        return ToolText.Run(prog, tool.Usage, stderr, () => prog switch
+        Command command = CommandFor(prog);
+        Tool tool = new(command, client, stdout, stderr);
+        return ToolText.Run(command, stdout, stderr, () => prog switch
         {
             "qvm-features" => tool.Features(args),
             "qvm-service" => tool.Service(args),
             "qvm-tags" => tool.Tags(args),
-            "qvm-create" => tool.Create(args),
-            _ => throw new ArgumentException($"unknown tool {prog}", nameof(prog)),
+            _ => tool.Create(args),
         });
     }
 
-    private sealed class Tool(string prog, AdminClient client, TextWriter stdout, TextWriter stderr)
+    private sealed class Tool(Command command, AdminClient client, TextWriter stdout, TextWriter stderr)
     {
-        public string Usage => prog switch
-        {
-            "qvm-features" => "usage: qvm-features [--verbose] [--quiet] [--help] [--unset] VMNAME [FEATURE] [VALUE]",
-            "qvm-service" => "usage: qvm-service [--verbose] [--quiet] [--help] [--list] [--enable] [--disable] [--unset] VMNAME [SERVICE] [VALUE]",
-            "qvm-tags" => "usage: qvm-tags [--verbose] [--quiet] [--help] VMNAME {list,ls,l,add,a,set,del,d,unset,u} ...",
-            _ => "usage: qvm-create [--verbose] [--quiet] [--help] [--class CLASS] [--template VALUE] [--label VALUE] [--property NAME=VALUE] [--standalone] [--disp] [--help-classes] VMNAME",
-        };
-
-        /// <summary>Splits flags from operands; a flag not in <paramref name="known"/> is a usage error.</summary>
-        private static (HashSet<string> Flags, List<string> Operands) Split(IReadOnlyList<string> args, params string[] known)
+        /// <summary>Splits the options (by their first names) from the operands; the options end after the second operand, so that a value may start with a dash.</summary>
+        private (HashSet<string> Flags, List<string> Operands) Split(IReadOnlyList<string> args)
         {
             HashSet<string> flags = new(StringComparer.Ordinal);
             List<string> operands = [];
             bool onlyOperands = false;
-            foreach (string a in args)
+            for (int i = 0; i < args.Count; i++)
             {
+                string a = args[i];
                 if (!onlyOperands && a == "--")
                 {
                     onlyOperands = true;
                 }
-                else if (!onlyOperands && a.StartsWith('-') && a.Length > 1 && operands.Count < 2)
+                else if (!onlyOperands && command.IsOption(a) && operands.Count < 2)
                 {
-                    if (a is "-v" or "--verbose" or "-q" or "--quiet")
+                    foreach (Parsed parsed in command.Read(args, ref i))
                     {
-                        continue;
+                        flags.Add(parsed.Option?.Name ?? throw new UsageException($"unrecognized arguments: {parsed.Text}"));
                     }
-                    if (!known.Contains(a))
-                    {
-                        throw new UsageException($"unrecognized arguments: {a}");
-                    }
-                    flags.Add(a);
                 }
                 else
                 {
@@ -88,9 +129,9 @@ public static class QvmTools
 
         public int Features(IReadOnlyList<string> args)
         {
-            (HashSet<string> flags, List<string> operands) = Split(args, "-D", "--unset", "--default", "--delete");
+            (HashSet<string> flags, List<string> operands) = Split(args);
             string vm = Qube(operands);
-            bool unset = flags.Count > 0;
+            bool unset = flags.Contains("--unset");
             if (operands.Count > 3)
             {
                 throw new UsageException($"unrecognized arguments: {string.Join(' ', operands.Skip(3))}");
@@ -131,10 +172,9 @@ public static class QvmTools
 
         public int Service(IReadOnlyList<string> args)
         {
-            (HashSet<string> flags, List<string> operands) = Split(args, "-l", "--list", "-e", "--enable", "-d", "--disable", "-D", "--unset", "--default", "--delete");
+            (HashSet<string> flags, List<string> operands) = Split(args);
             string vm = Qube(operands);
-            bool enable = flags.Overlaps(["-e", "--enable"]), disable = flags.Overlaps(["-d", "--disable"]);
-            bool unset = flags.Overlaps(["-D", "--unset", "--default", "--delete"]);
+            bool enable = flags.Contains("--enable"), disable = flags.Contains("--disable"), unset = flags.Contains("--unset");
             if ((enable || disable || unset) && operands.Count < 2)
             {
                 throw new UsageException($"--{(unset ? "unset" : enable ? "enable" : "disable")} requires a service");
@@ -143,7 +183,7 @@ public static class QvmTools
             {
                 throw new UsageException("cannot both set and unset a value");
             }
-            if (operands.Count == 1 || flags.Overlaps(["-l", "--list"]))
+            if (operands.Count == 1 || flags.Contains("--list"))
             {
                 ToolText.Table(stdout, client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Where(static f => f.StartsWith("service.", StringComparison.Ordinal))
@@ -230,55 +270,51 @@ public static class QvmTools
             for (int i = 0; i < args.Count; i++)
             {
                 string a = args[i];
-                string Value() => i + 1 < args.Count ? args[++i] : throw new UsageException($"argument {a}: expected one argument");
-                string? inline = a.StartsWith("--", StringComparison.Ordinal) && a.Contains('=', StringComparison.Ordinal) ? a[(a.IndexOf('=', StringComparison.Ordinal) + 1)..] : null;
-                string option = inline != null ? a[..a.IndexOf('=', StringComparison.Ordinal)] : a;
-                switch (option)
+                if (!command.IsOption(a))
                 {
-                    case "-C" or "--class":
-                        klass = inline ?? Value();
-                        break;
-                    case "-t" or "--template":
-                        template = inline ?? Value();
-                        break;
-                    case "-l" or "--label":
-                        label = inline ?? Value();
-                        break;
-                    case "--property" or "--prop":
-                        string assignment = inline ?? Value();
-                        int eq = assignment.IndexOf('=', StringComparison.Ordinal);
-                        if (eq < 0)
-                        {
-                            throw new UsageException($"argument --property: expected NAME=VALUE, not '{assignment}'");
-                        }
-                        properties.Add((assignment[..eq].Replace('-', '_'), assignment[(eq + 1)..]));
-                        break;
-                    case "--standalone":
-                        klass = "StandaloneVM";
-                        break;
-                    case "--disp":
-                        klass = "DispVM";
-                        label ??= "red";
-                        break;
-                    case "--help-classes":
-                        foreach (string c in client.Call("admin.vmclass.List", "dom0").Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal))
-                        {
-                            stdout.WriteLine(c);
-                        }
-                        return 0;
-                    case "-v" or "--verbose" or "-q" or "--quiet":
-                        break;
-                    default:
-                        if (a.StartsWith('-') && a.Length > 1)
-                        {
-                            throw new UsageException($"unrecognized arguments: {a}");
-                        }
-                        if (name != null)
-                        {
-                            throw new UsageException($"unrecognized arguments: {a}");
-                        }
-                        name = a;
-                        break;
+                    name = name == null ? a : throw new UsageException($"unrecognized arguments: {a}");
+                    continue;
+                }
+                foreach (Parsed parsed in command.Read(args, ref i))
+                {
+                    switch (parsed.Option?.Name)
+                    {
+                        case "--class":
+                            klass = parsed.Value!;
+                            break;
+                        case "--template":
+                            template = parsed.Value;
+                            break;
+                        case "--label":
+                            label = parsed.Value;
+                            break;
+                        case "--property":
+                            string assignment = parsed.Value!;
+                            int eq = assignment.IndexOf('=', StringComparison.Ordinal);
+                            if (eq < 0)
+                            {
+                                throw new UsageException($"argument --property: expected NAME=VALUE, not '{assignment}'");
+                            }
+                            properties.Add((assignment[..eq].Replace('-', '_'), assignment[(eq + 1)..]));
+                            break;
+                        case "--standalone":
+                            klass = "StandaloneVM";
+                            break;
+                        case "--disp":
+                            klass = "DispVM";
+                            label ??= "red";
+                            break;
+                        case "--help-classes":
+                            foreach (string c in client.Call("admin.vmclass.List", "dom0").Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal))
+                            {
+                                stdout.WriteLine(c);
+                            }
+                            return 0;
+                        case "--verbose" or "--quiet" or "--force-root":
+                            break;
+                        default:
+                            throw new UsageException($"unrecognized arguments: {parsed.Text}");
+                    }
                 }
             }
             if (name == null)

@@ -3,38 +3,43 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
+using Qubes.Cli;
 
 namespace Qubes.Core.Api;
 
-/// <summary>A command-line usage error: the tool prints its usage line and <c>PROG: error: MESSAGE</c> and exits 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
-
-/// <summary>Text layout shared by the qvm-* tools (spec core-stack §10.1).</summary>
+/// <summary>Text layout and the command line shared by the qvm-* tools (spec core-stack §10.1).</summary>
 internal static class ToolText
 {
     /// <summary>
-    /// Runs a tool's body with the common error handling (spec §10.1): a usage error prints
-    /// <paramref name="usage"/> and <c>PROG: error: MESSAGE</c> and exits 2; an error from qubesd
-    /// prints <c>PROG: error: MESSAGE</c> and exits 1.
+    /// The options of upstream's <c>QubesArgumentParser</c>, which every qvm-* tool has, then
+    /// <paramref name="specific"/>: <c>--force-root</c> is accepted and not listed, as upstream.
     /// </summary>
-    public static int Run(string prog, string usage, TextWriter stderr, Func<int> body)
+    public static Option[] QubesOptions(params Option[] specific) =>
+    [
+        new("increase verbosity", "--verbose", "-v"),
+        new("decrease verbosity", "--quiet", "-q"),
+        new("force running the tool even if called as root", "--force-root") { Hidden = true },
+        Command.QubesHelp,
+        .. specific,
+    ];
+
+    /// <summary>
+    /// Runs a tool's body with the common handling (spec §10.1): <c>--help</c> prints the help and
+    /// exits 0; a usage error prints the usage line and <c>PROG: error: MESSAGE</c> and exits 2; an
+    /// error from qubesd prints <c>PROG: error: MESSAGE</c> and exits 1.
+    /// </summary>
+    public static int Run(Command command, TextWriter stdout, TextWriter stderr, Func<int> body) => command.Run(stdout, stderr, () =>
     {
         try
         {
             return body();
         }
-        catch (UsageException e)
-        {
-            stderr.WriteLine(usage);
-            stderr.WriteLine($"{prog}: error: {e.Message}");
-            return 2;
-        }
         catch (QubesException e)
         {
-            stderr.WriteLine($"{prog}: error: {e.Message}");
+            stderr.WriteLine($"{command.Prog}: error: {e.Message}");
             return 1;
         }
-    }
+    });
 
     /// <summary>Rows aligned like <c>column -t</c>: each column padded to its widest cell, two spaces between, the last not padded.</summary>
     public static void Table(TextWriter output, IEnumerable<string[]> rows)

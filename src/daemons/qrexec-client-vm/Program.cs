@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
 using Qubes.Qrexec.Runtime;
@@ -12,9 +13,27 @@ namespace Qubes.Tools.QrexecClientVm;
 /// <summary>qrexec-client-vm [options] TARGET SERVICE+ARG [LOCAL-PROGRAM [ARGS...]] (spec §14.4, §8.2).</summary>
 internal static class Program
 {
-    private const string Usage = "usage: qrexec-client-vm [--buffer-size=N] [-t|-T|--no-filter-escape-chars-stdout|--no-filter-escape-chars-stderr] [--agent-socket=PATH] [-p DATA|--prefix-data=DATA] [--use-stdin-socket] [-s NAME|--source-qube=NAME] TARGET SERVICE+ARG [LOCAL-PROGRAM [ARGS...]]";
+    /// <summary>The command line, with upstream's usage text.</summary>
+    internal static Command Command { get; } = new("qrexec-client-vm", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("minimum vchan buffer size (default: 64k)", "--buffer-size") { Metavar = "BUFFER_SIZE" },
+        new Option("filter non-ASCII and control characters on stdout (default if stdout is a terminal and there is no local program)", "-t", "--filter-escape-chars-stdout"),
+        new Option("filter non-ASCII and control characters on stderr (default if stderr is a terminal)", "-T", "--filter-escape-chars-stderr"),
+        new Option("opposite to --filter-escape-chars-stdout", "--no-filter-escape-chars-stdout"),
+        new Option("opposite to --filter-escape-chars-stderr", "--no-filter-escape-chars-stderr"),
+        new Option($"path to connect to, default: {QrexecProtocol.DefaultAgentSocket} (or $QREXEC_AGENT_SOCKET)", "--agent-socket") { Metavar = "PATH" },
+        new Option("send the given data before the provided stdin", "-p", "--prefix-data") { Metavar = "PREFIX-DATA" },
+        new Option("use fd 0 (which must be socket) for both stdin and stdout", "--use-stdin-socket"),
+        new Option("specify the source qube; extra information for a relayed connection, which the policy may use (can only be used once)", "-s", "--source-qube") { Metavar = "SOURCE-QUBE" },
+        // the fast client (native/) sent the request, and the agent answered with these
+        new Option("the exec parameters DOMAIN,PORT of a call the fast client requested", "--exec-params") { Metavar = "DOMAIN,PORT", Hidden = true })
+    {
+        Synopsis = "qrexec-client-vm [options] target_vmname program_ident [local_program [local program arguments]]",
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         int bufferSize = QrexecProtocol.DataRingSize;
         bool? filterOut = null;
@@ -33,81 +52,67 @@ internal static class Program
                 i++;
                 break;
             }
-            if (!a.StartsWith('-') || a == "-")
+            if (!Command.IsOption(a))
             {
                 break;
             }
-            string? v;
-            if ((v = CommandLine.OptionValue(args, ref i, "--buffer-size", null)) != null)
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                if (!TryParseSize(v, out bufferSize))
+                string? v = parsed.Value;
+                switch (parsed.Option?.Name)
                 {
-                    Console.Error.WriteLine($"qrexec-client-vm: invalid buffer size {v}");
-                    return 2;
+                    case "--buffer-size":
+                        if (!TryParseSize(v!, out bufferSize))
+                        {
+                            Console.Error.WriteLine($"qrexec-client-vm: invalid buffer size {v}");
+                            return 2;
+                        }
+                        break;
+                    case "--exec-params":
+                        if (!TryParseExecParams(v!, out (uint, uint) parameters))
+                        {
+                            Console.Error.WriteLine($"qrexec-client-vm: invalid exec parameters {v}");
+                            return 2;
+                        }
+                        connected = parameters;
+                        break;
+                    case "--agent-socket":
+                        agentSocket = v!;
+                        break;
+                    case "-p":
+                        prefix = v;
+                        break;
+                    case "-s":
+                        if (source != null)
+                        {
+                            Console.Error.WriteLine("qrexec-client-vm: --source-qube given twice");
+                            return 2;
+                        }
+                        source = v;
+                        break;
+                    case "-t":
+                        filterOut = true;
+                        break;
+                    case "-T":
+                        filterErr = true;
+                        break;
+                    case "--no-filter-escape-chars-stdout":
+                        filterOut = false;
+                        break;
+                    case "--no-filter-escape-chars-stderr":
+                        filterErr = false;
+                        break;
+                    case "--use-stdin-socket":
+                        stdinSocket = true;
+                        break;
+                    default:
+                        throw new UsageException($"unknown option {parsed.Text}");
                 }
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--exec-params", null)) != null)
-            {
-                // the fast client sent the request and the agent answered with these (see native/)
-                if (!TryParseExecParams(v, out (uint, uint) parameters))
-                {
-                    Console.Error.WriteLine($"qrexec-client-vm: invalid exec parameters {v}");
-                    return 2;
-                }
-                connected = parameters;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--agent-socket", null)) != null)
-            {
-                agentSocket = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--prefix-data", "-p")) != null)
-            {
-                prefix = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--source-qube", "-s")) != null)
-            {
-                if (source != null)
-                {
-                    Console.Error.WriteLine("qrexec-client-vm: --source-qube given twice");
-                    return 2;
-                }
-                source = v;
-            }
-            else if (a is "-t" or "--filter-escape-chars-stdout")
-            {
-                filterOut = true;
-            }
-            else if (a is "-T" or "--filter-escape-chars-stderr")
-            {
-                filterErr = true;
-            }
-            else if (a == "--no-filter-escape-chars-stdout")
-            {
-                filterOut = false;
-            }
-            else if (a == "--no-filter-escape-chars-stderr")
-            {
-                filterErr = false;
-            }
-            else if (a == "--use-stdin-socket")
-            {
-                stdinSocket = true;
-            }
-            else if (a is "-h" or "--help")
-            {
-                Console.WriteLine(Usage);
-                return 0;
-            }
-            else
-            {
-                Console.Error.WriteLine($"qrexec-client-vm: unknown option {a}\n{Usage}");
-                return 2;
             }
         }
         if (args.Length - i < 2)
         {
-            Console.Error.WriteLine(Usage);
-            return 2;
+            throw new UsageException("");
         }
         string target = args[i].Replace('$', '@');
         string service = args[i + 1];

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
 using Qubes.Qrexec.Processes;
@@ -14,7 +15,27 @@ namespace Qubes.Tools.QrexecClient;
 /// <summary>qrexec-client [options] -d TARGET [-l LOCAL_CMD | -c IDENT,SRC_NAME,SRC_DOMID | -e] USER:COMMAND (spec §14.3).</summary>
 internal static class Program
 {
-    private const string Usage = "usage: qrexec-client [-w timeout] [-W] [-t] [-T] [-E] [-k] [--socket-dir=PATH] [-p DATA|--prefix-data=DATA] [--use-stdin-socket] -d domain [-l local_prog | -c IDENT,SRC_NAME,SRC_DOMID | -e] user:command";
+    /// <summary>The command line, with upstream's usage text.</summary>
+    internal static Command Command { get; } = new("qrexec-client", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("the domain to run the command in", "-d") { Metavar = "domain_name" },
+        new Option("run local_prog with its standard input and output connected to the remote command", "-l") { Metavar = "local_prog" },
+        new Option("exit after sending cmd", "-e"),
+        new Option("always exit with 0 after command exits", "-E", "--no-exit-code"),
+        new Option("enables replacing problematic bytes with '_' in command output", "-t"),
+        new Option("the same as -t, for stderr", "-T"),
+        new Option("waits for connection end even in case of VM-VM (-c)", "-W"),
+        new Option("connect to existing process (response to trigger service call)", "-c") { Metavar = "request_id,src_domain_name,src_domain_id" },
+        new Option("override default connection timeout of 10s (set 0 for no timeout)", "-w") { Metavar = "timeout" },
+        new Option("kill the domain right before exiting", "-k"),
+        new Option($"directory for qrexec socket, default: {QrexecProtocol.DefaultSocketDirectory}", "--socket-dir") { Metavar = "PATH" },
+        new Option("send the given data before the provided stdin", "-p", "--prefix-data") { Metavar = "PREFIX-DATA" },
+        new Option("use fd 0 (which must be socket) for both stdin and stdout", "--use-stdin-socket"))
+    {
+        Synopsis = "qrexec-client [-w timeout] [-W] [-t] [-T] [-E] [-k] [--socket-dir=PATH] [-p PREFIX-DATA] [--use-stdin-socket] "
+            + "-d domain_name [-l local_prog|-c request_id,src_domain_name,src_domain_id|-e] user:remote_cmdline",
+        UsageStatus = 1,
+    };
 
     private sealed class Options
     {
@@ -37,11 +58,15 @@ internal static class Program
     private static int Main(string[] args)
     {
         ServiceRunner.IgnoreServiceSignals();
-        Options? o = Parse(args);
+        Options? o = null;
+        int usage = Command.Run(Console.Out, Console.Error, () =>
+        {
+            o = Parse(args);
+            return 0;
+        });
         if (o == null)
         {
-            Console.Error.WriteLine(Usage);
-            return 1;
+            return usage;
         }
         int status = Run(o);
         if (o.Kill)
@@ -51,84 +76,82 @@ internal static class Program
         return o.NoExitCode ? 0 : status;
     }
 
-    private static Options? Parse(string[] args)
+    /// <summary>The options; a usage error when they are not a whole call.</summary>
+    private static Options Parse(string[] args)
     {
         Options o = new();
         int i = 0;
         for (; i < args.Length; i++)
         {
-            string a = args[i];
-            if (!a.StartsWith('-'))
+            if (args[i] == "--")
+            {
+                i++;
+                break;
+            }
+            if (!Command.IsOption(args[i]))
             {
                 break;
             }
-            string? v;
-            switch (a)
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                case "-e":
-                    o.JustExec = true;
-                    continue;
-                case "-E":
-                case "--no-exit-code":
-                    o.NoExitCode = true;
-                    continue;
-                case "-t":
-                    o.FilterOut = true;
-                    continue;
-                case "-T":
-                    o.FilterErr = true;
-                    continue;
-                case "-W":
-                    o.WaitEnd = true;
-                    continue;
-                case "-k":
-                    o.Kill = true;
-                    continue;
-                case "--use-stdin-socket":
-                    o.StdinSocket = true;
-                    continue;
-            }
-            if ((v = CommandLine.OptionValue(args, ref i, null, "-d", attachedShort: true)) != null)
-            {
-                o.Target = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, null, "-l", attachedShort: true)) != null)
-            {
-                o.LocalCommand = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, null, "-c", attachedShort: true)) != null)
-            {
-                o.Connect = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, null, "-w", attachedShort: true)) != null)
-            {
-                if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out o.Timeout))
+                switch (parsed.Option?.Name)
                 {
-                    return null;
+                    case "-e":
+                        o.JustExec = true;
+                        break;
+                    case "-E":
+                        o.NoExitCode = true;
+                        break;
+                    case "-t":
+                        o.FilterOut = true;
+                        break;
+                    case "-T":
+                        o.FilterErr = true;
+                        break;
+                    case "-W":
+                        o.WaitEnd = true;
+                        break;
+                    case "-k":
+                        o.Kill = true;
+                        break;
+                    case "--use-stdin-socket":
+                        o.StdinSocket = true;
+                        break;
+                    case "-d":
+                        o.Target = parsed.Value;
+                        break;
+                    case "-l":
+                        o.LocalCommand = parsed.Value;
+                        break;
+                    case "-c":
+                        o.Connect = parsed.Value;
+                        break;
+                    case "-w":
+                        if (!int.TryParse(parsed.Value, NumberStyles.None, CultureInfo.InvariantCulture, out o.Timeout))
+                        {
+                            throw new UsageException($"invalid connection timeout '{parsed.Value}'");
+                        }
+                        break;
+                    case "-p":
+                        o.Prefix = parsed.Value;
+                        break;
+                    case "--socket-dir":
+                        o.SocketDir = parsed.Value!;
+                        break;
+                    default:
+                        throw new UsageException($"unknown option {parsed.Text}");
                 }
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--prefix-data", "-p", attachedShort: true)) != null)
-            {
-                o.Prefix = v;
-            }
-            else if (a.StartsWith("--socket-dir=", StringComparison.Ordinal))
-            {
-                o.SocketDir = a["--socket-dir=".Length..];
-            }
-            else
-            {
-                return null;
             }
         }
         if (args.Length - i != 1 || o.Target == null)
         {
-            return null;
+            throw new UsageException(o.Target == null ? "-d is required" : "expected one user:remote_cmdline");
         }
         o.Command = args[i];
         int modes = (o.JustExec ? 1 : 0) + (o.LocalCommand != null ? 1 : 0) + (o.Connect != null ? 1 : 0);
         if (modes > 1 || (o.LocalCommand != null && o.StdinSocket))
         {
-            return null;
+            throw new UsageException("-l, -c and -e are alternatives, and -l cannot go with --use-stdin-socket");
         }
         return o;
     }

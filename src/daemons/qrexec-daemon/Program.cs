@@ -2,6 +2,7 @@ using System;
 using System.Globalization;
 using System.IO;
 using System.Threading;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
 using Qubes.Qrexec.Processes;
@@ -16,9 +17,26 @@ namespace Qubes.Tools.QrexecDaemon;
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: qrexec-daemon [-q] [-D|--direct] -u UUID|--uuid=UUID [--socket-dir=PATH] [-p PROG|--policy-program=PROG] [--policy-socket=PATH] [--qubesd-socket=PATH] DOMID DOMAIN-NAME [DEFAULT-USER]";
+    /// <summary>The command line, with upstream's usage text.</summary>
+    internal static Command Command { get; } = new("qrexec-daemon", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("quiet mode", "-q", "--quiet"),
+        new Option($"directory for qrexec socket, default: {QrexecProtocol.DefaultSocketDirectory}", "--socket-dir") { Metavar = "PATH" },
+        new Option($"program to execute to check policy, default: {QrexecProtocol.DefaultPolicyProgram}", "-p", "--policy-program") { Metavar = "PATH" },
+        new Option($"socket of the policy daemon, asked before the policy program, default: {QrexecProtocol.DefaultPolicySocket}", "--policy-socket") { Metavar = "PATH" },
+        new Option($"socket of qubesd, for dom0's admin services, default: {QrexecProtocol.DefaultQubesdSocket}", "--qubesd-socket") { Metavar = "PATH" },
+        new Option("run directly, don't daemonize, log to stderr", "-D", "--direct"),
+        new Option("domain UUID, mandatory", "-u", "--uuid") { Metavar = "UUID" },
+        // the background child tells its parent it is up
+        new Option("write \"ready\" to stdout once the agent is connected", "--ready-on-stdout") { Hidden = true })
+    {
+        Synopsis = "qrexec-daemon [options] domainid domain-name [default user]",
+        UsageStatus = 1,
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         // what this daemon inherited from whoever started it goes no further
         Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
@@ -34,61 +52,53 @@ internal static class Program
         System.Collections.Generic.List<string> positional = [];
         for (int i = 0; i < args.Length; i++)
         {
-            string a = args[i];
-            string? v;
-            if ((v = CommandLine.OptionValue(args, ref i, "--uuid", "-u")) != null)
+            if (args[i] == "--")
             {
-                uuid = v;
+                positional.AddRange(args[(i + 1)..]);
+                break;
             }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--socket-dir", null)) != null)
+            if (!Command.IsOption(args[i]))
             {
-                socketDir = v;
+                positional.Add(args[i]);
+                continue;
             }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--policy-program", "-p")) != null)
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                policyProgram = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--policy-socket", null)) != null)
-            {
-                policySocket = v;
-            }
-            else if ((v = CommandLine.OptionValue(args, ref i, "--qubesd-socket", null)) != null)
-            {
-                qubesdSocket = v;
-            }
-            else if (a is "-D" or "--direct")
-            {
-                direct = true;
-            }
-            else if (a == "--ready-on-stdout")
-            {
-                readyOnStdout = true; // internal: the background child tells its parent it is up
-            }
-            else if (a is "-q" or "--quiet")
-            {
-                quiet = true;
-            }
-            else if (a is "-h" or "--help")
-            {
-                Console.WriteLine(Usage);
-                return 0;
-            }
-            else if (a.StartsWith('-') && a.Length > 1)
-            {
-                Console.Error.WriteLine($"qrexec-daemon: unknown option {a}\n{Usage}");
-                return 1;
-            }
-            else
-            {
-                positional.Add(a);
+                switch (parsed.Option?.Name)
+                {
+                    case "-u":
+                        uuid = parsed.Value;
+                        break;
+                    case "--socket-dir":
+                        socketDir = parsed.Value!;
+                        break;
+                    case "-p":
+                        policyProgram = parsed.Value!;
+                        break;
+                    case "--policy-socket":
+                        policySocket = parsed.Value!;
+                        break;
+                    case "--qubesd-socket":
+                        qubesdSocket = parsed.Value!;
+                        break;
+                    case "-D":
+                        direct = true;
+                        break;
+                    case "--ready-on-stdout":
+                        readyOnStdout = true;
+                        break;
+                    case "-q":
+                        quiet = true;
+                        break;
+                    default:
+                        throw new UsageException($"unknown option {parsed.Text}");
+                }
             }
         }
         if (uuid == null || positional.Count is < 2 or > 3
             || !int.TryParse(positional[0], NumberStyles.None, CultureInfo.InvariantCulture, out int domid) || domid <= 0)
         {
-            Console.Error.WriteLine(uuid == null ? "qrexec-daemon: --uuid is required" : "qrexec-daemon: DOMID must be a number > 0");
-            Console.Error.WriteLine(Usage);
-            return 1;
+            throw new UsageException(uuid == null ? "--uuid is required" : "DOMID must be a number > 0");
         }
         string name = positional[1];
         string user = positional.Count == 3 ? positional[2] : "user";

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec.Policy;
 
@@ -18,10 +20,23 @@ namespace Qubes.Tools.PolicyDaemon;
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: qrexec-policy-daemon [--socket-path PATH] [--eval-socket-path PATH] [--gui-socket-path PATH] "
-        + PolicyPaths.Usage + " [--ask-tty DEVICE]";
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qrexec-policy-daemon", HelpStyle.Argparse,
+    [
+        Command.ArgparseHelp,
+        new Option("the policy socket the qrexec daemons ask (default: /run/qubes/policy.sock)", "--socket-path") { Metavar = "PATH" },
+        new Option("serve policy.EvalSimple at this socket", "--eval-socket-path") { Metavar = "PATH" },
+        new Option("serve policy.EvalGUI at this socket", "--gui-socket-path") { Metavar = "PATH" },
+        .. PolicyPaths.Options,
+        new Option("prompt on this terminal for 'ask' rules; without one they are denied", "--ask-tty") { Metavar = "DEVICE" },
+    ])
+    {
+        Description = "Evaluate the qrexec policy for the qrexec daemons, and for policy.EvalSimple and policy.EvalGUI.",
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         // what this daemon inherited from whoever started it goes no further
         Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
@@ -30,41 +45,33 @@ internal static class Program
         string? askTty = null;
         string? evalSocketPath = null;
         string? guiSocketPath = null;
-        try
+        for (int i = 0; i < args.Length; i++)
         {
-            for (int i = 0; i < args.Length; i++)
+            IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
+            foreach (Parsed parsed in options)
             {
-                if (paths.TryParse(args, ref i))
+                if (paths.Take(parsed))
                 {
                     continue;
                 }
-                switch (args[i])
+                switch (parsed.Option?.Name)
                 {
-                    case "--socket-path" when i + 1 < args.Length:
-                        socketPath = args[++i];
+                    case "--socket-path":
+                        socketPath = parsed.Value!;
                         break;
-                    case "--eval-socket-path" when i + 1 < args.Length:
-                        evalSocketPath = args[++i];
+                    case "--eval-socket-path":
+                        evalSocketPath = parsed.Value;
                         break;
-                    case "--gui-socket-path" when i + 1 < args.Length:
-                        guiSocketPath = args[++i];
+                    case "--gui-socket-path":
+                        guiSocketPath = parsed.Value;
                         break;
-                    case "--ask-tty" when i + 1 < args.Length:
-                        askTty = args[++i];
+                    case "--ask-tty":
+                        askTty = parsed.Value;
                         break;
-                    case "-h" or "--help":
-                        Console.WriteLine(Usage);
-                        return 0;
                     default:
-                        throw new ArgumentException($"unexpected argument '{args[i]}'");
+                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
                 }
             }
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"qrexec-policy-daemon: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
         }
         IAskPrompt? prompt = null;
         if (askTty != null)

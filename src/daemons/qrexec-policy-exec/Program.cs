@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using Qubes.Cli;
 using Qubes.Qrexec.Policy;
 
 namespace Qubes.Tools.PolicyExec;
@@ -14,28 +15,51 @@ namespace Qubes.Tools.PolicyExec;
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: qrexec-policy-exec [--assume-yes-for-ask] [--just-evaluate] " + PolicyPaths.Usage +
-        " [--] SOURCE TARGET SERVICE+ARG";
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qrexec-policy-exec", HelpStyle.Argparse,
+    [
+        Command.ArgparseHelp,
+        new Option("allow the call without confirmation where the policy says 'ask'", "--assume-yes-for-ask"),
+        new Option("only evaluate the policy: print result=allow or result=deny; exit status 0 means allowed", "--just-evaluate"),
+        .. PolicyPaths.Options,
+    ])
+    {
+        Description = "Decide one qrexec call and print the answer lines. Upstream's five arguments "
+            + "DOMID SOURCE TARGET SERVICE+ARG IDENT are also taken; the first and the last are not used.",
+        Positionals =
+        [
+            new("SOURCE", "SOURCE", "source domain name"),
+            new("TARGET", "TARGET", "target domain name"),
+            new("SERVICE+ARG", "SERVICE+ARG", "service name and argument separated by \"+\""),
+        ],
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         PolicyPaths paths = new();
         EvaluationMode mode = EvaluationMode.Normal;
         List<string> positional = [];
-        try
+        for (int i = 0; i < args.Length; i++)
         {
-            for (int i = 0; i < args.Length; i++)
+            if (args[i] == "--")
             {
-                if (args[i] == "--")
-                {
-                    positional.AddRange(args[(i + 1)..]);
-                    break;
-                }
-                if (paths.TryParse(args, ref i))
+                positional.AddRange(args[(i + 1)..]);
+                break;
+            }
+            if (!Command.IsOption(args[i]))
+            {
+                positional.Add(args[i]);
+                continue;
+            }
+            foreach (Parsed parsed in Command.Read(args, ref i))
+            {
+                if (paths.Take(parsed))
                 {
                     continue;
                 }
-                switch (args[i])
+                switch (parsed.Option?.Name)
                 {
                     case "--assume-yes-for-ask":
                         mode |= EvaluationMode.AssumeYesForAsk;
@@ -43,32 +67,18 @@ internal static class Program
                     case "--just-evaluate":
                         mode |= EvaluationMode.JustEvaluate;
                         break;
-                    case "-h" or "--help":
-                        Console.WriteLine(Usage);
-                        return 0;
                     default:
-                        if (args[i].StartsWith('-'))
-                        {
-                            throw new ArgumentException($"unknown option '{args[i]}'");
-                        }
-                        positional.Add(args[i]);
-                        break;
+                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
                 }
             }
-            if (positional.Count == 5)
-            {
-                positional = positional[1..4];
-            }
-            if (positional.Count != 3)
-            {
-                throw new ArgumentException("expected SOURCE TARGET SERVICE+ARG");
-            }
         }
-        catch (ArgumentException e)
+        if (positional.Count == 5)
         {
-            Console.Error.WriteLine($"qrexec-policy-exec: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            positional = positional[1..4];
+        }
+        if (positional.Count != 3)
+        {
+            throw new UsageException("expected SOURCE TARGET SERVICE+ARG");
         }
 
         PolicyEngine engine = paths.Host(static message => Console.Error.WriteLine("qrexec-policy-exec: " + message)).Current;

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using Qubes.Cli;
 using Qubes.Platform.Loopback;
 
 namespace Qubes.Daemons.Lohv;
@@ -7,29 +9,32 @@ namespace Qubes.Daemons.Lohv;
 /// <summary><c>qubes-lohv --dir DIR</c>: runs the loopback hypervisor in the foreground until SIGTERM or SIGINT.</summary>
 internal static class Program
 {
-    private static int Main(string[] args)
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qubes-lohv", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("the directory of the hypervisor's state and socket (required)", "--dir") { Metavar = "DIR" })
+    {
+        Synopsis = "qubes-lohv --dir DIR",
+    };
+
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         // what this daemon inherited from whoever started it goes no further
         Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
         string? directory = null;
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--dir" && i + 1 < args.Length)
+            IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
+            foreach (Parsed parsed in options)
             {
-                directory = args[++i];
-            }
-            else if (args[i].StartsWith("--dir=", StringComparison.Ordinal))
-            {
-                directory = args[i]["--dir=".Length..];
-            }
-            else
-            {
-                return Usage();
+                directory = parsed.Option?.Name == "--dir" ? parsed.Value : throw new UsageException($"unexpected argument '{parsed.Text}'");
             }
         }
         if (string.IsNullOrEmpty(directory))
         {
-            return Usage();
+            throw new UsageException("--dir is required");
         }
         using var broker = new LoopbackBroker(directory);
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
@@ -44,11 +49,5 @@ internal static class Program
             context.Cancel = true;
             broker.Stop();
         }
-    }
-
-    private static int Usage()
-    {
-        Console.Error.WriteLine("usage: qubes-lohv --dir DIR");
-        return 2;
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec.Policy;
 
@@ -21,34 +22,56 @@ namespace Qubes.Tools.QubesPolicy;
 /// </summary>
 internal static class Program
 {
-    private const string Usage =
-        "usage: qubes-policy [-i] (--list | --get NAME | --replace NAME | --remove NAME)\n" +
-        "       qubes-policy --show | --lint [FILE...] | --eval SOURCE TARGET SERVICE+ARG\n" +
-        "       path options: " + PolicyPaths.Usage;
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qubes-policy", HelpStyle.Argparse,
+    [
+        Command.ArgparseHelp,
+        new Option("list present policy files", "-l", "--list"),
+        new Option("print the content of the policy file NAME", "-g", "--get"),
+        new Option("replace the policy file NAME with the one provided on standard input, if it is valid", "-r", "--replace"),
+        new Option("remove the policy file NAME", "-d", "--remove"),
+        new Option("with --list, --get, --replace and --remove: work on the include/ directory", "-i", "--include"),
+        new Option("print the effective rules, in order, with where each is written", "--show"),
+        new Option("check the FILEs (or the whole policy) and report every error", "--lint"),
+        new Option("tell how the policy decides the call SOURCE TARGET SERVICE+ARG, and why", "--eval"),
+        .. PolicyPaths.Options,
+    ])
+    {
+        Synopsis = "qubes-policy [-i] (--list | --get NAME | --replace NAME | --remove NAME)\n"
+            + "       qubes-policy --show | --lint [FILE...] | --eval SOURCE TARGET SERVICE+ARG",
+        Description = "Look at and change the qrexec policy. Exit status: 0 done, 1 not valid, not found or denied, 2 bad usage.",
+        Positionals = [new("ARG", "ARG", "the policy file's NAME, the FILEs to check, or the call to evaluate")],
+    };
 
     private const string Suffix = ".policy";
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         PolicyPaths paths = new();
         bool include = false;
         string? command = null;
         List<string> operands = [];
-        try
+        for (int i = 0; i < args.Length; i++)
         {
-            for (int i = 0; i < args.Length; i++)
+            if (!Command.IsOption(args[i]))
             {
-                if (paths.TryParse(args, ref i))
+                operands.Add(args[i]);
+                continue;
+            }
+            foreach (Parsed parsed in Command.Read(args, ref i))
+            {
+                if (paths.Take(parsed))
                 {
                     continue;
                 }
-                string a = args[i];
-                string? named = a switch
+                string? named = parsed.Option?.Name switch
                 {
-                    "-l" or "--list" => "list",
-                    "-g" or "--get" => "get",
-                    "-r" or "--replace" => "replace",
-                    "-d" or "--remove" => "remove",
+                    "-l" => "list",
+                    "-g" => "get",
+                    "-r" => "replace",
+                    "-d" => "remove",
                     "--show" => "show",
                     "--lint" => "lint",
                     "--eval" => "eval",
@@ -56,52 +79,33 @@ internal static class Program
                 };
                 if (named != null)
                 {
-                    if (command != null)
-                    {
-                        throw new ArgumentException($"{a}: only one command at a time");
-                    }
-                    command = named;
+                    command = command == null ? named : throw new UsageException($"{parsed.Text}: only one command at a time");
                 }
-                else if (a is "-i" or "--include")
+                else if (parsed.Option?.Name == "-i")
                 {
                     include = true;
                 }
-                else if (a is "-h" or "--help")
-                {
-                    Console.WriteLine(Usage);
-                    return 0;
-                }
-                else if (a.StartsWith('-') && a.Length > 1)
-                {
-                    throw new ArgumentException($"unknown option '{a}'");
-                }
                 else
                 {
-                    operands.Add(a);
+                    throw new UsageException($"unrecognized arguments: {parsed.Text}");
                 }
             }
-            int expected = command switch
-            {
-                "get" or "replace" or "remove" => 1,
-                "eval" => 3,
-                "lint" => -1,
-                null => throw new ArgumentException("no command given"),
-                _ => 0,
-            };
-            if (expected >= 0 && operands.Count != expected)
-            {
-                throw new ArgumentException($"--{command} takes {expected} argument{(expected == 1 ? "" : "s")}");
-            }
-            if (include && command is "show" or "lint" or "eval")
-            {
-                throw new ArgumentException($"--include does not apply to --{command}");
-            }
         }
-        catch (ArgumentException e)
+        int expected = command switch
         {
-            Console.Error.WriteLine($"qubes-policy: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            "get" or "replace" or "remove" => 1,
+            "eval" => 3,
+            "lint" => -1,
+            null => throw new UsageException("no command given"),
+            _ => 0,
+        };
+        if (expected >= 0 && operands.Count != expected)
+        {
+            throw new UsageException($"--{command} takes {expected} argument{(expected == 1 ? "" : "s")}");
+        }
+        if (include && command is "show" or "lint" or "eval")
+        {
+            throw new UsageException($"--include does not apply to --{command}");
         }
 
         string directory = include ? Path.Combine(paths.PolicyDirectory, "include") : paths.PolicyDirectory;

@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using Qubes.Cli;
 
 namespace Qubes.Front;
 
@@ -11,14 +13,20 @@ namespace Qubes.Front;
 /// </summary>
 internal static class Program
 {
-    private const string Help = """
-        usage: qubes up [--state DIR]       start the system (the first time: create the default one)
-               qubes down [--state DIR]     stop every qube and the system's daemons
-               qubes status [--state DIR]   the daemons and the qubes
-               qubes demo                   run the seed's scenarios on a system of its own
-               qubes TOOL [ARG]...          run a tool (qvm-ls, qvm-run, qvm-prefs, qubes-policy, ...) on the system
-        The state directory is --state DIR, else $QUBES_STATE_DIR, else /var/lib/qubes-runtime.
-        """;
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qubes", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("with up, down and status: the state directory of the system (default: $QUBES_STATE_DIR, else /var/lib/qubes-runtime)", "--state") { Metavar = "DIR" })
+    {
+        Synopsis = """
+            qubes up [--state DIR]       start the system (the first time: create the default one)
+                   qubes down [--state DIR]     stop every qube and the system's daemons
+                   qubes status [--state DIR]   the daemons and the qubes
+                   qubes demo                   run the seed's scenarios on a system of its own
+                   qubes TOOL [ARG]...          run a tool (qvm-ls, qvm-run, qvm-prefs, qubes-policy, ...) on the system
+                   qubes help                   this help
+            """,
+    };
 
     private static int Main(string[] args)
     {
@@ -31,18 +39,25 @@ internal static class Program
             switch (command)
             {
                 case "up":
-                    return new SystemControl(SystemControl.StateFrom(args, 1)).Up(Console.Out);
+                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Up(Console.Out));
                 case "down":
-                    return new SystemControl(SystemControl.StateFrom(args, 1)).Down(Console.Out);
+                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Down(Console.Out));
                 case "status":
-                    return new SystemControl(SystemControl.StateFrom(args, 1)).Status(Console.Out);
+                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Status(Console.Out));
                 case "supervise":
-                    return new Supervisor(new SystemControl(SystemControl.StateFrom(args, 1)).Layout).Run();
+                    return Command.Run(Console.Out, Console.Error, () => new Supervisor(new SystemControl(State(args)).Layout).Run());
                 case "demo":
                     return Demo.Run();
-                case "help" or "--help" or "-h":
-                    Console.WriteLine(Help);
+                case "help":
+                    Console.Write(Command.Help);
                     return 0;
+                case var _ when Command.IsOption(command):
+                    return Command.Run(Console.Out, Console.Error, () =>
+                    {
+                        int i = 0;
+                        Command.Read(args, ref i); // the help option prints the help
+                        throw new UsageException($"unknown command '{command}' (try 'qubes help')");
+                    });
                 default:
                     if (File.Exists(Path.Combine(AppContext.BaseDirectory, command)) && (command.StartsWith("qvm-", StringComparison.Ordinal) || command.StartsWith("qubes-", StringComparison.Ordinal)))
                     {
@@ -59,10 +74,25 @@ internal static class Program
         }
     }
 
+    /// <summary>The state directory of <c>qubes up|down|status|supervise [--state DIR]</c>.</summary>
+    private static string State(string[] args)
+    {
+        string state = SystemControl.DefaultState;
+        for (int i = 1; i < args.Length; i++)
+        {
+            IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
+            foreach (Parsed parsed in options)
+            {
+                state = parsed.Option?.Name == "--state" ? parsed.Value! : throw new UsageException($"{args[0]}: unexpected argument '{parsed.Text}'");
+            }
+        }
+        return state;
+    }
+
     /// <summary>Runs a tool built beside this program, pointed at the system of the state directory.</summary>
     private static int RunTool(string tool, string[] args)
     {
-        SystemControl system = new(SystemControl.StateFrom([], 0));
+        SystemControl system = new(SystemControl.DefaultState);
         ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, tool), args) { UseShellExecute = false };
         psi.Environment["QUBES_STATE_DIR"] = system.Layout.State;
         foreach ((string name, string value) in system.Layout.PolicyVariables)

@@ -21,18 +21,8 @@ namespace Qubes.Front;
 /// </summary>
 internal sealed class SystemControl(string state)
 {
-    /// <summary>The state directory: <c>--state DIR</c>, else <c>QUBES_STATE_DIR</c>, else /var/lib/qubes-runtime.</summary>
-    public static string StateFrom(string[] args, int start)
-    {
-        for (int i = start; i + 1 < args.Length; i++)
-        {
-            if (args[i] == "--state")
-            {
-                return args[i + 1];
-            }
-        }
-        return Environment.GetEnvironmentVariable("QUBES_STATE_DIR") ?? "/var/lib/qubes-runtime";
-    }
+    /// <summary>The state directory when no <c>--state DIR</c> names one: <c>QUBES_STATE_DIR</c>, else /var/lib/qubes-runtime.</summary>
+    public static string DefaultState => Environment.GetEnvironmentVariable("QUBES_STATE_DIR") ?? "/var/lib/qubes-runtime";
 
     public SystemLayout Layout { get; } = new(state);
 

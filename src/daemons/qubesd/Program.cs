@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Threading;
+using Qubes.Cli;
 using Qubes.Core;
 using Qubes.Interop.Linux;
 
@@ -23,9 +25,21 @@ internal static class Program
 {
     private static FileStream? s_storeLock;
 
-    private const string Usage = "usage: qubesd [--store FILE] [--socket PATH] [--internal-socket PATH] [--create] | qubesd --state DIR";
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qubesd", HelpStyle.Argparse,
+        Command.ArgparseHelp,
+        new Option($"the qubes.xml to serve (default: $QUBES_XML_PATH, else {QubesXml.DefaultPath})", "--store") { Metavar = "FILE" },
+        new Option("the Admin API socket (default: /var/run/qubesd.sock)", "--socket") { Metavar = "PATH" },
+        new Option("the internal socket (default: /var/run/qubesd.internal.sock)", "--internal-socket") { Metavar = "PATH" },
+        new Option("make a store with dom0 alone when there is none", "--create"),
+        new Option("run the system kept in DIR on the loopback hypervisor: its store and sockets, created when missing", "--state") { Metavar = "DIR" })
+    {
+        Description = "Qubes OS daemon: holds the system of qubes.xml and serves the Admin API.",
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         // what this daemon inherited from whoever started it goes no further
         Qubes.Interop.Linux.Fd.CloseInheritedOnExec();
@@ -36,27 +50,30 @@ internal static class Program
         SystemLayout? layout = null;
         for (int i = 0; i < args.Length; i++)
         {
-            switch (args[i])
+            IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
+            foreach (Parsed parsed in options)
             {
-                case "--store" when i + 1 < args.Length:
-                    store = args[++i];
-                    break;
-                case "--socket" when i + 1 < args.Length:
-                    socket = args[++i];
-                    break;
-                case "--internal-socket" when i + 1 < args.Length:
-                    internalSocket = args[++i];
-                    break;
-                case "--create":
-                    create = true;
-                    break;
-                case "--state" when i + 1 < args.Length:
-                    layout = new SystemLayout(args[++i]);
-                    (store, socket, internalSocket, create) = (layout.QubesXml, layout.QubesdSocket, layout.QubesdInternalSocket, true);
-                    break;
-                default:
-                    Console.Error.WriteLine($"qubesd: unexpected argument '{args[i]}'\n{Usage}");
-                    return 2;
+                switch (parsed.Option?.Name)
+                {
+                    case "--store":
+                        store = parsed.Value!;
+                        break;
+                    case "--socket":
+                        socket = parsed.Value!;
+                        break;
+                    case "--internal-socket":
+                        internalSocket = parsed.Value!;
+                        break;
+                    case "--create":
+                        create = true;
+                        break;
+                    case "--state":
+                        layout = new SystemLayout(parsed.Value!);
+                        (store, socket, internalSocket, create) = (layout.QubesXml, layout.QubesdSocket, layout.QubesdInternalSocket, true);
+                        break;
+                    default:
+                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
+                }
             }
         }
         Server server = new(store, layout);

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
+using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Platform;
 using Qubes.Platform.Loopback;
@@ -19,37 +21,60 @@ internal static class Program
 {
     private const int BufferSize = 65536;
 
-    private static int Main(string[] args)
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qvchan", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("with listen: the least size of the ring the server reads from, in bytes (default: 65536)", "--read-min") { Metavar = "N" },
+        new Option("with listen: the least size of the ring the server writes to, in bytes (default: 65536)", "--write-min") { Metavar = "N" })
     {
-        if (args.Length < 3 || (args[0] != "listen" && args[0] != "connect")
-            || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int domain)
-            || !int.TryParse(args[2], NumberStyles.None, CultureInfo.InvariantCulture, out int port))
-        {
-            Console.Error.WriteLine("usage: qvchan listen PEER PORT [--read-min N] [--write-min N] | qvchan connect SERVER PORT");
-            return 2;
-        }
+        Synopsis = "qvchan listen PEER PORT [--read-min N] [--write-min N] | qvchan connect SERVER PORT",
+        Description = "A byte pipe between standard input/output and a vchan: be the server for domain PEER, or connect to domain SERVER's channel.",
+    };
+
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
+    {
         int readMin = 65536, writeMin = 65536;
-        for (int i = 3; i < args.Length; i += 2)
+        List<string> operands = [];
+        for (int i = 0; i < args.Length; i++)
         {
-            if (i + 1 >= args.Length || !int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value))
+            if (!Command.IsOption(args[i]))
             {
-                Console.Error.WriteLine($"qvchan: option {args[i]} needs a non-negative number");
-                return 2;
+                operands.Add(args[i]);
+                continue;
             }
-            switch (args[i])
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                case "--read-min": readMin = value; break;
-                case "--write-min": writeMin = value; break;
-                default:
-                    Console.Error.WriteLine($"qvchan: unknown option {args[i]}");
-                    return 2;
+                if (parsed.Option == null)
+                {
+                    throw new UsageException($"unknown option {parsed.Text}");
+                }
+                if (!int.TryParse(parsed.Value, NumberStyles.None, CultureInfo.InvariantCulture, out int value))
+                {
+                    throw new UsageException($"option {parsed.Option.Name} needs a non-negative number");
+                }
+                if (parsed.Option.Name == "--read-min")
+                {
+                    readMin = value;
+                }
+                else
+                {
+                    writeMin = value;
+                }
             }
+        }
+        if (operands.Count != 3 || (operands[0] != "listen" && operands[0] != "connect")
+            || !int.TryParse(operands[1], NumberStyles.None, CultureInfo.InvariantCulture, out int domain)
+            || !int.TryParse(operands[2], NumberStyles.None, CultureInfo.InvariantCulture, out int port))
+        {
+            throw new UsageException("");
         }
 
         try
         {
             using IPlatform platform = LoopbackPlatform.FromEnvironment();
-            using VchanEndpoint vchan = args[0] == "listen"
+            using VchanEndpoint vchan = operands[0] == "listen"
                 ? VchanEndpoint.ServerInit(platform, domain, port, readMin, writeMin)
                 : VchanEndpoint.ClientInit(platform, domain, port);
             Console.Error.WriteLine($"qvchan: {(vchan.IsServer ? "serving" : "connected to")} domain {domain} port {port} (read ring {vchan.ReadRingSize} B, write ring {vchan.WriteRingSize} B)");

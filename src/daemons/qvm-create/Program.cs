@@ -1,4 +1,5 @@
 using System;
+using Qubes.Cli;
 using Qubes.Core.Api;
 
 namespace Qubes.Tools;
@@ -6,6 +7,9 @@ namespace Qubes.Tools;
 /// <summary>qvm-create (spec core-stack §10), through qubesd's socket.</summary>
 internal static class Program
 {
+    /// <summary>The command line.</summary>
+    internal static Command Command => QvmTools.CommandFor("qvm-create");
+
     private static int Main(string[] args)
-        => QvmTools.Run("qvm-create", args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
+        => QvmTools.Run(Command.Prog, args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
 }

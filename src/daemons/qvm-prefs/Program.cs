@@ -1,4 +1,5 @@
 using System;
+using Qubes.Cli;
 using Qubes.Core.Api;
 
 namespace Qubes.Tools;
@@ -6,6 +7,9 @@ namespace Qubes.Tools;
 /// <summary>qvm-prefs VMNAME [PROPERTY [VALUE]]: a qube's properties (spec core-stack §10.2), through qubesd's socket.</summary>
 internal static class Program
 {
+    /// <summary>The command line.</summary>
+    internal static Command Command => Prefs.CommandFor(global: false);
+
     private static int Main(string[] args)
         => Prefs.Run(global: false, args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
 }

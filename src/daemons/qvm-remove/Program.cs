@@ -1,4 +1,5 @@
 using System;
+using Qubes.Cli;
 using Qubes.Core.Api;
 
 namespace Qubes.Tools;
@@ -6,6 +7,9 @@ namespace Qubes.Tools;
 /// <summary>qvm-remove (spec core-stack §9, §10.1), through qubesd's socket.</summary>
 internal static class Program
 {
+    /// <summary>The command line.</summary>
+    internal static Command Command => Lifecycle.CommandFor("qvm-remove");
+
     private static int Main(string[] args)
-        => Lifecycle.Run("qvm-remove", args, new AdminClient(SocketTransport.FromEnvironment()), Console.In, Console.Out, Console.Error);
+        => Lifecycle.Run(Command.Prog, args, new AdminClient(SocketTransport.FromEnvironment()), Console.In, Console.Out, Console.Error);
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Threading.Tasks;
+using Qubes.Cli;
 using Qubes.Core;
 using Qubes.Core.Api;
 
@@ -18,9 +19,43 @@ namespace Qubes.Tools;
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: qvm-run [--verbose] [--quiet] [--help] [--user USER] [--no-autostart] [--pass-io] [--localcmd COMMAND] [--service] [--dispvm [DISPVM]] [--no-gui] VMNAME COMMAND";
+    /// <summary>The command line.</summary>
+    internal static Command Command { get; } = new("qvm-run", HelpStyle.Argparse,
+        new Option("increase verbosity", "--verbose", "-v"),
+        new Option("decrease verbosity", "--quiet", "-q"),
+        new Option("force running the tool even if called as root", "--force-root") { Hidden = true },
+        Command.QubesHelp,
+        new Option("run command in a qube as USER", "--user", "-u") { Metavar = "USER" },
+        new Option("option ignored, this is default", "--autostart", "--auto", "-a"),
+        new Option("do not autostart the qube", "--no-autostart", "--no-auto", "-n"),
+        new Option("pass stdio from remote program", "--pass-io", "-p"),
+        new Option("with --pass-io, pass stdio to the given program", "--localcmd") { Metavar = "COMMAND" },
+        new Option("run the command with GUI (accepted for compatibility; ignored)", "--gui"),
+        new Option("run the command without GUI (accepted for compatibility; ignored)", "--no-gui", "--nogui"),
+        new Option("disable colouring the stdio (accepted for compatibility; ignored)", "--no-colour-output", "--no-color-output"),
+        new Option("disable colouring the stderr (accepted for compatibility; ignored)", "--no-colour-stderr", "--no-color-stderr"),
+        new Option("filter terminal escape sequences (accepted for compatibility; ignored)", "--filter-escape-chars"),
+        new Option("do not filter terminal escape sequences (accepted for compatibility; ignored)", "--no-filter-escape-chars"),
+        new Option("run a qrexec service (named by COMMAND) instead of shell command", "--service"),
+        new Option("treat COMMAND as a simple executable, not a shell command (accepted for compatibility; ignored)", "--no-shell"),
+        new Option("start the command in a new disposable qube; optionally specify a disposable template (--dispvm=TEMPLATE), else the system default is used", "--dispvm")
+        {
+            Metavar = "DISPOSABLE_TEMPLATE",
+            Arity = Arity.Optional,
+        })
+    {
+        Description = "run a command in a qube, or a qrexec service with --service",
+        Positionals =
+        [
+            new("[VMNAME]", "VMNAME", "the qube to run the command in (not with --dispvm)"),
+            new("COMMAND", "COMMAND", "command or service to run"),
+            new("[ARG ...]", "ARG", "command arguments, joined to COMMAND with spaces"),
+        ],
+    };
 
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
     {
         int verbosity = 1;
         bool passIo = false, service = false, autostart = true;
@@ -29,32 +64,27 @@ internal static class Program
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            if (operands.Count > 0 || a == "--" || !a.StartsWith('-'))
+            if (a == "--" || !Command.IsOption(a))
             {
-                operands.AddRange(a == "--" && operands.Count == 0 ? args[(i + 1)..] : args[i..]);
+                operands.AddRange(a == "--" ? args[(i + 1)..] : args[i..]);
                 break;
             }
-            switch (a)
+            foreach (Parsed parsed in Command.Read(args, ref i))
             {
-                case "-v" or "--verbose": verbosity++; break;
-                case "-q" or "--quiet": verbosity--; break;
-                case "-p" or "--pass-io": passIo = true; break;
-                case "--service": service = true; break;
-                case "-n" or "--no-autostart": autostart = false; break;
-                case "--gui" or "--no-gui" or "--no-shell" or "--filter-escape-chars" or "--no-filter-escape-chars" or "--no-colour-output" or "--no-colour-stderr": break;
-                case "--dispvm": dispvm = string.Empty; break;
-                case "-u" or "--user" when i + 1 < args.Length: user = args[++i]; break;
-                case "--localcmd" when i + 1 < args.Length: localcmd = args[++i]; break;
-                case "-h" or "--help":
-                    Console.WriteLine(Usage);
-                    return 0;
-                default:
-                    if (a.StartsWith("--dispvm=", StringComparison.Ordinal))
-                    {
-                        dispvm = a["--dispvm=".Length..];
-                        break;
-                    }
-                    return UsageError($"unrecognized arguments: {a}");
+                switch (parsed.Option?.Name)
+                {
+                    case "--verbose": verbosity++; break;
+                    case "--quiet": verbosity--; break;
+                    case "--pass-io": passIo = true; break;
+                    case "--service": service = true; break;
+                    case "--autostart": autostart = true; break;
+                    case "--no-autostart": autostart = false; break;
+                    case "--force-root" or "--gui" or "--no-gui" or "--no-shell" or "--filter-escape-chars" or "--no-filter-escape-chars" or "--no-colour-output" or "--no-colour-stderr": break;
+                    case "--dispvm": dispvm = parsed.Value ?? string.Empty; break;
+                    case "--user": user = parsed.Value; break;
+                    case "--localcmd": localcmd = parsed.Value; break;
+                    default: throw new UsageException($"unrecognized arguments: {parsed.Text}");
+                }
             }
         }
         if (passIo)
@@ -63,7 +93,7 @@ internal static class Program
         }
         if (operands.Count < (dispvm == null ? 2 : 1))
         {
-            return UsageError("the following arguments are required: " + (dispvm == null && operands.Count == 0 ? "VMNAME, COMMAND" : "COMMAND"));
+            throw new UsageException("the following arguments are required: " + (dispvm == null && operands.Count == 0 ? "VMNAME, COMMAND" : "COMMAND"));
         }
         string command = string.Join(' ', operands.GetRange(dispvm == null ? 1 : 0, operands.Count - (dispvm == null ? 1 : 0)));
         AdminClient client = new(SocketTransport.FromEnvironment());
@@ -72,7 +102,7 @@ internal static class Program
         {
             if (dispvm == null && !client.QubeExists(target))
             {
-                return UsageError($"no such domain: '{target}'");
+                throw new UsageException($"no such domain: '{target}'");
             }
         }
         catch (QubesException e)
@@ -187,12 +217,5 @@ internal static class Program
         process.WaitForExit();
         drain?.Wait();
         return process.ExitCode;
-    }
-
-    private static int UsageError(string message)
-    {
-        Console.Error.WriteLine(Usage);
-        Console.Error.WriteLine($"qvm-run: error: {message}");
-        return 2;
     }
 }
