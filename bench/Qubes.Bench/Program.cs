@@ -18,6 +18,10 @@ namespace Qubes.Bench;
 ///                                       to consumer process, on the loopback hypervisor
 ///   qrexec-call   [--count N] [--rounds R]
 ///                                       latency of trivial VM→VM qrexec calls, client process start included
+///   qrexec-compare --upstream DIR [--count N] [--rounds R] [--mib N]
+///                                       qrexec-call and qrexec-stream on upstream's C executables (built into DIR by
+///                                       tests/upstream/build-upstream.sh) and ours over vchan-socket, and ours over
+///                                       the loopback vchan, in one sitting, with the ratios (bench/upstream-compare.sh)
 ///   qrexec-concurrent --calls N [--timeout S]
 ///                                       N VM→VM echo calls at once, each with its own payload checked; then one
 ///                                       more call; the last line is "concurrent ok: S/N" (exit 1 unless all passed)
@@ -31,8 +35,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-concurrent|policy|admin [options]");
-            return 2;
+            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin [options]");
         }
         switch (args[0])
         {
@@ -46,6 +49,10 @@ internal static class Program
                 return QrexecHarness.Stream(Option(args, "--mib", 1024) << 20, (int)Option(args, "--rounds", 5), StringOption(args, "--only"), Array.IndexOf(args, "--no-pin") < 0);
             case "qrexec-call":
                 return QrexecHarness.Call((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
+            case "qrexec-compare":
+                return StringOption(args, "--upstream") is { } upstream
+                    ? QrexecHarness.Compare(upstream, (int)Option(args, "--count", 200), (int)Option(args, "--rounds", 5), Option(args, "--mib", 1024) << 20)
+                    : Usage("qrexec-compare needs --upstream DIR (upstream's executables, from tests/upstream/build-upstream.sh)");
             case "qrexec-concurrent":
                 return QrexecHarness.Concurrent((int)Option(args, "--calls", 100), TimeSpan.FromSeconds(SecondsOption(args, "--timeout", 300)));
             case "admin":
@@ -62,6 +69,12 @@ internal static class Program
                 Console.Error.WriteLine($"unknown benchmark {args[0]}");
                 return 2;
         }
+    }
+
+    private static int Usage(string message)
+    {
+        Console.Error.WriteLine(message);
+        return 2;
     }
 
     private static string? StringOption(string[] args, string name)

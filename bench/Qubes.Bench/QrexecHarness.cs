@@ -13,9 +13,11 @@ namespace Qubes.Bench;
 /// qrexec on the loopback hypervisor, as the front command's demo runs it (broker, allow-list
 /// policy daemon, and qubes <c>work</c> and <c>personal</c> with their agents and daemons), with
 /// the native qrexec-client-vm in <c>work</c> calling services in <c>personal</c>:
-///   qrexec-stream  a producer's bytes through a VM→VM call to a consumer service, against the
-///                  same producer and consumer joined by two relay processes over a Unix socket;
-///   qrexec-call    latency of trivial VM→VM calls, each one a new client process.
+///   qrexec-stream   a producer's bytes through a VM→VM call to a consumer service, against the
+///                   same producer and consumer joined by two relay processes over a Unix socket;
+///   qrexec-call     latency of trivial VM→VM calls, each one a new client process;
+///   qrexec-compare  both, in one sitting, on upstream's C executables and on ours over upstream's
+///                   vchan-socket transport (<see cref="SocketQrexec"/>), and on ours over the loopback vchan.
 /// The producer, consumer and relays are bench-io.c, compiled with gcc when the benchmark starts.
 /// </summary>
 internal static partial class QrexecHarness
@@ -30,21 +32,8 @@ internal static partial class QrexecHarness
     public static int Stream(long bytes, int rounds, string? only, bool pin)
     {
         using Setup setup = Setup.Start();
-        QrexecSystem system = setup.Qrexec;
-        string io = Quote(setup.BenchIo);
-        string c0 = pin ? "-c 0 " : "", c1 = pin ? "-c 1 " : "";
-        if (pin)
-        {
-            // the sending agent with CPU 0, the receiving agent with CPU 1 (the service inherits it)
-            PinAllThreads(system.Agent("work"), 0);
-            PinAllThreads(system.Agent("personal"), 1);
-        }
-        system.AddService("personal", "bench.Sink", $"#!/bin/sh\nexec {io} {c1}sink\n");
-        string call = Command(system.ClientVm("work", "personal", "bench.Sink"));
-        string socket = Quote(Path.Combine(setup.Directory, "relay.sock"));
-        string source = $"{io} {c0}source {bytes}";
-        string qrexec = $"{source} | {call}";
-        string unix = $"{source} | {io} {c0}to-socket {socket} & {io} {c1}from-socket {socket} | {io} {c1}sink; wait";
+        string qrexec = StreamPipeline(setup, setup.Qrexec, bytes, pin);
+        string unix = UnixRelayPipeline(setup, bytes, pin);
 
         Console.WriteLine($"qrexec-stream: {rounds} rounds of {bytes >> 20} MiB (+1 warm-up round each), the two paths alternating; 64 KiB writes and reads");
         Console.WriteLine("  qrexec:      source | qrexec-client-vm (work): agent (work) -> vchan -> agent (personal) -> service 'exec sink'");
@@ -59,21 +48,11 @@ internal static partial class QrexecHarness
             string line = round == 0 ? "warm-up:" : $"round {round}:";
             if (runQ)
             {
-                double t = TimePipeline(qrexec, bytes);
-                line += Invariant($" qrexec {Rate(bytes, t):F3} GB/s ({t:F3} s)");
-                if (round > 0)
-                {
-                    q.Add(Rate(bytes, t));
-                }
+                line += StreamRound("qrexec", qrexec, bytes, round > 0 ? q : null);
             }
             if (runU)
             {
-                double t = TimePipeline(unix, bytes);
-                line += Invariant($" unix socket {Rate(bytes, t):F3} GB/s ({t:F3} s)");
-                if (round > 0)
-                {
-                    u.Add(Rate(bytes, t));
-                }
+                line += StreamRound("unix socket", unix, bytes, round > 0 ? u : null);
             }
             Console.WriteLine(line);
         }
@@ -87,7 +66,7 @@ internal static partial class QrexecHarness
         }
         if (runQ && runU)
         {
-            Console.WriteLine(Invariant($"ratio qrexec/unix-socket: {Stats.Of(q).Median / Stats.Of(u).Median:F2}"));
+            Console.WriteLine(Invariant($"ratio qrexec/unix-socket: median {Stats.Of(q).Median / Stats.Of(u).Median:F2}, min {Stats.Of(q).Min / Stats.Of(u).Min:F2}"));
         }
         return 0;
     }
@@ -95,41 +74,162 @@ internal static partial class QrexecHarness
     public static int Call(int count, int rounds)
     {
         using Setup setup = Setup.Start();
-        QrexecSystem system = setup.Qrexec;
-        system.AddService("personal", "bench.Nop", "#!/bin/sh\nexit 0\n");
-        ProcessStartInfo call = system.ClientVm("work", "personal", "bench.Nop");
+        ProcessStartInfo call = NopCall(setup.Qrexec);
         ProcessStartInfo baseline = new("/bin/true") { UseShellExecute = false };
         StdinFromDevNull();
 
         Console.WriteLine($"qrexec-call: {rounds} rounds of {count} VM->VM calls of bench.Nop ('exit 0'), each a new native qrexec-client-vm with stdin /dev/null, started and waited for");
-        const int WarmUp = 20;
-        for (int i = 0; i < WarmUp; i++)
-        {
-            Run(call);
-            Run(baseline);
-        }
+        WarmUp(call);
+        WarmUp(baseline);
         List<double> all = [];
         for (int round = 1; round <= rounds; round++)
         {
-            double[] ms = new double[count];
-            for (int i = 0; i < count; i++)
-            {
-                ms[i] = Run(call);
-            }
+            double[] ms = Calls(call, count);
             all.AddRange(ms);
-            Console.WriteLine(Invariant($"round {round}: p50 {Percentile(ms, 50):F2} ms, p95 {Percentile(ms, 95):F2} ms (min {ms.Min():F2}, max {ms.Max():F2})"));
+            Console.WriteLine($"round {round}: {Latency(ms)}");
         }
-        double[] start = new double[count];
-        for (int i = 0; i < count; i++)
-        {
-            start[i] = Run(baseline);
-        }
+        double[] start = Calls(baseline, count);
         double[] overall = [.. all];
-        Console.WriteLine(Invariant($"all {overall.Length} calls: p50 {Percentile(overall, 50):F2} ms, p95 {Percentile(overall, 95):F2} ms (min {overall.Min():F2}, max {overall.Max():F2})"));
-        Console.WriteLine(Invariant($"process start alone (/bin/true, {count} runs): p50 {Percentile(start, 50):F2} ms, p95 {Percentile(start, 95):F2} ms"));
+        Console.WriteLine($"all {overall.Length} calls: {Latency(overall)}");
+        Console.WriteLine($"process start alone (/bin/true, {count} runs): {Latency(start)}");
         Console.WriteLine(Invariant($"p50 call ms: {Percentile(overall, 50):F2}"));
         return 0;
     }
+
+    /// <summary>
+    /// Call latency and stream throughput of upstream's C qrexec and ours over upstream's
+    /// vchan-socket transport, and of ours over the loopback vchan, in one sitting: each round runs
+    /// every system's calls and streams (and the Unix-socket relay) in turn, so that the machine's
+    /// drift reaches all of them alike; then the ratios.
+    /// </summary>
+    /// <param name="upstream">Upstream's executables, built by tests/upstream/build-upstream.sh.</param>
+    /// <param name="count">Calls per system per round.</param>
+    /// <param name="rounds">Measured rounds (after one warm-up round).</param>
+    /// <param name="bytes">Bytes per stream.</param>
+    public static int Compare(string upstream, int count, int rounds, long bytes)
+    {
+        using Setup setup = Setup.Start();
+        string tools = setup.Tools;
+        (string Name, IQrexecBench System)[] systems =
+        [
+            ("upstream C, vchan-socket", new SocketQrexec(Path.Combine(setup.Directory, "upstream"), SocketQrexec.Binaries.Upstream(upstream))),
+            ("ours, vchan-socket", new SocketQrexec(Path.Combine(setup.Directory, "ours"), SocketQrexec.Binaries.Ours(tools))),
+            ("ours, loopback vchan", setup.Qrexec),
+        ];
+        try
+        {
+            StdinFromDevNull();
+            ProcessStartInfo[] calls = [.. systems.Select(s => NopCall(s.System))];
+            string[] streams = [.. systems.Select(s => StreamPipeline(setup, s.System, bytes, pin: true))];
+            string unix = UnixRelayPipeline(setup, bytes, pin: true);
+            Console.WriteLine($"qrexec-compare: {rounds} rounds (+1 warm-up); each round, for each system: {count} VM->VM calls of bench.Nop ('exit 0'),");
+            Console.WriteLine($"  each a new qrexec-client-vm with stdin /dev/null, then {bytes >> 20} MiB streamed work -> personal into 'exec sink'; then the same bytes through a Unix-socket relay");
+            Console.WriteLine("  vchan-socket: upstream's transport, every vchan a Unix socket; agents and daemons unsandboxed, a policy program that allows");
+            Console.WriteLine("  loopback: the loopback hypervisor's shared-memory vchan, sandboxed qubes, the policy daemon");
+            Console.WriteLine("  pinned: the sending agent on CPU 0, the receiving agent and the service on CPU 1 (calls and streams)");
+            foreach (ProcessStartInfo call in calls)
+            {
+                WarmUp(call);
+            }
+            List<double>[] p50 = [.. systems.Select(_ => new List<double>())];
+            List<double>[] all = [.. systems.Select(_ => new List<double>())];
+            List<double>[] rate = [.. systems.Select(_ => new List<double>())];
+            List<double> unixRate = [];
+            for (int round = 0; round <= rounds; round++)
+            {
+                Console.WriteLine(round == 0 ? "warm-up:" : $"round {round}:");
+                for (int i = 0; i < systems.Length; i++)
+                {
+                    double[] ms = Calls(calls[i], count);
+                    string line = $"  {systems[i].Name,-24} calls {Latency(ms)};";
+                    line += StreamRound("stream", streams[i], bytes, round > 0 ? rate[i] : null);
+                    if (round > 0)
+                    {
+                        p50[i].Add(Percentile(ms, 50));
+                        all[i].AddRange(ms);
+                    }
+                    Console.WriteLine(line);
+                }
+                Console.WriteLine("  " + StreamRound("unix-socket relay       ", unix, bytes, round > 0 ? unixRate : null).TrimStart());
+            }
+            Console.WriteLine("summary (per-round figures: min / median / max over the rounds):");
+            for (int i = 0; i < systems.Length; i++)
+            {
+                Console.WriteLine($"  {systems[i].Name,-24} call p50 {Stats.Of(p50[i]).Format("ms", "F2")}; all calls p50 {Percentile([.. all[i]], 50).ToString("F2", CultureInfo.InvariantCulture)} ms; stream {Stats.Of(rate[i]).Format("GB/s")}");
+            }
+            Console.WriteLine($"  {"unix-socket relay",-24} stream {Stats.Of(unixRate).Format("GB/s")}");
+            double upstreamP50 = Percentile([.. all[0]], 50);
+            Stats upstreamRate = Stats.Of(rate[0]);
+            for (int i = 1; i < systems.Length; i++)
+            {
+                Stats r = Stats.Of(rate[i]);
+                Console.WriteLine(Invariant($"ratio {systems[i].Name} / upstream: call p50 {Percentile([.. all[i]], 50) / upstreamP50:F2} (below 1 is faster), stream median {r.Median / upstreamRate.Median:F2}, min {r.Min / upstreamRate.Min:F2} (above 1 is faster)"));
+            }
+            Stats loop = Stats.Of(rate[2]), u = Stats.Of(unixRate);
+            Console.WriteLine(Invariant($"ratio ours, loopback vchan / unix-socket relay: stream median {loop.Median / u.Median:F2}, min {loop.Min / u.Min:F2}"));
+            return 0;
+        }
+        finally
+        {
+            systems[0].System.Dispose();
+            systems[1].System.Dispose();
+        }
+    }
+
+    private static ProcessStartInfo NopCall(IQrexecBench system)
+    {
+        system.AddService("personal", "bench.Nop", "#!/bin/sh\nexit 0\n");
+        return system.ClientVm("work", "personal", "bench.Nop");
+    }
+
+    /// <summary>source | qrexec-client-vm (work) → personal's 'exec sink'; with <paramref name="pin"/>, the agents and the two ends pinned apart.</summary>
+    private static string StreamPipeline(Setup setup, IQrexecBench system, long bytes, bool pin)
+    {
+        string io = Quote(setup.BenchIo);
+        if (pin)
+        {
+            // the sending agent with CPU 0, the receiving agent with CPU 1 (the service inherits it)
+            PinAllThreads(system.Agent("work"), 0);
+            PinAllThreads(system.Agent("personal"), 1);
+        }
+        system.AddService("personal", "bench.Sink", $"#!/bin/sh\nexec {io} {(pin ? "-c 1 " : "")}sink\n");
+        ProcessStartInfo client = system.ClientVm("work", "personal", "bench.Sink");
+        string env = string.Concat(client.Environment
+            .Where(e => e.Key is "VCHAN_DOMAIN" or "VCHAN_SOCKET_DIR" or "LD_LIBRARY_PATH" && e.Value != null)
+            .Select(e => $"{e.Key}={Quote(e.Value!)} "));
+        return $"{io} {(pin ? "-c 0 " : "")}source {bytes} | {env}{Command(client)}";
+    }
+
+    private static string UnixRelayPipeline(Setup setup, long bytes, bool pin)
+    {
+        string io = Quote(setup.BenchIo);
+        string c0 = pin ? "-c 0 " : "", c1 = pin ? "-c 1 " : "";
+        string socket = Quote(Path.Combine(setup.Directory, "relay.sock"));
+        return $"{io} {c0}source {bytes} | {io} {c0}to-socket {socket} & {io} {c1}from-socket {socket} | {io} {c1}sink; wait";
+    }
+
+    /// <summary>Runs one stream; adds its rate to <paramref name="rates"/> unless null (a warm-up); returns the text for the round's line.</summary>
+    private static string StreamRound(string name, string pipeline, long bytes, List<double>? rates)
+    {
+        double t = TimePipeline(pipeline, bytes);
+        rates?.Add(Rate(bytes, t));
+        return Invariant($" {name} {Rate(bytes, t):F3} GB/s ({t:F3} s)");
+    }
+
+    private static void WarmUp(ProcessStartInfo psi) => Calls(psi, 20);
+
+    private static double[] Calls(ProcessStartInfo psi, int count)
+    {
+        double[] ms = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            ms[i] = Run(psi);
+        }
+        return ms;
+    }
+
+    private static string Latency(double[] ms)
+        => Invariant($"p50 {Percentile(ms, 50):F2} ms, p95 {Percentile(ms, 95):F2} ms (min {ms.Min():F2}, max {ms.Max():F2})");
 
     /// <summary>Pins every thread of <paramref name="process"/> to <paramref name="cpu"/>; threads it starts later inherit the mask.</summary>
     private static void PinAllThreads(Process process, int cpu)
@@ -223,8 +323,9 @@ internal static partial class QrexecHarness
     /// <summary>The qrexec system with qubes work and personal, in a fresh directory, and the compiled bench-io.</summary>
     private sealed class Setup : IDisposable
     {
-        private Setup(string directory, string benchIo, QrexecSystem system)
+        private Setup(string directory, string benchIo, QrexecSystem system, string tools)
         {
+            Tools = tools;
             Directory = directory;
             BenchIo = benchIo;
             Qrexec = system;
@@ -233,6 +334,9 @@ internal static partial class QrexecHarness
         public string Directory { get; }
 
         public string BenchIo { get; }
+
+        /// <summary>Where the front command's tools (ours) were built.</summary>
+        public string Tools { get; }
 
         public QrexecSystem Qrexec { get; }
 
@@ -244,7 +348,7 @@ internal static partial class QrexecHarness
             string tools = Environment.GetEnvironmentVariable("QUBES_BENCH_TOOLS") is { Length: > 0 } other
                 ? Path.GetFullPath(other)
                 : Path.GetFullPath(Path.Combine(self, "../../qubes", Path.GetFileName(self)));
-            if (!File.Exists(Path.Combine(tools, "qrexec-agent.dll")) || !File.Exists(Tools.NativeClientVmFor(tools)))
+            if (!File.Exists(Path.Combine(tools, "qrexec-agent.dll")) || !File.Exists(Qubes.Front.Tools.NativeClientVmFor(tools)))
             {
                 throw new FileNotFoundException($"the qrexec tools are not built in {tools} (run ./qubes build)");
             }
@@ -263,7 +367,7 @@ internal static partial class QrexecHarness
                 system.Dispose();
                 throw;
             }
-            return new Setup(dir, io, system);
+            return new Setup(dir, io, system, tools);
         }
 
         private static void Compile(string source, string output)

@@ -19,7 +19,7 @@ namespace Qubes.Front;
 /// policy sees them (rewritten as qubes are added). The executables come from one tool directory:
 /// by default the one this program was built into.
 /// </summary>
-internal sealed class QrexecSystem : IDisposable
+internal sealed class QrexecSystem : Qubes.Bench.IQrexecBench
 {
     private readonly List<Process> _processes = [];
     private readonly Dictionary<string, Process> _agents = [];
