@@ -14,4 +14,7 @@ internal interface IQrexecBench : IDisposable
 
     /// <summary>qrexec-client-vm in <paramref name="qube"/> calling <paramref name="service"/> in <paramref name="target"/>.</summary>
     ProcessStartInfo ClientVm(string qube, string target, string service);
+
+    /// <summary>qrexec-client in dom0 running <paramref name="command"/> (<c>USER:COMMAND</c>) in <paramref name="target"/>.</summary>
+    ProcessStartInfo Dom0Client(string target, string command);
 }

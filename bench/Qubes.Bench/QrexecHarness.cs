@@ -120,19 +120,21 @@ internal static partial class QrexecHarness
         {
             StdinFromDevNull();
             ProcessStartInfo[] calls = [.. systems.Select(s => NopCall(s.System))];
+            ProcessStartInfo[] dom0Calls = [.. systems.Select(s => s.System.Dom0Client("personal", "root:QUBESRPC bench.Nop dom0"))];
             string[] streams = [.. systems.Select(s => StreamPipeline(setup, s.System, bytes, pin: true))];
             string unix = UnixRelayPipeline(setup, bytes, pin: true);
-            Console.WriteLine($"qrexec-compare: {rounds} rounds (+1 warm-up); each round, for each system: {count} VM->VM calls of bench.Nop ('exit 0'),");
-            Console.WriteLine($"  each a new qrexec-client-vm with stdin /dev/null, then {bytes >> 20} MiB streamed work -> personal into 'exec sink'; then the same bytes through a Unix-socket relay");
+            Console.WriteLine($"qrexec-compare: {rounds} rounds (+1 warm-up); each round, for each system: {count} VM->VM calls work -> personal of bench.Nop ('exit 0'),");
+            Console.WriteLine($"  each a new qrexec-client-vm with stdin /dev/null; {count} dom0->VM calls of the same service, each a new 'qrexec-client -d personal root:QUBESRPC bench.Nop dom0';");
+            Console.WriteLine($"  then {bytes >> 20} MiB streamed work -> personal into 'exec sink'; then the same bytes through a Unix-socket relay");
             Console.WriteLine("  vchan-socket: upstream's transport, every vchan a Unix socket; agents and daemons unsandboxed, a policy program that allows");
             Console.WriteLine("  loopback: the loopback hypervisor's shared-memory vchan, sandboxed qubes, the policy daemon");
-            Console.WriteLine("  pinned: the sending agent on CPU 0, the receiving agent and the service on CPU 1 (calls and streams)");
-            foreach (ProcessStartInfo call in calls)
+            Console.WriteLine("  pinned: the sending agent on CPU 0, the receiving agent and the service on CPU 1");
+            foreach (ProcessStartInfo call in calls.Concat(dom0Calls))
             {
                 WarmUp(call);
             }
-            List<double>[] p50 = [.. systems.Select(_ => new List<double>())];
-            List<double>[] all = [.. systems.Select(_ => new List<double>())];
+            Series[] vmToVm = [.. systems.Select(_ => new Series())];
+            Series[] dom0ToVm = [.. systems.Select(_ => new Series())];
             List<double>[] rate = [.. systems.Select(_ => new List<double>())];
             List<double> unixRate = [];
             for (int round = 0; round <= rounds; round++)
@@ -140,30 +142,25 @@ internal static partial class QrexecHarness
                 Console.WriteLine(round == 0 ? "warm-up:" : $"round {round}:");
                 for (int i = 0; i < systems.Length; i++)
                 {
-                    double[] ms = Calls(calls[i], count);
-                    string line = $"  {systems[i].Name,-24} calls {Latency(ms)};";
-                    line += StreamRound("stream", streams[i], bytes, round > 0 ? rate[i] : null);
-                    if (round > 0)
-                    {
-                        p50[i].Add(Percentile(ms, 50));
-                        all[i].AddRange(ms);
-                    }
-                    Console.WriteLine(line);
+                    string line = $"  {systems[i].Name,-22} VM->VM {vmToVm[i].Add(Calls(calls[i], count), round > 0)};"
+                        + $" dom0->VM {dom0ToVm[i].Add(Calls(dom0Calls[i], count), round > 0)};";
+                    Console.WriteLine(line + StreamRound("stream", streams[i], bytes, round > 0 ? rate[i] : null));
                 }
-                Console.WriteLine("  " + StreamRound("unix-socket relay       ", unix, bytes, round > 0 ? unixRate : null).TrimStart());
+                Console.WriteLine("  " + StreamRound($"{"unix-socket relay",-22}", unix, bytes, round > 0 ? unixRate : null).TrimStart());
             }
-            Console.WriteLine("summary (per-round figures: min / median / max over the rounds):");
+            Console.WriteLine("summary (p50 per round and stream rate: min / median / max over the rounds; p50 of all calls):");
             for (int i = 0; i < systems.Length; i++)
             {
-                Console.WriteLine($"  {systems[i].Name,-24} call p50 {Stats.Of(p50[i]).Format("ms", "F2")}; all calls p50 {Percentile([.. all[i]], 50).ToString("F2", CultureInfo.InvariantCulture)} ms; stream {Stats.Of(rate[i]).Format("GB/s")}");
+                Console.WriteLine($"  {systems[i].Name,-22} VM->VM p50 {vmToVm[i]}");
+                Console.WriteLine($"  {"",-22} dom0->VM p50 {dom0ToVm[i]}");
+                Console.WriteLine($"  {"",-22} stream {Stats.Of(rate[i]).Format("GB/s")}");
             }
-            Console.WriteLine($"  {"unix-socket relay",-24} stream {Stats.Of(unixRate).Format("GB/s")}");
-            double upstreamP50 = Percentile([.. all[0]], 50);
+            Console.WriteLine($"  {"unix-socket relay",-22} stream {Stats.Of(unixRate).Format("GB/s")}");
             Stats upstreamRate = Stats.Of(rate[0]);
             for (int i = 1; i < systems.Length; i++)
             {
                 Stats r = Stats.Of(rate[i]);
-                Console.WriteLine(Invariant($"ratio {systems[i].Name} / upstream: call p50 {Percentile([.. all[i]], 50) / upstreamP50:F2} (below 1 is faster), stream median {r.Median / upstreamRate.Median:F2}, min {r.Min / upstreamRate.Min:F2} (above 1 is faster)"));
+                Console.WriteLine(Invariant($"ratio {systems[i].Name} / upstream: VM->VM call p50 {vmToVm[i].P50 / vmToVm[0].P50:F2}, dom0->VM call p50 {dom0ToVm[i].P50 / dom0ToVm[0].P50:F2} (below 1 is faster); stream median {r.Median / upstreamRate.Median:F2}, min {r.Min / upstreamRate.Min:F2} (above 1 is faster)"));
             }
             Stats loop = Stats.Of(rate[2]), u = Stats.Of(unixRate);
             Console.WriteLine(Invariant($"ratio ours, loopback vchan / unix-socket relay: stream median {loop.Median / u.Median:F2}, min {loop.Min / u.Min:F2}"));
@@ -174,6 +171,29 @@ internal static partial class QrexecHarness
             systems[0].System.Dispose();
             systems[1].System.Dispose();
         }
+    }
+
+    /// <summary>Call times of one kind of call on one system: per-round p50s and every call.</summary>
+    private sealed class Series
+    {
+        private readonly List<double> _roundP50 = [];
+        private readonly List<double> _all = [];
+
+        public double P50 => Percentile([.. _all], 50);
+
+        /// <summary>Records a round's calls unless <paramref name="measured"/> is false (a warm-up); returns the round's text.</summary>
+        public string Add(double[] ms, bool measured)
+        {
+            if (measured)
+            {
+                _roundP50.Add(Percentile(ms, 50));
+                _all.AddRange(ms);
+            }
+            return Latency(ms);
+        }
+
+        public override string ToString()
+            => $"{Stats.Of(_roundP50).Format("ms", "F2")}; all {_all.Count}: {P50.ToString("F2", CultureInfo.InvariantCulture)} ms";
     }
 
     private static ProcessStartInfo NopCall(IQrexecBench system)

@@ -149,6 +149,8 @@ internal sealed class QrexecSystem : Qubes.Bench.IQrexecBench
         return psi;
     }
 
+    public ProcessStartInfo Dom0Client(string target, string command) => Client("-d", target, command);
+
     /// <summary>qrexec-client in dom0.</summary>
     public ProcessStartInfo Client(params string[] args)
     {

@@ -20,16 +20,16 @@ internal sealed class SocketQrexec : IQrexecBench
     private readonly Dictionary<string, Process> _agents = [];
     private readonly Binaries _binaries;
 
-    /// <summary>Where the daemon, the agent and qrexec-client-vm are, and LD_LIBRARY_PATH for upstream's shared libraries (or null).</summary>
-    public sealed record Binaries(string Daemon, string Agent, string ClientVm, string? LibraryPath)
+    /// <summary>Where the daemon, qrexec-client, the agent and qrexec-client-vm are, and LD_LIBRARY_PATH for upstream's shared libraries (or null).</summary>
+    public sealed record Binaries(string Daemon, string Client, string Agent, string ClientVm, string? LibraryPath)
     {
         /// <summary>Upstream's, as tests/upstream/build-upstream.sh lays them out.</summary>
         public static Binaries Upstream(string directory)
         {
             string dir = Path.GetFullPath(directory);
-            Binaries b = new(Path.Combine(dir, "daemon/qrexec-daemon"), Path.Combine(dir, "agent/qrexec-agent"),
+            Binaries b = new(Path.Combine(dir, "daemon/qrexec-daemon"), Path.Combine(dir, "daemon/qrexec-client"), Path.Combine(dir, "agent/qrexec-agent"),
                 Path.Combine(dir, "agent/qrexec-client-vm"), Path.Combine(dir, "libqrexec") + ":" + Path.Combine(dir, "lib"));
-            foreach (string p in new[] { b.Daemon, b.Agent, b.ClientVm })
+            foreach (string p in new[] { b.Daemon, b.Client, b.Agent, b.ClientVm })
             {
                 if (!File.Exists(p))
                 {
@@ -41,7 +41,7 @@ internal sealed class SocketQrexec : IQrexecBench
 
         /// <summary>Ours, from the front command's tool directory (the native qrexec-client-vm, as qubes use).</summary>
         public static Binaries Ours(string tools)
-            => new(Path.Combine(tools, "qrexec-daemon"), Path.Combine(tools, "qrexec-agent"), Qubes.Front.Tools.NativeClientVmFor(tools), null);
+            => new(Path.Combine(tools, "qrexec-daemon"), Path.Combine(tools, "qrexec-client"), Path.Combine(tools, "qrexec-agent"), Qubes.Front.Tools.NativeClientVmFor(tools), null);
     }
 
     public SocketQrexec(string directory, Binaries binaries)
@@ -99,6 +99,13 @@ internal sealed class SocketQrexec : IQrexecBench
         psi.ArgumentList.Add(target);
         psi.ArgumentList.Add(service);
         SetEnvironment(psi, Array.Find(s_qubes, q => q.Name == qube).Domain);
+        return psi;
+    }
+
+    public ProcessStartInfo Dom0Client(string target, string command)
+    {
+        ProcessStartInfo psi = new(_binaries.Client, ["--socket-dir=" + Directory, "-d", target, command]) { UseShellExecute = false };
+        SetEnvironment(psi, 0);
         return psi;
     }
 
