@@ -8,7 +8,8 @@ namespace Qubes.Core;
 /// <c>qubes.xml</c>; <c>lohv/</c> the hypervisor's sockets; <c>run/</c> the daemons' sockets and
 /// pid files, <c>run/qrexec/</c> the qrexec daemons' sockets, <c>run/sandbox/NAME</c> where a
 /// qube's root is assembled; <c>policy.d/</c> and <c>system-info.json</c> for the policy daemon;
-/// <c>dom0/rpc/</c> dom0's qrexec services (the Admin API methods among them);
+/// <c>dom0/rpc/</c> dom0's qrexec services (the Admin API methods and the policy daemon's
+/// <c>policy.EvalSimple</c> and <c>policy.EvalGUI</c> sockets among them);
 /// <c>vm/NAME/{private,root}</c> each qube's volumes; <c>log/</c> the logs.
 /// </summary>
 public sealed class SystemLayout(string stateDirectory)
@@ -39,6 +40,12 @@ public sealed class SystemLayout(string stateDirectory)
     public string SystemInfo => Path.Combine(State, "system-info.json");
 
     public string Dom0Services => Path.Combine(State, "dom0", "rpc");
+
+    /// <summary>The policy daemon's <c>policy.EvalSimple</c> socket: a dom0 qrexec socket service, as upstream's <c>/etc/qubes-rpc/policy.EvalSimple</c>.</summary>
+    public string PolicyEvalSimpleSocket => Path.Combine(Dom0Services, "policy.EvalSimple");
+
+    /// <summary>The policy daemon's <c>policy.EvalGUI</c> socket: a dom0 qrexec socket service, as upstream's <c>/etc/qubes-rpc/policy.EvalGUI</c>.</summary>
+    public string PolicyEvalGuiSocket => Path.Combine(Dom0Services, "policy.EvalGUI");
 
     public string Logs => Path.Combine(State, "log");
 

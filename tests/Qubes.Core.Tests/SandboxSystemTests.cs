@@ -10,8 +10,8 @@ namespace Qubes.Core.Tests;
 /// <summary>
 /// One whole system on the loopback hypervisor (<c>qubes up</c> in a temporary state directory),
 /// shared by the tests of this class: qubes as sandboxes, their lifecycle, disposables, the Admin
-/// API from a qube under the policy, and events. The tests run one at a time (xunit runs the
-/// methods of a class sequentially).
+/// API from a qube under the policy, policy.EvalSimple and policy.EvalGUI from a qube, and events.
+/// The tests run one at a time (xunit runs the methods of a class sequentially).
 /// </summary>
 public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.RunningSystem>
 {
@@ -125,6 +125,59 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         Assert.Contains("Request refused", output, StringComparison.Ordinal);
         Assert.Equal("blue\n", _system.Tool("qvm-prefs", "work", "label").Output);
         Assert.Equal("created-by-admin-q\n", _system.Tool("qvm-tags", "child").Output);
+    }
+
+    [Fact]
+    public void A_qube_allowed_policy_EvalSimple_learns_the_policys_decision_and_a_qube_without_a_rule_is_refused()
+    {
+        File.WriteAllText(Path.Combine(_system.State, "policy.d", "20-eval-simple.policy"), string.Join('\n',
+            "policy.EvalSimple  *  work    @adminvm  allow  target=dom0",
+            "eval.Simple        *  work    personal  allow",
+            "eval.Simple        *  @anyvm  @anyvm    deny",
+            ""));
+        // the service is a socket of the policy daemon among dom0's qrexec services
+        Assert.True(File.Exists(Path.Combine(_system.State, "dom0", "rpc", "policy.EvalSimple")));
+        (int Status, string Output) Ask(string qube, string source, string target)
+            => _system.Run(qube, $"printf '{source}\\0{target}' | qrexec-client-vm dom0 policy.EvalSimple+eval.Simple");
+        (int status, string output) = Ask("work", "work", "personal");
+        Assert.True(status == 0, output);
+        Assert.Equal("result=allow\n", output);
+        Assert.Equal((0, "result=deny\n"), Ask("work", "work", "untrusted"));
+        Assert.Equal((0, "result=deny\n"), Ask("work", "personal", "work")); // the rule allows one direction only
+        (status, output) = Ask("personal", "work", "personal");
+        Assert.Equal(126, status);
+        Assert.Contains("Request refused", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("result=", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Policy_EvalGUI_answers_only_about_qubes_the_caller_provides_GUI_to()
+    {
+        File.WriteAllText(Path.Combine(_system.State, "policy.d", "20-eval-gui.policy"), string.Join('\n',
+            "policy.EvalGUI  *  untrusted  @adminvm   allow  target=dom0",
+            "eval.Gui        *  work       personal   allow",
+            "eval.Gui        *  @anyvm     @anyvm     deny",
+            ""));
+        (int Status, string Output) Ask(string source, string target)
+            => _system.Run("untrusted", $"printf '{source}\\0{target}' | qrexec-client-vm dom0 policy.EvalGUI+eval.Gui");
+        Assert.Equal((0, string.Empty), Ask("work", "personal")); // untrusted is no GUI qube of theirs: no answer
+        try
+        {
+            foreach (string qube in (string[])["work", "personal"])
+            {
+                Assert.Equal(0, _system.Tool("qvm-tags", qube, "add", "guivm-untrusted").Status);
+            }
+            Assert.Equal((0, "result=allow\n"), Ask("work", "personal"));
+            Assert.Equal((0, "result=deny\n"), Ask("personal", "work"));
+            Assert.Equal((0, string.Empty), Ask("work", "untrusted")); // untrusted carries no guivm-untrusted tag
+        }
+        finally
+        {
+            foreach (string qube in (string[])["work", "personal"])
+            {
+                _system.Tool("qvm-tags", qube, "del", "guivm-untrusted");
+            }
+        }
     }
 
     [Fact]

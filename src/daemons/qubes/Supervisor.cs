@@ -14,7 +14,8 @@ namespace Qubes.Front;
 /// <summary>
 /// <c>qubes supervise</c>: the parent of a system's dom0 daemons, started in a session of its own
 /// by <c>qubes up</c>. It starts the hypervisor (qubes-lohv), the policy daemon and qubesd in that
-/// order, each with a fixed environment, its output in its log (lines capped, the file rotated:
+/// order (the policy daemon also serving <c>policy.EvalSimple</c> and <c>policy.EvalGUI</c> as
+/// dom0 socket services in <c>dom0/rpc/</c>), each with a fixed environment, its output in its log (lines capped, the file rotated:
 /// <see cref="RotatingLog"/>) and its pid in <c>run/</c>. When the policy daemon or qubesd dies it
 /// logs how and starts it again (at once, then with a growing pause while it keeps dying young),
 /// counting the restarts in <c>run/DAEMON.restarts</c> for <c>qubes status</c>; a qubesd that
@@ -121,12 +122,18 @@ internal sealed class Supervisor
         (string socket, string[] args) = daemon switch
         {
             "qubes-lohv" => (Path.Combine(_layout.Broker, Platform.Loopback.LoopbackBroker.SocketName), (string[])["--dir", _layout.Broker]),
-            "qrexec-policy-daemon" => (_layout.PolicySocket, ["--socket-path", _layout.PolicySocket]),
+            "qrexec-policy-daemon" => (_layout.PolicySocket, ["--socket-path", _layout.PolicySocket,
+                "--eval-socket-path", _layout.PolicyEvalSimpleSocket, "--gui-socket-path", _layout.PolicyEvalGuiSocket]),
             _ => (_layout.QubesdSocket, ["--state", _layout.State]),
         };
         if (File.Exists(socket))
         {
             File.Delete(socket); // left by a daemon that was killed
+        }
+        if (daemon == "qrexec-policy-daemon")
+        {
+            // policy.EvalSimple and policy.EvalGUI are dom0 socket services: their sockets go where dom0's qrexec looks
+            Directory.CreateDirectory(_layout.Dom0Services);
         }
         ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, daemon), args)
         {
