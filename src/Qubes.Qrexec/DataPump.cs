@@ -394,6 +394,12 @@ public sealed unsafe class DataPump
                     continue;
                 }
                 int moved = SendFromSource(s, isSocket);
+                // a full chunk says more is likely waiting: go on reading while the channel has
+                // room, without a poll per chunk (bounded, so the other directions get their turn)
+                for (int more = 0; more < 8 && moved == _sendChunk && _sources[s] >= 0 && _channel.Space() > _sendChunk + QrexecProtocol.HeaderSize; more++)
+                {
+                    moved = SendFromSource(s, isSocket);
+                }
                 if (moved == int.MinValue)
                 {
                     if (!StopSendingToClosedPeer())
