@@ -124,6 +124,31 @@ public static unsafe class Fd
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="fd"/> reports a hang-up or an error now (poll's POLLHUP, POLLERR or
+    /// POLLNVAL), without waiting and without regard to readability. A Unix stream socket hangs up
+    /// when its peer closed it or shut down both directions; a peer that only shut down its write
+    /// side leaves it readable at EOF, which is no hang-up. Returns 1 hung up, 0 not, or -errno.
+    /// </summary>
+    public static int HungUp(int fd)
+    {
+        Libc.pollfd p = new() { fd = fd, events = 0 }; // POLLHUP, POLLERR and POLLNVAL are reported whatever is asked
+        while (true)
+        {
+            int r = Libc.poll(&p, 1, 0);
+            if (r < 0)
+            {
+                Errno e = LastError.Get();
+                if (e == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -(int)e;
+            }
+            return r > 0 && (p.revents & (Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL)) != 0 ? 1 : 0;
+        }
+    }
+
     /// <summary>Waits until <paramref name="fd"/> is readable. Returns 1 readable, 0 timeout, -errno, or -EPIPE on hang-up without data.</summary>
     public static int PollIn(int fd, int timeoutMs)
     {

@@ -140,6 +140,101 @@ public sealed class QubesdTests : IDisposable
         }
     }
 
+    /// <summary>An admin.Events subscription as upstream's qubesadmin makes it: the request, a shutdown of the write side, then reading.</summary>
+    private Socket Subscribe()
+    {
+        Socket events = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        events.Connect(new UnixDomainSocketEndPoint(Socket));
+        events.Send("admin.Events+ dom0 name dom0\0"u8);
+        events.Shutdown(SocketShutdown.Send);
+        Assert.Equal("1\0\0connection-established\0\0", Receive(events, "connection-established\0\0"));
+        return events;
+    }
+
+    /// <summary>What the socket receives up to and including <paramref name="end"/>, or up to its end of file.</summary>
+    private static string Receive(Socket socket, string end)
+    {
+        StringBuilder text = new();
+        byte[] one = new byte[1];
+        socket.ReceiveTimeout = 30_000;
+        while (!text.ToString().EndsWith(end, StringComparison.Ordinal) && socket.Receive(one) == 1)
+        {
+            text.Append((char)one[0]);
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The sockets the process holds open: its listeners and the connections it has not closed.</summary>
+    private static int Sockets(Process process)
+    {
+        int count = 0;
+        foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{process.Id}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget?.StartsWith("socket:[", StringComparison.Ordinal) == true)
+                {
+                    count++;
+                }
+            }
+            catch (IOException)
+            {
+                // closed while listed
+            }
+        }
+        return count;
+    }
+
+    [Fact]
+    public void A_subscriber_that_shut_down_its_write_side_gets_the_events_long_after_it_subscribed()
+    {
+        Process qubesd = Start();
+        try
+        {
+            using Socket events = Subscribe();
+            // its socket reads at end of file all this time; it stays subscribed nonetheless
+            System.Threading.Thread.Sleep(1500);
+            Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "1"));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", Receive(events, "\0\0"));
+            System.Threading.Thread.Sleep(1500);
+            Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "2"));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\02\0oldvalue\01\0\0", Receive(events, "\0\0"));
+        }
+        finally
+        {
+            Stop(qubesd);
+        }
+    }
+
+    [Fact]
+    public void A_subscriber_that_closes_its_socket_is_dropped_though_no_event_comes()
+    {
+        Process qubesd = Start();
+        try
+        {
+            int idle = Sockets(qubesd);
+            Socket events = Subscribe();
+            System.Threading.Thread.Sleep(1000);
+            Assert.Equal(idle + 1, Sockets(qubesd)); // the subscription's connection, kept
+            events.Close();
+            Stopwatch clock = Stopwatch.StartNew();
+            Assert.True(LoopbackSystem.Eventually(() => Sockets(qubesd) == idle, 5000), $"qubesd still holds {Sockets(qubesd) - idle} connection(s) of a client gone {clock.ElapsedMilliseconds} ms ago");
+            Assert.True(clock.ElapsedMilliseconds < 2000, $"dropped only after {clock.ElapsedMilliseconds} ms");
+            // one that goes while events come is dropped too, and the others keep theirs
+            using Socket kept = Subscribe();
+            events = Subscribe();
+            Assert.Equal(idle + 2, Sockets(qubesd));
+            events.Dispose();
+            Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "1"));
+            Assert.True(LoopbackSystem.Eventually(() => Sockets(qubesd) == idle + 1, 5000));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", Receive(kept, "\0\0"));
+        }
+        finally
+        {
+            Stop(qubesd);
+        }
+    }
+
     [Fact]
     public void No_acknowledged_write_is_lost_when_qubesd_is_killed_at_random_points()
     {

@@ -208,6 +208,9 @@ internal sealed class Server(string store, SystemLayout? layout)
 
     // ------------------------------------------------------------------ admin.Events
 
+    /// <summary>How long a subscriber waits for an event before it checks whether its client hung up.</summary>
+    private const int HangUpCheckMs = 250;
+
     private sealed class Subscriber(SafeFd connection, Qube source, Qube destination)
     {
         public SafeFd Connection { get; } = connection;
@@ -216,7 +219,14 @@ internal sealed class Server(string store, SystemLayout? layout)
         public BlockingCollection<byte[]> Frames { get; } = new(boundedCapacity: 4096);
     }
 
-    /// <summary>Checks the request like any other, then streams: <c>connection-established</c>, then the events, until the client goes.</summary>
+    /// <summary>
+    /// Checks the request like any other, then streams: <c>connection-established</c>, then the
+    /// events, until the client goes. The client has shut down its write side to end its request
+    /// (that is how the request was read), so its socket stays readable at EOF for as long as it
+    /// listens: that says nothing. It has gone when a write to it fails (EPIPE, ECONNRESET) or,
+    /// between events, when its socket reports a hang-up or an error, which a client that closed
+    /// it (or shut down both directions) gives within <see cref="HangUpCheckMs"/>.
+    /// </summary>
     private void Subscribe(SafeFd connection, AdminRequest request)
     {
         Subscriber subscriber;
@@ -237,13 +247,13 @@ internal sealed class Server(string store, SystemLayout? layout)
             Write(subscriber, AdminEvent.ConnectionEstablished.Frame());
             while (true)
             {
-                if (subscriber.Frames.TryTake(out byte[]? frame, 250))
+                if (subscriber.Frames.TryTake(out byte[]? frame, HangUpCheckMs))
                 {
                     Write(subscriber, frame);
                 }
-                else if (Fd.PollIn(connection.Fd, 0) != 0)
+                else if (Fd.HungUp(connection.Fd) != 0)
                 {
-                    return; // the client closed (or sent something, which it must not)
+                    return; // the client closed its socket
                 }
             }
         }
