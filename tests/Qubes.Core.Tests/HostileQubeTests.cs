@@ -109,14 +109,74 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
         Assert.True(base0 >= 1L << 30, map);
         string personal = _system.AsRoot("personal", "cat /proc/self/uid_map").Output.Trim();
         Assert.NotEqual(map, personal); // another qube, another range
-        // the agent's process, as the host sees it
-        string[] agentUids = _system.Host("sh", "-c", "for p in $(pgrep -x qrexec-agent); do awk '/^Uid/ {print $2}' /proc/$p/status; done").Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains(base0.ToString(CultureInfo.InvariantCulture), agentUids);
-        Assert.DoesNotContain("0", agentUids); // no agent of any qube is host root
+        // the agent's process, as the host sees it; a host-root process of the same name that is not
+        // this system's (as another system's could be) is left out
+        string decoyPath = Path.Combine(_system.Scratch, "decoy", "qrexec-agent");
+        Directory.CreateDirectory(Path.GetDirectoryName(decoyPath)!);
+        File.Copy("/bin/sleep", decoyPath, overwrite: true);
+        using Process decoy = Process.Start(decoyPath, "120");
+        try
+        {
+            Assert.True(LoopbackSystem.Eventually(() => ProcessFile(decoy.Id, "comm") == "qrexec-agent\n", 5000));
+            string[] agentUids = AgentUids();
+            Assert.Contains(base0.ToString(CultureInfo.InvariantCulture), agentUids);
+            Assert.DoesNotContain("0", agentUids); // no agent of any qube is host root
+        }
+        finally
+        {
+            decoy.Kill();
+            decoy.WaitForExit();
+        }
         string caps = _system.AsRoot("work", "grep CapEff /proc/self/status").Output;
         Assert.Contains("CapEff:\t00000000800cadff", caps, StringComparison.Ordinal); // no CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_TIME...
         Assert.Contains("NoNewPrivs:\t1", _system.AsRoot("work", "grep NoNewPrivs /proc/self/status").Output, StringComparison.Ordinal);
         Assert.Contains("Seccomp:\t2", _system.AsRoot("work", "grep Seccomp: /proc/self/status").Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>A file of /proc/PID, or null when the process is gone or the file cannot be read.</summary>
+    private static string? ProcessFile(int pid, string name)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/{name}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The host uids (real) of this system's qrexec agents: the processes named qrexec-agent with one of
+    /// this system's sandbox launchers among their ancestors, a qube-sandbox whose <c>--staging</c>
+    /// directory is in this system's state directory.
+    /// </summary>
+    private string[] AgentUids()
+    {
+        string staging = "\0--staging\0" + _system.State + "/";
+        bool OfThisSystem(int pid)
+        {
+            for (int depth = 0; depth < 64 && pid > 1; depth++)
+            {
+                if (ProcessFile(pid, "comm") == "qube-sandbox\n" && ProcessFile(pid, "cmdline") is { } cmdline && cmdline.Contains(staging, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+                string? parent = Status(pid, "PPid");
+                if (parent == null || !int.TryParse(parent, CultureInfo.InvariantCulture, out pid))
+                {
+                    return false;
+                }
+            }
+            return false;
+        }
+        static string? Status(int pid, string field) => ProcessFile(pid, "status")?.Split('\n')
+            .FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal))?[(field.Length + 1)..].Trim().Split('\t')[0];
+        return [.. Directory.EnumerateDirectories("/proc")
+            .Select(static d => int.TryParse(Path.GetFileName(d), CultureInfo.InvariantCulture, out int pid) ? pid : 0)
+            .Where(pid => pid > 0 && ProcessFile(pid, "comm") == "qrexec-agent\n" && OfThisSystem(pid))
+            .Select(pid => Status(pid, "Uid"))
+            .OfType<string>()];
     }
 
     [Fact]
