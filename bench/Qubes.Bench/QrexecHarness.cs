@@ -408,13 +408,7 @@ internal static partial class QrexecHarness
         public void Dispose()
         {
             Qrexec.Dispose();
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Teardown.Delete(Directory);
         }
     }
 }

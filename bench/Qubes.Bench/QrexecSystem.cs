@@ -216,35 +216,9 @@ internal sealed class QrexecSystem : Qubes.Bench.IQrexecBench
 
     public void Dispose()
     {
-        _processes.Reverse(); // daemons before their agents, the policy daemon last
-        foreach (Process p in _processes)
-        {
-            try
-            {
-                p.Kill();
-                p.WaitForExit(5000);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            p.Dispose();
-        }
+        global::Qubes.Bench.Teardown.Stop(_processes); // daemons before their agents, the policy daemon last
         _dom0.Dispose();
-        try
-        {
-            _broker.Kill();
-            _broker.WaitForExit(5000);
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        _broker.Dispose();
-        try
-        {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        global::Qubes.Bench.Teardown.Stop(_broker);
+        global::Qubes.Bench.Teardown.Delete(Directory);
     }
 }

@@ -113,6 +113,7 @@ internal sealed class SocketQrexec : IQrexecBench
     {
         psi.Environment["VCHAN_DOMAIN"] = domain.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["VCHAN_SOCKET_DIR"] = Directory;
+        psi.Environment["QREXEC_SERVICE_PATH"] = ServiceDirectory; // where the agents find the services
         if (_binaries.LibraryPath != null)
         {
             psi.Environment["LD_LIBRARY_PATH"] = _binaries.LibraryPath;
@@ -123,10 +124,6 @@ internal sealed class SocketQrexec : IQrexecBench
     {
         ProcessStartInfo psi = new(program, args) { UseShellExecute = false, RedirectStandardError = true };
         SetEnvironment(psi, domain);
-        if (program == _binaries.Agent)
-        {
-            psi.Environment["QREXEC_SERVICE_PATH"] = ServiceDirectory;
-        }
         Process p = Process.Start(psi)!;
         p.ErrorDataReceived += (_, _) => { }; // upstream logs every call on stderr: drained, not kept
         p.BeginErrorReadLine();
@@ -164,25 +161,7 @@ internal sealed class SocketQrexec : IQrexecBench
 
     public void Dispose()
     {
-        _processes.Reverse(); // daemons before their agents
-        foreach (Process p in _processes)
-        {
-            try
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit(5000);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            p.Dispose();
-        }
-        try
-        {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        Teardown.Stop(_processes); // daemons before their agents
+        Teardown.Delete(Directory);
     }
 }

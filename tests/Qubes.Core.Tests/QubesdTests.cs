@@ -140,29 +140,7 @@ public sealed class QubesdTests : IDisposable
         }
     }
 
-    /// <summary>An admin.Events subscription as upstream's qubesadmin makes it: the request, a shutdown of the write side, then reading.</summary>
-    private Socket Subscribe()
-    {
-        Socket events = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        events.Connect(new UnixDomainSocketEndPoint(Socket));
-        events.Send("admin.Events+ dom0 name dom0\0"u8);
-        events.Shutdown(SocketShutdown.Send);
-        Assert.Equal("1\0\0connection-established\0\0", Receive(events, "connection-established\0\0"));
-        return events;
-    }
-
-    /// <summary>What the socket receives up to and including <paramref name="end"/>, or up to its end of file.</summary>
-    private static string Receive(Socket socket, string end)
-    {
-        StringBuilder text = new();
-        byte[] one = new byte[1];
-        socket.ReceiveTimeout = 30_000;
-        while (!text.ToString().EndsWith(end, StringComparison.Ordinal) && socket.Receive(one) == 1)
-        {
-            text.Append((char)one[0]);
-        }
-        return text.ToString();
-    }
+    private Socket Subscribe() => AdminEvents.Subscribe(Socket);
 
     /// <summary>The sockets the process holds open: its listeners and the connections it has not closed.</summary>
     private static int Sockets(Process process)
@@ -195,10 +173,10 @@ public sealed class QubesdTests : IDisposable
             // its socket reads at end of file all this time; it stays subscribed nonetheless
             System.Threading.Thread.Sleep(1500);
             Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "1"));
-            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", Receive(events, "\0\0"));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", AdminEvents.Receive(events, "\0\0"));
             System.Threading.Thread.Sleep(1500);
             Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "2"));
-            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\02\0oldvalue\01\0\0", Receive(events, "\0\0"));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\02\0oldvalue\01\0\0", AdminEvents.Receive(events, "\0\0"));
         }
         finally
         {
@@ -227,7 +205,7 @@ public sealed class QubesdTests : IDisposable
             events.Dispose();
             Assert.Equal("0\0", Call("admin.vm.feature.Set+mark dom0 name dom0", "1"));
             Assert.True(LoopbackSystem.Eventually(() => Sockets(qubesd) == idle + 1, 5000));
-            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", Receive(kept, "\0\0"));
+            Assert.Equal("1\0dom0\0domain-feature-set:mark\0feature\0mark\0value\01\0\0", AdminEvents.Receive(kept, "\0\0"));
         }
         finally
         {

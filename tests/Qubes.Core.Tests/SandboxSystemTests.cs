@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Net.Sockets;
-using System.Text;
 using Xunit;
 
 namespace Qubes.Core.Tests;
@@ -183,18 +182,14 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
     [Fact]
     public void Events_stream_the_changes_to_a_subscriber()
     {
-        using Socket events = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        events.Connect(new UnixDomainSocketEndPoint(Path.Combine(_system.State, "run", "qubesd.sock")));
-        events.Send("admin.Events+ dom0 name dom0\0"u8);
-        events.Shutdown(SocketShutdown.Send);
-        Assert.Equal("1\0\0connection-established\0\0", Receive(events, "connection-established\0\0"));
+        using Socket events = AdminEvents.Subscribe(Path.Combine(_system.State, "run", "qubesd.sock"));
         System.Threading.Thread.Sleep(1500); // a while without events: the half-closed subscriber stays subscribed
         Assert.Equal(0, _system.Tool("qvm-prefs", "work", "memory", "512").Status);
         // events of the other tests' qubes (a stop noticed late) may come first
         string frame;
         do
         {
-            frame = Receive(events, "\0\0");
+            frame = AdminEvents.Receive(events, "\0\0");
         }
         while (frame.Length > 0 && !frame.Contains("property-set:memory", StringComparison.Ordinal));
         Assert.Equal("1\0work\0property-set:memory\0name\0memory\0newvalue\0512\0oldvalue\0400\0\0", frame);
@@ -216,17 +211,5 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
             Assert.Contains("restarted 1 time)", _system.Tool("qubes", "status").Output, StringComparison.Ordinal);
             Assert.Equal("ok\n", _system.Run("work", "echo ok").Output); // the system serves again (after qubesd's death, work starts anew)
         }
-    }
-
-    private static string Receive(Socket socket, string end)
-    {
-        StringBuilder text = new();
-        byte[] one = new byte[1];
-        socket.ReceiveTimeout = 30_000;
-        while (!text.ToString().EndsWith(end, StringComparison.Ordinal) && socket.Receive(one) == 1)
-        {
-            text.Append((char)one[0]);
-        }
-        return text.ToString();
     }
 }
