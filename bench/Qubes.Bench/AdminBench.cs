@@ -28,7 +28,7 @@ internal static class AdminBench
         {
             root = Path.GetDirectoryName(root.TrimEnd('/'));
         }
-        string bin = Path.Combine(root!, "artifacts", "bin", "qubes", "release");
+        string bin = Path.Combine(root!, "artifacts", "bin", "qubes", "aot");
         string state = Path.Combine(Path.GetTempPath(), $"qubes-bench-admin-{Environment.ProcessId}");
         try
         {

@@ -362,13 +362,13 @@ internal static partial class QrexecHarness
 
         public static Setup Start()
         {
-            // artifacts/bin/Qubes.Bench/<config>/ -> artifacts/bin/qubes/<config>/, where the front command's
-            // tools are built; QUBES_BENCH_TOOLS names another such directory (a copy of an older build, to compare)
+            // artifacts/bin/Qubes.Bench/<config>/ -> artifacts/bin/qubes/aot/, the native executables;
+            // QUBES_BENCH_TOOLS names another such directory (the runtime build's, or a copy of an older build, to compare)
             string self = AppContext.BaseDirectory.TrimEnd('/');
             string tools = Environment.GetEnvironmentVariable("QUBES_BENCH_TOOLS") is { Length: > 0 } other
                 ? Path.GetFullPath(other)
-                : Path.GetFullPath(Path.Combine(self, "../../qubes", Path.GetFileName(self)));
-            if (!File.Exists(Path.Combine(tools, "qrexec-agent.dll")) || !File.Exists(Qubes.Front.Tools.NativeClientVmFor(tools)))
+                : Path.GetFullPath(Path.Combine(self, "../../qubes/aot"));
+            if (!File.Exists(Path.Combine(tools, "qrexec-agent")) || !File.Exists(Qubes.Front.Tools.NativeClientVmFor(tools)))
             {
                 throw new FileNotFoundException($"the qrexec tools are not built in {tools} (run ./qubes build)");
             }

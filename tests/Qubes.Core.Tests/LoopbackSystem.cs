@@ -23,7 +23,7 @@ public sealed class LoopbackSystem : IDisposable
             root = Path.GetDirectoryName(root.TrimEnd('/'));
         }
         Root = root!;
-        Bin = Path.Combine(Root, "artifacts", "bin", "qubes", "release");
+        Bin = Path.Combine(Root, "artifacts", "bin", "qubes", "aot");
         State = Path.Combine(Path.GetTempPath(), $"qubes-{name}-{Environment.ProcessId}");
         (int status, string output) = shell is null
             ? Tool("qubes", "up")
@@ -34,7 +34,7 @@ public sealed class LoopbackSystem : IDisposable
     /// <summary>The checkout.</summary>
     public string Root { get; }
 
-    /// <summary>Where the tools were built.</summary>
+    /// <summary>Where the tools were built: the native executables, which <c>./qubes build</c> makes.</summary>
     public string Bin { get; }
 
     /// <summary>The state directory.</summary>

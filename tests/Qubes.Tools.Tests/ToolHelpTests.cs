@@ -21,8 +21,11 @@ public sealed class ToolHelpTests
 {
     private static readonly string s_root = FindRoot();
 
-    /// <summary>Where the front command's build puts every tool.</summary>
-    private static string Bin => Path.Combine(s_root, "artifacts", "bin", "qubes", "release");
+    /// <summary>The native executables (<c>./qubes build</c>): a link named after each tool to the one executable of them all.</summary>
+    private static string Bin => Path.Combine(s_root, "artifacts", "bin", "qubes", "aot");
+
+    /// <summary>The tools' assemblies, as the front command's runtime build puts them.</summary>
+    private static string Assemblies => Path.Combine(s_root, "artifacts", "bin", "qubes", "release");
 
     /// <summary>The tools: the projects under src/daemons.</summary>
     public static TheoryData<string> Tools => [.. Directory.GetDirectories(Path.Combine(s_root, "src", "daemons")).Select(static d => Path.GetFileName(d)!).Order(StringComparer.Ordinal)];
@@ -88,7 +91,7 @@ public sealed class ToolHelpTests
     /// <summary>The tool's <c>Program.Command</c>, from its assembly.</summary>
     private static Command CommandOf(string tool)
     {
-        Assembly assembly = Assembly.LoadFrom(Path.Combine(Bin, tool + ".dll"));
+        Assembly assembly = Assembly.LoadFrom(Path.Combine(Assemblies, tool + ".dll"));
         PropertyInfo? property = assembly.EntryPoint?.DeclaringType?.GetProperty("Command", BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public);
         Assert.True(property != null, $"{tool}: its Program has no Command");
         return Assert.IsType<Command>(property.GetValue(null));

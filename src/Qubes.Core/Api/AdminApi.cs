@@ -444,5 +444,5 @@ public sealed partial class AdminApi(QubesApp app)
         return json.Append("}}").ToString();
     }
 
-    private static string Json(string? value) => value == null ? "null" : System.Text.Json.JsonSerializer.Serialize(value);
+    private static string Json(string? value) => value == null ? "null" : "\"" + System.Text.Json.JsonEncodedText.Encode(value).ToString() + "\"";
 }

@@ -17,7 +17,7 @@ internal static class Program
         new Option("where to find the fork server (accepted for compatibility; services start from the agent itself)", "--fork-server-socket") { Metavar = "PATH" },
         new Option("don't try to connect to fork server (accepted for compatibility; there is none)", "--no-fork-server"));
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

@@ -31,7 +31,7 @@ internal static class Program
         Synopsis = "qrexec-client-vm [options] target_vmname program_ident [local_program [local program arguments]]",
     };
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

@@ -55,7 +55,7 @@ internal static class Program
         public string? Command;
     }
 
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
     {
         ServiceRunner.IgnoreServiceSignals();
         Options? o = null;

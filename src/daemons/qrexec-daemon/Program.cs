@@ -34,7 +34,7 @@ internal static class Program
         UsageStatus = 1,
     };
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {
@@ -137,7 +137,8 @@ internal static class Program
         int log = Libc.open(Path.Combine(logDir, $"qrexec.{name}.log"), 0x441 /* O_WRONLY|O_CREAT|O_APPEND */ | Libc.O_CLOEXEC, 0x1b4);
         int* pipe = stackalloc int[2];
         Libc.pipe2(pipe, Libc.O_CLOEXEC);
-        string self = Environment.ProcessPath!;
+        // this program by its name (in the native build, a link to the executable of all programs)
+        string self = Path.Combine(AppContext.BaseDirectory, "qrexec-daemon");
         string[] argv = new string[args.Length + 3];
         argv[0] = self;
         argv[1] = "--direct";

@@ -17,7 +17,7 @@ internal static class Program
         Synopsis = "qubes-lohv --dir DIR",
     };
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

@@ -45,7 +45,7 @@ internal static class Program
 
     private const string Suffix = ".policy";
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

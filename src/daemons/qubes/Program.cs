@@ -28,8 +28,13 @@ internal static class Program
             """,
     };
 
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
     {
+        // the native build: one executable for every program, run by the name of its link
+        if (MultiCall.Find(Path.GetFileName(Environment.GetCommandLineArgs()[0])) is { } program)
+        {
+            return program(args);
+        }
         // what the user's shell left open here (a pipe of a command substitution, say) reaches
         // neither the supervisor and its daemons nor the qubes, and does not keep the shell waiting
         Interop.Linux.Fd.CloseInheritedOnExec();

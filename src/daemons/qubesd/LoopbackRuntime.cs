@@ -4,6 +4,8 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using Qubes.Core;
@@ -111,15 +113,15 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
             {
                 sandbox.ArgumentList.Add("--root-writable");
             }
-            if (!s_dotnetRoot.StartsWith("/usr/", StringComparison.Ordinal))
+            string[] runtime = s_dotnetRoot == null ? [] : ["DOTNET_ROOT=" + s_dotnetRoot, "DOTNET_EnableDiagnostics=0", "DOTNET_CLI_TELEMETRY_OPTOUT=1"];
+            if (s_dotnetRoot != null && !s_dotnetRoot.StartsWith("/usr/", StringComparison.Ordinal))
             {
                 sandbox.ArgumentList.Add("--bind-ro");
                 sandbox.ArgumentList.Add(s_dotnetRoot);
             }
             // the whole environment of the qube: nothing of dom0's reaches it
             foreach (string variable in (string[])[$"PATH={_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-                "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc",
-                "DOTNET_ROOT=" + s_dotnetRoot, "DOTNET_EnableDiagnostics=0", "DOTNET_CLI_TELEMETRY_OPTOUT=1"])
+                "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc", .. runtime])
             {
                 sandbox.ArgumentList.Add("--env");
                 sandbox.ArgumentList.Add(variable);
@@ -413,8 +415,13 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         }
     });
 
-    /// <summary>The .NET installation the qube's agent runs on (visible inside the sandbox at the same path).</summary>
-    private static readonly string s_dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "../../.."));
+    /// <summary>
+    /// The .NET installation the qube's agent runs on (visible inside the sandbox at the same path);
+    /// null when qubesd and the agent beside it are native executables, which need none.
+    /// </summary>
+    private static readonly string? s_dotnetRoot = RuntimeFeature.IsDynamicCodeSupported
+        ? Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "../../.."))
+        : null;
 
     /// <summary>Kills every running qube (qubesd is stopping).</summary>
     public void Dispose()

@@ -37,7 +37,7 @@ internal static class Program
         Description = "Qubes OS daemon: holds the system of qubes.xml and serves the Admin API.",
     };
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

@@ -31,7 +31,7 @@ internal static class Program
         Description = "A byte pipe between standard input/output and a vchan: be the server for domain PEER, or connect to domain SERVER's channel.",
     };
 
-    private static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
 
     private static int Run(string[] args)
     {

@@ -10,6 +10,6 @@ internal static class Program
     /// <summary>The command line.</summary>
     internal static Command Command => QvmTools.CommandFor("qvm-create");
 
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
         => QvmTools.Run(Command.Prog, args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
 }

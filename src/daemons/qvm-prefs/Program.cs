@@ -10,6 +10,6 @@ internal static class Program
     /// <summary>The command line.</summary>
     internal static Command Command => Prefs.CommandFor(global: false);
 
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
         => Prefs.Run(global: false, args, new AdminClient(SocketTransport.FromEnvironment()), Console.Out, Console.Error);
 }

@@ -10,6 +10,6 @@ internal static class Program
     /// <summary>The command line.</summary>
     internal static Command Command => Lifecycle.CommandFor("qvm-remove");
 
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
         => Lifecycle.Run(Command.Prog, args, new AdminClient(SocketTransport.FromEnvironment()), Console.In, Console.Out, Console.Error);
 }
