@@ -28,6 +28,10 @@ namespace Qubes.Bench;
 ///   policy        [--rounds R] [--seconds S]
 ///                                       policy decisions per second, 1,000 rules and 100 qubes: the compiled
 ///                                       engine against an evaluator that reads the rule text on every call
+///   start         [--count N] [--rounds R]
+///                                       whole-process wall time and peak memory of each program a user starts (calls,
+///                                       tools), native and runtime builds, beside /bin/true and an empty native program;
+///                                       the last line is "dom0->vm call p50 ms: X"
 /// </summary>
 internal static class Program
 {
@@ -35,7 +39,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin [options]");
+            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin|start [options]");
         }
         switch (args[0])
         {
@@ -55,6 +59,8 @@ internal static class Program
                     : Usage("qrexec-compare needs --upstream DIR (upstream's executables, from tests/upstream/build-upstream.sh)");
             case "qrexec-concurrent":
                 return QrexecHarness.Concurrent((int)Option(args, "--calls", 100), TimeSpan.FromSeconds(SecondsOption(args, "--timeout", 300)));
+            case "start":
+                return StartBench.Run((int)Option(args, "--count", 20), (int)Option(args, "--rounds", 3));
             case "admin":
                 return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":

@@ -375,7 +375,7 @@ internal static partial class QrexecHarness
             string dir = Path.Combine(Path.GetTempPath(), $"qubes-bench-qrexec-{Environment.ProcessId}");
             System.IO.Directory.CreateDirectory(dir);
             string io = Path.Combine(dir, "bench-io");
-            Compile(Path.Combine(AppContext.BaseDirectory, "bench-io.c"), io);
+            Gcc.Compile(Path.Combine(AppContext.BaseDirectory, "bench-io.c"), io);
             QrexecSystem system = new(Path.Combine(dir, "system"), Rules, tools);
             try
             {
@@ -388,21 +388,6 @@ internal static partial class QrexecHarness
                 throw;
             }
             return new Setup(dir, io, system, tools);
-        }
-
-        private static void Compile(string source, string output)
-        {
-            ProcessStartInfo gcc = new("gcc") { UseShellExecute = false };
-            foreach (string a in new[] { "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", source, "-o", output })
-            {
-                gcc.ArgumentList.Add(a);
-            }
-            using Process p = Process.Start(gcc)!;
-            p.WaitForExit();
-            if (p.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc could not compile {source}");
-            }
         }
 
         public void Dispose()

@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
@@ -128,15 +129,20 @@ internal static class Program
             return 2;
         }
         bool localProgram = local.Length > 0;
+        // a plain call (nothing this side would do to the data, no local program) is handed over:
+        // the agent runs it on our stdin, stdout and stderr, as the agent's own calls run
+        bool handOver = connected == null && !localProgram && prefix == null && !stdinSocket && source == null
+            && bufferSize == QrexecProtocol.DataRingSize && filterOut != true && filterErr != true;
         filterOut ??= !localProgram && isatty(1) != 0;
         filterErr ??= isatty(2) != 0;
+        handOver &= !filterOut.Value && !filterErr.Value;
 
         (uint domain, uint port) = connected ?? default;
         // the request's socket stays open for the whole call: the agent takes its end for the call's
         SafeFd? trigger = null;
         if (connected == null)
         {
-            int status = Request(agentSocket, source, target, service, out trigger, out domain, out port);
+            int status = Request(agentSocket, source, target, service, handOver, out trigger, out domain, out port);
             if (status >= 0)
             {
                 return status;
@@ -187,8 +193,12 @@ internal static class Program
         return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client-vm");
     }
 
-    /// <summary>Sends the request to the agent: -1 with its socket and the data channel's parameters, else the exit status.</summary>
-    private static int Request(string agentSocket, string? source, string target, string service, out SafeFd? socket, out uint domain, out uint port)
+    /// <summary>
+    /// Sends the request to the agent, with fds 0-2 attached if <paramref name="handOver"/>: -1 with
+    /// its socket and the data channel's parameters, else the exit status (of the call, when the
+    /// agent took it over; an upstream agent drops the descriptors and answers exec parameters).
+    /// </summary>
+    private static int Request(string agentSocket, string? source, string target, string service, bool handOver, out SafeFd? socket, out uint domain, out uint port)
     {
         domain = port = 0;
         socket = UnixSocket.TryConnect(agentSocket, out Errno errno);
@@ -201,7 +211,7 @@ internal static class Program
         Span<byte> answer = stackalloc byte[QrexecProtocol.ExecParamsSize];
         int status = -1;
         int n = 0;
-        if (!Io.WriteAll(socket.Fd, request))
+        if (handOver ? FdPassing.Send(socket.Fd, request, [0, 1, 2]) != Errno.None : !Io.WriteAll(socket.Fd, request))
         {
             Console.Error.WriteLine("qrexec-client-vm: cannot send the request");
             status = 1;
@@ -215,6 +225,11 @@ internal static class Program
         {
             Console.Error.WriteLine("qrexec-client-vm: short answer from the agent");
             status = 1;
+        }
+        else if (BinaryPrimitives.ReadUInt32LittleEndian(answer) == QrexecProtocol.HandedOverReply)
+        {
+            uint exit = BinaryPrimitives.ReadUInt32LittleEndian(answer[4..]);
+            status = exit <= 255 ? (int)exit : 1;
         }
         if (status >= 0)
         {
