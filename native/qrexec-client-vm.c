@@ -32,6 +32,7 @@
  * --buffer-size, --use-stdin-socket, --no-filter-*, -h, ...), a local program after the service,
  * or a terminal on stdout or stderr (escape filtering is then on by default) - is handed to the
  * full C# client with the same argv: execv() of $QREXEC_CLIENT_VM_FULL if set, else of
+ * ../bin/qubes/aot/qrexec-client-vm (the native build) or, when that is not there,
  * ../bin/qrexec-client-vm/release/qrexec-client-vm relative to the directory of this executable
  * (nothing of the place it was built in is compiled in, so a build may be moved).
  *
@@ -61,8 +62,12 @@
 #define MSG_TRIGGER_SERVICE4 0x213u
 /* The domain field of a reply that carries the exit status of a call the agent ran itself. */
 #define REPLY_HANDED_OVER 0xffffffffu
-/* The full client, relative to the directory of this executable. */
-#define FULL_CLIENT_RELATIVE "../bin/qrexec-client-vm/release/qrexec-client-vm"
+/* The full client, relative to the directory of this executable: the native build's (one
+ * executable for every program, run by the name of its link), else the runtime build's. */
+static const char *const full_client_relative[] = {
+    "../bin/qubes/aot/qrexec-client-vm",
+    "../bin/qrexec-client-vm/release/qrexec-client-vm",
+};
 #define HEADER_SIZE 8
 #define DOMAIN_FIELD 64
 #define IDENT_FIELD 32
@@ -84,7 +89,7 @@ static void usage(void)
     exit(EXIT_USAGE);
 }
 
-/* The full client: $QREXEC_CLIENT_VM_FULL, else FULL_CLIENT_RELATIVE beside this executable. */
+/* The full client: $QREXEC_CLIENT_VM_FULL, else the first of full_client_relative that exists. */
 static const char *full_client_path(void)
 {
     static char path[PATH_MAX];
@@ -100,11 +105,18 @@ static const char *full_client_path(void)
     path[n] = '\0';
     char *slash = strrchr(path, '/');
     size_t dir_len = slash == NULL ? 0 : (size_t)(slash - path) + 1;
-    if (dir_len + sizeof(FULL_CLIENT_RELATIVE) > sizeof(path)) {
-        fprintf(stderr, PROGRAM ": path of this executable too long\n");
-        exit(EXIT_LOCAL_ERROR);
+    size_t count = sizeof(full_client_relative) / sizeof(full_client_relative[0]);
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(full_client_relative[i]) + 1;
+        if (dir_len + len > sizeof(path)) {
+            fprintf(stderr, PROGRAM ": path of this executable too long\n");
+            exit(EXIT_LOCAL_ERROR);
+        }
+        memcpy(path + dir_len, full_client_relative[i], len);
+        if (i + 1 == count || access(path, X_OK) == 0) {
+            break; /* the last is reported by execv if it is not there either */
+        }
     }
-    memcpy(path + dir_len, FULL_CLIENT_RELATIVE, sizeof(FULL_CLIENT_RELATIVE));
     return path;
 }
 

@@ -104,6 +104,21 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
     }
 
     [Fact]
+    public void A_VM_to_VM_call_by_either_client_is_handed_over_and_the_calling_script_goes_on_writing()
+    {
+        File.WriteAllText(Path.Combine(_system.State, "policy.d", "20-vm-to-vm.policy"), "qubes.VMShell  *  work  personal  allow\n");
+        string native = Path.Combine(_system.Bin, "qrexec-client-vm");
+        // the C client on PATH, then the native C# client: the agent runs each call on the script's
+        // own stdout (a socket under qvm-run) and must not shut it down when the remote output ends
+        (int status, string output) = _system.Run("work", string.Join("; ",
+            "echo 'echo plain; exit 3' | qrexec-client-vm personal qubes.VMShell; echo \"status $?\"",
+            $"echo 'echo csharp; exit 4' | {native} personal qubes.VMShell; echo \"status $?\"",
+            "echo after"));
+        Assert.True(status == 0, output);
+        Assert.Equal("plain\nstatus 3\ncsharp\nstatus 4\nafter\n", output);
+    }
+
+    [Fact]
     public void A_management_qube_manages_only_the_qubes_it_created()
     {
         Assert.Equal(0, _system.Tool("qvm-create", "admin-q", "-l", "green").Status);
