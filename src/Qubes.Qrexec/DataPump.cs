@@ -23,12 +23,6 @@ public struct CallerIo
     public bool FilterError;
     /// <summary>A local process whose status counts when the remote status is 0 (§10 rule 13).</summary>
     public SpawnedProcess? LocalProcess;
-    /// <summary>
-    /// <see cref="Output"/> is a caller's own stdout handed over to this process (the agent running
-    /// a call for qrexec-client-vm): when the remote STDOUT ends it is closed, as descriptors 0-2 are,
-    /// never shut down, since the caller's process (a shell script, say) may write to it afterwards.
-    /// </summary>
-    public bool OutputIsCallersStdout;
 }
 
 /// <summary>Local side of the service end of a call: a process's pipes, or one socket.</summary>
@@ -103,7 +97,6 @@ public sealed unsafe class DataPump
     private bool _remoteStdinEof;
     private int _stdoutAlt = -1;     // the service's stdin socket, read as a second STDOUT source
     private int _inputSocket = -1;   // the same descriptor, closed when the run ends
-    private bool _outputIsCallersStdout;
     private bool _stdoutPrimaryEof;  // the service's stdout ended; STDOUT ends once its stdin socket has too
     private bool _stdoutAltUsed;     // the service wrote into its stdin socket
     private readonly int _signalsAtStart = Runtime.ServiceRunner.StdioSocketSignals;
@@ -145,7 +138,6 @@ public sealed unsafe class DataPump
         pump._sources[StreamStdin] = io.Input;
         pump._sinks[StreamStdout] = io.Output;
         pump._sinks[StreamStderr] = io.Error;
-        pump._outputIsCallersStdout = io.OutputIsCallersStdout || io.Output is >= 0 and <= 2;
         pump._filter[StreamStdout] = io.FilterOutput;
         pump._filter[StreamStderr] = io.FilterError;
         pump._prefix = io.PrefixData is { Length: > 0 } ? io.PrefixData : null;
@@ -622,14 +614,11 @@ public sealed unsafe class DataPump
 
     /// <summary>
     /// The remote ended a stream the caller writes out. Its remote STDOUT's end reaches whoever
-    /// reads the caller's output at once, not when the call is over. A socket that is also the
-    /// input (<c>--use-stdin-socket</c>), or one of our own (a local program's), is shut for
-    /// writing. The caller's stdout, as upstream does with descriptors 0-2, and any other descriptor
-    /// is closed: replaced by /dev/null, with every copy of it this process holds, which drops this
-    /// process's references to the file without freeing the descriptor numbers for reuse (the
-    /// descriptors may be owned elsewhere and closed later). Shutting the caller's stdout down
-    /// would end it for every process sharing it: the shell that ran the client could write no
-    /// more. Stderr stays open: errors are still written there.
+    /// reads the caller's output at once, not when the call is over: a socket is shut for writing;
+    /// any other descriptor (not also our input) is replaced by /dev/null, with every copy of it
+    /// this process holds, which drops this process's references to the file without freeing the
+    /// descriptor numbers for reuse (the descriptors may be owned elsewhere and closed later).
+    /// Stderr stays open: errors are still written there.
     /// </summary>
     private void CloseSink(int stream)
     {
@@ -639,12 +628,7 @@ public sealed unsafe class DataPump
         {
             return;
         }
-        if (fd == _sources[StreamStdin])
-        {
-            Libc.shutdown(fd, 1); // SHUT_WR; the input goes on
-            return;
-        }
-        if (!_outputIsCallersStdout && Libc.shutdown(fd, 1) == 0) // SHUT_WR
+        if (Libc.shutdown(fd, 1) == 0 || fd == _sources[StreamStdin]) // SHUT_WR
         {
             return;
         }

@@ -6,7 +6,7 @@
 # instance at tag v4.4.2); the suite is run from a scratch tree in which upstream's executables are
 # replaced by ours.
 # Usage: tests/upstream/socket-tests.sh UPSTREAM_CHECKOUT [--client-vm native|managed | --upstream DIR] [PYTEST ARGS...]
-#   --client-vm: which qrexec-client-vm stands for upstream's (default: native, the one qubes use)
+#   --client-vm: which qrexec-client-vm stands for upstream's (default: native, the one qubes use); managed: the C# client of the native build
 #   --upstream DIR: run the suite on upstream's own executables instead, built into DIR by
 #                   tests/upstream/build-upstream.sh (the suite's baseline on this machine)
 #   --bash-as-sh:   run the suite with /bin/sh being bash, as on the distributions upstream tests on
@@ -26,7 +26,7 @@ if [ "${1:-}" = "--bash-as-sh" ]; then bash_as_sh=1; shift; fi
 for p in python3-psutil python3-pytest python3-pytest-timeout; do
     dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
 done
-bin="$root/artifacts/bin/qubes/release"
+bin="$root/artifacts/bin/qubes/aot"   # the native executables, which the system runs
 [ -x "$bin/qrexec-daemon" ] || (cd "$root" && ./qubes build)
 scratch="$(mktemp -d /tmp/qrexec-upstream-tests.XXXXXX)"
 trap 'rm -rf "$scratch"' EXIT

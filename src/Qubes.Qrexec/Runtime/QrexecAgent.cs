@@ -470,7 +470,7 @@ public sealed class QrexecAgent : IDisposable
                 problem = "data handshake failed";
                 return;
             }
-            CallerIo io = new() { Input = client.Stdio![0].Fd, Output = client.Stdio[1].Fd, Error = client.Stdio[2].Fd, OutputIsCallersStdout = true };
+            CallerIo io = new() { Input = client.Stdio![0].Fd, Output = client.Stdio[1].Fd, Error = client.Stdio[2].Fd };
             // a pipe to or from the caller holds as much as the service's sockets do, so that bulk
             // data moves in large steps; not a pipe (a file, a terminal, a socket): nothing changes
             Libc.fcntl(io.Input, Libc.F_SETPIPE_SZ, ServiceRunner.ServicePipeSize);
