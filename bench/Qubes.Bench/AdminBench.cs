@@ -23,12 +23,7 @@ internal static class AdminBench
 {
     public static int Run(int count, int rounds)
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        string bin = Path.Combine(root!, "artifacts", "bin", "qubes", "aot");
+        string bin = Checkout.NativeBin;
         string state = Path.Combine(Path.GetTempPath(), $"qubes-bench-admin-{Environment.ProcessId}");
         try
         {

@@ -26,14 +26,10 @@ internal static class StartBench
 
     public static int Run(int count, int rounds)
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        string aot = Path.Combine(root!, "artifacts", "bin", "qubes", "aot");
-        string jit = Path.Combine(root!, "artifacts", "bin", "qubes", "release");
-        string native = Path.Combine(root!, "artifacts", "native");
+        string root = Checkout.Root;
+        string aot = Checkout.NativeBin;
+        string jit = Path.Combine(root, "artifacts", "bin", "qubes", "release");
+        string native = Path.Combine(root, "artifacts", "native");
         if (!File.Exists(Path.Combine(aot, "qubes")))
         {
             throw new FileNotFoundException($"the native executables are not built in {aot} (run ./qubes build)");
@@ -45,7 +41,7 @@ internal static class StartBench
         {
             string timer = Path.Combine(dir, "bench-time");
             Gcc.Compile(Path.Combine(AppContext.BaseDirectory, "bench-time.c"), timer, "-static");
-            string empty = PublishEmpty(root!, Path.Combine(dir, "empty"));
+            string empty = PublishEmpty(root, Path.Combine(dir, "empty"));
             Tool(aot, state, null, "qubes", "up");
             File.WriteAllText(Path.Combine(state, "policy.d", "20-bench.policy"), "qubes.VMShell  *  work  personal  allow\n");
             Tool(aot, state, null, "qvm-start", "work", "personal");
