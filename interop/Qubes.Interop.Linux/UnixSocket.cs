@@ -19,8 +19,51 @@ public static unsafe class UnixSocket
         return addr;
     }
 
-    /// <summary>Creates a listening socket at <paramref name="path"/>, replacing any stale file.</summary>
+    private static int s_staged;
+
+    /// <summary>
+    /// Creates a listening socket at <paramref name="path"/>, replacing any stale file. The socket is
+    /// bound under a hidden name in the same directory and renamed to <paramref name="path"/> only once
+    /// it listens, so whoever waits for the file to appear can connect at once (a bound socket that does
+    /// not listen yet refuses connections). Where the hidden name would not fit an AF_UNIX address, the
+    /// socket is bound at <paramref name="path"/> directly.
+    /// </summary>
     public static SafeFd Listen(string path, int backlog)
+    {
+        string staging = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? ".",
+            $".{Environment.ProcessId}-{System.Threading.Interlocked.Increment(ref s_staged)}.sock~");
+        if (Encoding.UTF8.GetByteCount(staging) >= 108)
+        {
+            staging = path;
+        }
+        Address(path, out _); // the final name must fit too
+        Libc.sockaddr_un addr = Address(staging, out uint len);
+        Unlink(staging);
+        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
+        if (Libc.bind(fd.Fd, &addr, len) < 0 || Libc.listen(fd.Fd, backlog) < 0)
+        {
+            Errno e = LastError.Get();
+            fd.Dispose();
+            Unlink(staging);
+            throw new LinuxException($"bind/listen {path}", e);
+        }
+        if (!ReferenceEquals(staging, path))
+        {
+            try
+            {
+                System.IO.File.Move(staging, path, overwrite: true);
+            }
+            catch
+            {
+                fd.Dispose();
+                Unlink(staging);
+                throw;
+            }
+        }
+        return fd;
+    }
+
+    private static void Unlink(string path)
     {
         try
         {
@@ -29,15 +72,6 @@ public static unsafe class UnixSocket
         catch (System.IO.DirectoryNotFoundException)
         {
         }
-        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
-        Libc.sockaddr_un addr = Address(path, out uint len);
-        if (Libc.bind(fd.Fd, &addr, len) < 0 || Libc.listen(fd.Fd, backlog) < 0)
-        {
-            Errno e = LastError.Get();
-            fd.Dispose();
-            throw new LinuxException($"bind/listen {path}", e);
-        }
-        return fd;
     }
 
     /// <summary>Connects to <paramref name="path"/>; returns null with the errno on failure.</summary>
