@@ -27,9 +27,18 @@ trap 'rm -rf "$work"' EXIT
 [ -x "$boot" ] || [ -f "$boot" ] || { echo "xen run: $boot not found" >&2; exit 2; }
 start=$(date +%s)
 
-echo "xen run: publishing the C# peer (self-contained, trimmed) and building the libxenvchan peer"
-dotnet publish "$root/tests/xen/Qubes.XenPeer" -c Release -r linux-x64 --self-contained \
-    -p:PublishTrimmed=true -p:InvariantGlobalization=true -nologo -v quiet -o "$work/peer" >/dev/null
+# The C# peer is compiled ahead of time (native), as the system's executables are; XEN_PEER_BUILD=jit
+# publishes it self-contained and trimmed on the JIT runtime instead.
+peer_build="${XEN_PEER_BUILD:-native}"
+case "$peer_build" in
+    native) peer_flags=(-p:PublishAot=true) ;;
+    jit) peer_flags=(--self-contained -p:PublishTrimmed=true) ;;
+    *) echo "xen run: XEN_PEER_BUILD is native or jit, not '$peer_build'" >&2; exit 2 ;;
+esac
+echo "xen run: publishing the C# peer ($peer_build) and building the libxenvchan peer"
+dotnet publish "$root/tests/xen/Qubes.XenPeer" -c Release -r linux-x64 "${peer_flags[@]}" \
+    -p:InvariantGlobalization=true -nologo -v quiet -o "$work/peer" >/dev/null
+rm -f "$work/peer/"*.pdb "$work/peer/"*.dbg
 gcc -O2 -Wall -Werror "$root/native/vchan-peer.c" -o "$work/peer/vchan-peer" -lxenvchan -lxenstore
 
 mkdir -p "$work/dom0" "$work/domu"
