@@ -6,15 +6,20 @@ namespace Qubes.Interop.Linux;
 /// <summary>Path-bound AF_UNIX stream sockets.</summary>
 public static unsafe class UnixSocket
 {
+    /// <summary>The longest path an AF_UNIX address holds, in bytes (sun_path is 108 with the terminating zero).</summary>
+    private const int MaxPathBytes = 107;
+
+    private static bool Fits(string path) => Encoding.UTF8.GetByteCount(path) <= MaxPathBytes;
+
     private static Libc.sockaddr_un Address(string path, out uint length)
     {
         Libc.sockaddr_un addr = new() { sun_family = Libc.AF_UNIX };
         int n = Encoding.UTF8.GetByteCount(path);
-        if (n >= 108)
+        if (n > MaxPathBytes)
         {
-            throw new ArgumentException($"socket path too long ({n} bytes, limit 107): {path}", nameof(path));
+            throw new ArgumentException($"socket path too long ({n} bytes, limit {MaxPathBytes}): {path}", nameof(path));
         }
-        Encoding.UTF8.GetBytes(path, new Span<byte>(addr.sun_path, 108));
+        Encoding.UTF8.GetBytes(path, new Span<byte>(addr.sun_path, MaxPathBytes + 1));
         length = (uint)(2 + n + 1);
         return addr;
     }
@@ -30,13 +35,14 @@ public static unsafe class UnixSocket
     /// </summary>
     public static SafeFd Listen(string path, int backlog)
     {
+        Address(path, out _); // the final name must fit too
         string staging = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? ".",
             $".{Environment.ProcessId}-{System.Threading.Interlocked.Increment(ref s_staged)}.sock~");
-        if (Encoding.UTF8.GetByteCount(staging) >= 108)
+        bool staged = Fits(staging);
+        if (!staged)
         {
             staging = path;
         }
-        Address(path, out _); // the final name must fit too
         Libc.sockaddr_un addr = Address(staging, out uint len);
         Unlink(staging);
         SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
@@ -47,7 +53,7 @@ public static unsafe class UnixSocket
             Unlink(staging);
             throw new LinuxException($"bind/listen {path}", e);
         }
-        if (!ReferenceEquals(staging, path))
+        if (staged)
         {
             try
             {
