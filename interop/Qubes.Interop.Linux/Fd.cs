@@ -29,6 +29,17 @@ public static unsafe class Fd
         return Errno.None;
     }
 
+    /// <summary>A pipe, both ends close-on-exec.</summary>
+    public static (SafeFd Read, SafeFd Write) Pipe()
+    {
+        int* fds = stackalloc int[2];
+        if (Libc.pipe2(fds, Libc.O_CLOEXEC) < 0)
+        {
+            throw new LinuxException("pipe2", LastError.Get());
+        }
+        return (new SafeFd(fds[0]), new SafeFd(fds[1]));
+    }
+
     /// <summary>
     /// Points <paramref name="fd"/>, and every other descriptor of this process that shares its open
     /// file description, at /dev/null: the file loses all of this process's references (a reader
@@ -147,6 +158,67 @@ public static unsafe class Fd
             }
             return r > 0 && (p.revents & (Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL)) != 0 ? 1 : 0;
         }
+    }
+
+    /// <summary>Everything <paramref name="fd"/> gives until its end (or a read error, which ends it too).</summary>
+    public static byte[] ReadToEnd(int fd)
+    {
+        byte[] data = new byte[4096];
+        int length = 0;
+        while (ReadMore(fd, ref data, ref length))
+        {
+        }
+        return data.AsSpan(0, length).ToArray();
+    }
+
+    /// <summary>
+    /// Everything two descriptors give until both end, read as it comes (a child's output and error
+    /// pipes: reading one to its end first could leave the child blocked on a full other one).
+    /// </summary>
+    public static (byte[] First, byte[] Second) ReadToEnd(int first, int second)
+    {
+        byte[] a = new byte[4096], b = new byte[256];
+        int lengthA = 0, lengthB = 0;
+        bool openA = true, openB = true;
+        Libc.pollfd* p = stackalloc Libc.pollfd[2];
+        while (openA || openB)
+        {
+            p[0] = new() { fd = openA ? first : -1, events = Libc.POLLIN };
+            p[1] = new() { fd = openB ? second : -1, events = Libc.POLLIN };
+            if (Libc.poll(p, 2, -1) < 0)
+            {
+                if (LastError.Get() == Errno.EINTR)
+                {
+                    continue;
+                }
+                break;
+            }
+            if (p[0].revents != 0)
+            {
+                openA = ReadMore(first, ref a, ref lengthA);
+            }
+            if (p[1].revents != 0)
+            {
+                openB = ReadMore(second, ref b, ref lengthB);
+            }
+        }
+        return (a.AsSpan(0, lengthA).ToArray(), b.AsSpan(0, lengthB).ToArray());
+    }
+
+    /// <summary>One read appended to <paramref name="data"/> (grown when full); whether there may be more.</summary>
+    private static bool ReadMore(int fd, ref byte[] data, ref int length)
+    {
+        if (length == data.Length)
+        {
+            Array.Resize(ref data, data.Length * 2);
+        }
+        int n = Read(fd, data.AsSpan(length));
+        if (n <= 0)
+        {
+            return false;
+        }
+        length += n;
+        return true;
     }
 
     /// <summary>Waits until <paramref name="fd"/> is readable. Returns 1 readable, 0 timeout, -errno, or -EPIPE on hang-up without data.</summary>

@@ -106,7 +106,9 @@ public static unsafe class UnixSocket
         return fd >= 0 ? fd : -(int)LastError.Get();
     }
 
-    /// <summary>Pid of the process at the other end of a connected AF_UNIX socket.</summary>
+    /// <summary>Shuts down the sending direction: the peer reads the end of what was sent, and can still answer.</summary>
+    public static void ShutdownSend(int socket) => Libc.shutdown(socket, Libc.SHUT_WR);
+
     /// <summary>Asks for <paramref name="bytes"/> of send and receive buffer (best effort: the kernel caps it at its maximum).</summary>
     public static void SetBufferSizes(int socket, int bytes)
     {
@@ -114,6 +116,7 @@ public static unsafe class UnixSocket
         Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &bytes, sizeof(int));
     }
 
+    /// <summary>Pid of the process at the other end of a connected AF_UNIX socket.</summary>
     public static int PeerPid(int socket)
     {
         Libc.ucred cred;

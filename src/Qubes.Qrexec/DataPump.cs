@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Qubes.Interop.Linux;
-using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Transport;
 
 namespace Qubes.Qrexec;

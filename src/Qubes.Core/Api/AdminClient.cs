@@ -1,8 +1,9 @@
 using System;
 using System.IO;
 using System.Linq;
-using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
+using Qubes.Interop.Linux;
 
 namespace Qubes.Core.Api;
 
@@ -33,26 +34,16 @@ public sealed class SocketTransport(string path) : IAdminTransport
     public byte[] Call(string method, string argument, string destination, byte[] payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        using Socket socket = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        using SafeFd socket = UnixSocket.TryConnect(path, out Errno error)
+            ?? throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: [Errno {(int)error}] {Marshal.GetPInvokeErrorMessage((int)error)}");
+        if (Fd.WriteAll(socket.Fd, Encoding.ASCII.GetBytes($"{method}+{argument} dom0 name {destination}\0")) == Errno.None)
         {
-            socket.Connect(new UnixDomainSocketEndPoint(path));
+            Fd.WriteAll(socket.Fd, payload);
         }
-        catch (SocketException e)
-        {
-            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: {e.Message}");
-        }
-        socket.Send(Encoding.ASCII.GetBytes($"{method}+{argument} dom0 name {destination}\0"));
-        socket.Send(payload);
-        socket.Shutdown(SocketShutdown.Send);
-        using MemoryStream reply = new();
-        byte[] buffer = new byte[16384];
-        int n;
-        while ((n = socket.Receive(buffer)) > 0)
-        {
-            reply.Write(buffer, 0, n);
-        }
-        return reply.ToArray();
+        // qubesd answers once the call is complete, at the end of what this side sends; a qubesd
+        // that closed early may still have sent its reply, which is what the caller is told
+        UnixSocket.ShutdownSend(socket.Fd);
+        return Fd.ReadToEnd(socket.Fd);
     }
 }
 
@@ -62,44 +53,55 @@ public sealed class SocketTransport(string path) : IAdminTransport
 /// </summary>
 public sealed class QrexecTransport(string? client = null) : IAdminTransport
 {
-    /// <summary>The first <c>qrexec-client-vm</c> on PATH (the qube's own; not one beside this program, where Process.Start would look first).</summary>
-    private readonly string _client = client ?? (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
-        .Select(static d => Path.Combine(d, "qrexec-client-vm")).FirstOrDefault(File.Exists) ?? "qrexec-client-vm";
+    /// <summary>The first <c>qrexec-client-vm</c> on PATH (the qube's own; not one beside this program).</summary>
+    private readonly string _client = client ?? OnPath("qrexec-client-vm");
+
+    private static string OnPath(string program)
+    {
+        foreach (string directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(directory, program);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return program;
+    }
 
     /// <inheritdoc/>
     public byte[] Call(string method, string argument, string destination, byte[] payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        System.Diagnostics.ProcessStartInfo psi = new(_client)
+        (SafeFd inputRead, SafeFd inputWrite) = Fd.Pipe();
+        (SafeFd outputRead, SafeFd outputWrite) = Fd.Pipe();
+        (SafeFd errorRead, SafeFd errorWrite) = Fd.Pipe();
+        using (inputWrite)
+        using (outputRead)
+        using (errorRead)
         {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.ArgumentList.Add(destination == "dom0" ? "@adminvm" : destination);
-        psi.ArgumentList.Add(method + "+" + argument);
-        System.Diagnostics.Process? started;
-        try
-        {
-            started = System.Diagnostics.Process.Start(psi);
+            SpawnedProcess? started;
+            Errno error;
+            using (inputRead)
+            using (outputWrite)
+            using (errorWrite)
+            {
+                started = Spawner.Start(_client, [_client, destination == "dom0" ? "@adminvm" : destination, method + "+" + argument],
+                    Spawner.CurrentEnvironment(), inputRead.Fd, outputWrite.Fd, errorWrite.Fd, out error);
+            }
+            using SpawnedProcess process = started
+                ?? throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: neither its socket nor {_client} is here ({Marshal.GetPInvokeErrorMessage((int)error)})");
+            // the payload is small (a pipe holds it whole) and the client reads it before it answers
+            Fd.WriteAll(inputWrite.Fd, payload);
+            inputWrite.Dispose();
+            (byte[] reply, byte[] message) = Fd.ReadToEnd(outputRead.Fd, errorRead.Fd);
+            process.WaitUntil(-1);
+            if (process.ExitCode != 0)
+            {
+                throw new QubesException("QubesDaemonAccessError", $"Service call error: {Encoding.UTF8.GetString(message).Trim()}");
+            }
+            return reply;
         }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new QubesException("QubesDaemonAccessError", $"Failed to connect to qubesd service: neither its socket nor {_client} is here ({e.Message})");
-        }
-        using System.Diagnostics.Process process = started ?? throw new QubesException("QubesDaemonAccessError", $"Failed to start {_client}");
-        System.Threading.Tasks.Task<string> error = process.StandardError.ReadToEndAsync();
-        process.StandardInput.BaseStream.Write(payload);
-        process.StandardInput.Close();
-        using MemoryStream reply = new();
-        process.StandardOutput.BaseStream.CopyTo(reply);
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new QubesException("QubesDaemonAccessError", $"Service call error: {error.Result.Trim()}");
-        }
-        return reply.ToArray();
     }
 }
 

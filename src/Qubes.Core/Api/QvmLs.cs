@@ -4,8 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using Qubes.Cli;
-using System.Text;
-using System.Text.RegularExpressions;
 
 namespace Qubes.Core.Api;
 
@@ -250,7 +248,7 @@ public static class QvmLs
         List<Vm> named = [];
         foreach (string pattern in o.Names)
         {
-            List<Vm> found = [.. qubes.Values.Where(vm => Glob(pattern, vm.Name))];
+            List<Vm> found = [.. qubes.Values.Where(vm => Glob.Match(pattern, vm.Name))];
             named.AddRange(found.Count > 0 ? found : throw new UsageException($"no such domain: '{pattern}'"));
         }
         IEnumerable<Vm> vms = (o.Names.Count == 0 ? qubes.Values.Where(vm => !o.Exclude.Contains(vm.Name)) : named.Distinct())
@@ -377,34 +375,6 @@ public static class QvmLs
     private static Dictionary<string, string> KeyValues(string line)
         => line.Split(' ').Where(static item => item.Contains('=', StringComparison.Ordinal))
             .Select(static item => item.Split('=', 2)).DistinctBy(static kv => kv[0]).ToDictionary(static kv => kv[0], static kv => kv[1], StringComparer.Ordinal);
-
-    /// <summary>Shell-style wildcard match (<c>*</c>, <c>?</c>, <c>[…]</c>, <c>[!…]</c>) of a whole name.</summary>
-    private static bool Glob(string pattern, string name)
-    {
-        StringBuilder regex = new("^");
-        for (int i = 0; i < pattern.Length; i++)
-        {
-            int end = pattern[i] == '[' ? pattern.IndexOf(']', Math.Min(pattern.Length, i + (i + 1 < pattern.Length && pattern[i + 1] == '!' ? 3 : 2))) : -1;
-            if (end > 0)
-            {
-                string body = pattern[(i + 1)..end].Replace("\\", "\\\\", StringComparison.Ordinal).Replace("[", "\\[", StringComparison.Ordinal).Replace("]", "\\]", StringComparison.Ordinal);
-                regex.Append('[').Append(body.StartsWith('!') ? "^" + body[1..] : body.StartsWith('^') ? "\\" + body : body).Append(']');
-                i = end;
-            }
-            else
-            {
-                regex.Append(pattern[i] switch { '*' => ".*", '?' => ".", char c => Regex.Escape(c.ToString()) });
-            }
-        }
-        try
-        {
-            return Regex.IsMatch(name, regex.Append("\\z").ToString(), RegexOptions.Singleline | RegexOptions.CultureInvariant);
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
 
     /// <summary>The command line, parsed.</summary>
     private sealed class Options

@@ -1,7 +1,6 @@
 using System;
 using System.Threading;
 using Qubes.Interop.Linux;
-using Qubes.Qrexec.Processes;
 
 namespace Qubes.Qrexec.Policy;
 

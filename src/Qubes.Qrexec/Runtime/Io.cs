@@ -180,7 +180,7 @@ public static class Io
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc")]
+    [System.Runtime.InteropServices.DllImport("libc.so.6")]
     private static extern uint umask(uint mask);
 
     /// <summary>Reads a u32 pair (exec_params without trailer).</summary>

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using Qubes.Interop.Linux;
-using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Services;
 using Qubes.Qrexec.Transport;
 

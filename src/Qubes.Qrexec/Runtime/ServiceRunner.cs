@@ -7,7 +7,6 @@ using System.Net.Sockets;
 using System.Text;
 using System.Threading;
 using Qubes.Interop.Linux;
-using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Services;
 using Qubes.Qrexec.Transport;
 
@@ -224,7 +223,7 @@ public static class ServiceRunner
         SafeFd? stderrRead = null, stderrWrite = null;
         if (!dom0)
         {
-            (stderrRead, stderrWrite) = Pipe();
+            (stderrRead, stderrWrite) = Fd.Pipe();
         }
         SpawnedProcess? process;
         using (stdinTheirs)
@@ -344,7 +343,7 @@ public static class ServiceRunner
         {
             return;
         }
-        (SafeFd read, SafeFd write) = Pipe();
+        (SafeFd read, SafeFd write) = Fd.Pipe();
         List<string> environment = [.. ServiceEnvironment.Build(ServiceEnvironment.Current(), command, Environment.ProcessId)];
         environment.RemoveAll(static v => v.StartsWith(ServiceEnvironment.RemoteDomainVariable + "=", StringComparison.Ordinal));
         environment.Add($"{ServiceEnvironment.RemoteDomainVariable}={command.Source}");
@@ -373,18 +372,8 @@ public static class ServiceRunner
         return (ours, theirs);
     }
 
-    private static unsafe (SafeFd Read, SafeFd Write) Pipe()
-    {
-        int* fds = stackalloc int[2];
-        if (Libc.pipe2(fds, Libc.O_CLOEXEC) < 0)
-        {
-            throw new LinuxException("pipe2", LastError.Get());
-        }
-        return (new SafeFd(fds[0]), new SafeFd(fds[1]));
-    }
-
     private static bool IsRoot() => geteuid() == 0;
 
-    [System.Runtime.InteropServices.DllImport("libc")]
+    [System.Runtime.InteropServices.DllImport("libc.so.6")]
     private static extern uint geteuid();
 }

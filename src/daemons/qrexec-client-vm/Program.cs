@@ -267,6 +267,6 @@ internal static class Program
         return size > 0;
     }
 
-    [System.Runtime.InteropServices.DllImport("libc")]
+    [System.Runtime.InteropServices.DllImport("libc.so.6")]
     private static extern int isatty(int fd);
 }

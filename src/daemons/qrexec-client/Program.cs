@@ -5,7 +5,6 @@ using System.Text;
 using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
-using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Runtime;
 using Qubes.Qrexec.Services;
 using Qubes.Qrexec.Transport;

@@ -5,7 +5,6 @@ using System.Threading;
 using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
-using Qubes.Qrexec.Processes;
 using Qubes.Qrexec.Runtime;
 using Qubes.Qrexec.Transport;
 

@@ -1,11 +1,10 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
-using System.Threading.Tasks;
 using Qubes.Cli;
 using Qubes.Core;
 using Qubes.Core.Api;
+using Qubes.Interop.Linux;
 
 namespace Qubes.Tools;
 
@@ -172,50 +171,61 @@ internal static class Program
     /// <summary>Runs <paramref name="service"/> in <paramref name="vm"/> through qrexec-client; returns the remote exit status.</summary>
     private static int RunIn(string vm, string user, string service, string? input, bool passIo, string? localcmd, bool wait)
     {
+        string client = Path.Combine(AppContext.BaseDirectory, "qrexec-client");
+        List<string> argv = [client];
+        List<string> environment = Spawner.CurrentEnvironment();
         string? state = Environment.GetEnvironmentVariable("QUBES_STATE_DIR");
-        ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, "qrexec-client")) { UseShellExecute = false };
         if (state != null)
         {
             SystemLayout layout = new(state);
-            psi.ArgumentList.Add("--socket-dir=" + layout.QrexecSockets);
-            psi.Environment["QUBES_LOHV_DIR"] = layout.Broker;
+            argv.Add("--socket-dir=" + layout.QrexecSockets);
+            environment.RemoveAll(static v => v.StartsWith("QUBES_LOHV_DIR=", StringComparison.Ordinal));
+            environment.Add("QUBES_LOHV_DIR=" + layout.Broker);
         }
-        psi.ArgumentList.Add("-d");
-        psi.ArgumentList.Add(vm);
+        argv.Add("-d");
+        argv.Add(vm);
         if (localcmd != null)
         {
-            psi.ArgumentList.Add("-l");
-            psi.ArgumentList.Add(localcmd);
+            argv.Add("-l");
+            argv.Add(localcmd);
         }
-        psi.ArgumentList.Add($"{user}:QUBESRPC {service} dom0");
-        psi.RedirectStandardInput = input != null || !passIo;
-        psi.RedirectStandardOutput = !passIo;
-        psi.RedirectStandardError = !passIo;
-        using Process process = Process.Start(psi)!;
-        Task? drain = null;
-        if (!passIo)
-        {
-            drain = Task.WhenAll(process.StandardOutput.BaseStream.CopyToAsync(Stream.Null), process.StandardError.BaseStream.CopyToAsync(Stream.Null));
-        }
+        argv.Add($"{user}:QUBESRPC {service} dom0");
+        // the command's input through a pipe when there is some to give; without --pass-io the
+        // remote program's input is empty and its output is dropped
+        SafeFd? readEnd = null, writeEnd = null;
         if (input != null)
         {
-            process.StandardInput.Write(input);
-            if (passIo)
-            {
-                Console.OpenStandardInput().CopyTo(process.StandardInput.BaseStream);
-            }
-            process.StandardInput.Close();
+            (readEnd, writeEnd) = Fd.Pipe();
         }
-        else if (!passIo)
+        SpawnedProcess? started;
+        Errno error;
+        using (readEnd)
         {
-            process.StandardInput.Close();
+            started = Spawner.Start(client, argv, environment, readEnd?.Fd ?? (passIo ? 0 : -1), passIo ? 1 : -1, passIo ? 2 : -1, out error);
+        }
+        using SpawnedProcess? process = started;
+        using (writeEnd)
+        {
+            if (writeEnd != null)
+            {
+                // a client that ended early closed the pipe: what is left to write goes nowhere (EPIPE)
+                Fd.WriteAll(writeEnd.Fd, System.Text.Encoding.UTF8.GetBytes(input!));
+                Span<byte> buffer = stackalloc byte[passIo ? 16384 : 0];
+                int n;
+                while (passIo && (n = Fd.Read(0, buffer)) > 0 && Fd.WriteAll(writeEnd.Fd, buffer[..n]) == Errno.None)
+                {
+                }
+            }
+        }
+        if (process == null)
+        {
+            throw new IOException($"cannot start {client}: {error}");
         }
         if (!wait)
         {
             return 0;
         }
-        process.WaitForExit();
-        drain?.Wait();
-        return process.ExitCode;
+        process.WaitUntil(-1);
+        return process.ExitCode!.Value;
     }
 }

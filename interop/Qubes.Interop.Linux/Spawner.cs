@@ -2,9 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
-using Qubes.Interop.Linux;
 
-namespace Qubes.Qrexec.Processes;
+namespace Qubes.Interop.Linux;
 
 /// <summary>
 /// A child process started with posix_spawn on descriptors we chose, watched through a pidfd so
@@ -18,6 +17,9 @@ public sealed class SpawnedProcess : IDisposable
         Pid = pid;
         PidFd = pidFd;
     }
+
+    /// <summary>The status given to a process whose exit someone else collected (qrexec's status for a failure of its own).</summary>
+    public const int StatusUnknown = 125;
 
     public int Pid { get; }
 
@@ -74,7 +76,7 @@ public sealed class SpawnedProcess : IDisposable
             {
                 continue;
             }
-            ExitCode = QrexecProtocol.ExitProblem; // ECHILD: someone else reaped it
+            ExitCode = StatusUnknown; // ECHILD: someone else reaped it
             return true;
         }
         int signal = status & 0x7f;
@@ -281,45 +283,45 @@ public static unsafe partial class Spawner
         return (IntPtr)p;
     }
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, IntPtr* argv, IntPtr* envp);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawn_file_actions_init(void* actions);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawn_file_actions_destroy(void* actions);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawn_file_actions_addchdir_np(void* actions, byte* path);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawnattr_init(void* attr);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawnattr_destroy(void* attr);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawnattr_setflags(void* attr, short flags);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawnattr_setsigmask(void* attr, void* sigset);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int posix_spawnattr_setsigdefault(void* attr, void* sigset);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int sigemptyset(void* set);
 
-    [LibraryImport("libc")]
+    [LibraryImport(Libraries.Libc)]
     private static partial int sigaddset(void* set, int signal);
 
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
     private static partial nint syscall(nint number, nint a, nint b);
 
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
     internal static partial int waitpid(int pid, int* status, int options);
 }
