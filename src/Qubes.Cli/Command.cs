@@ -41,14 +41,22 @@ public sealed class Command
     {
         ArgumentException.ThrowIfNullOrEmpty(prog);
         ArgumentNullException.ThrowIfNull(options);
-        if (!options.Any(static o => o.IsHelp))
+        bool help = false;
+        HashSet<string> names = new(StringComparer.Ordinal);
+        foreach (Option option in options)
+        {
+            help |= option.IsHelp;
+            foreach (string name in option.Names)
+            {
+                if (!names.Add(name))
+                {
+                    throw new ArgumentException($"option {name} declared twice", nameof(options));
+                }
+            }
+        }
+        if (!help)
         {
             throw new ArgumentException("a command needs a help option", nameof(options));
-        }
-        string? twice = options.SelectMany(static o => o.Names).GroupBy(static n => n, StringComparer.Ordinal).FirstOrDefault(static g => g.Count() > 1)?.Key;
-        if (twice != null)
-        {
-            throw new ArgumentException($"option {twice} declared twice", nameof(options));
         }
         Prog = prog;
         Style = style;
@@ -98,7 +106,17 @@ public sealed class Command
     public string Help => Style == HelpStyle.Argparse ? ArgparseHelpText() : GetoptHelpText();
 
     /// <summary>The option called <paramref name="name"/> exactly, if the command has one.</summary>
-    public Option? Find(string name) => Options.FirstOrDefault(o => o.Names.Contains(name, StringComparer.Ordinal));
+    public Option? Find(string name)
+    {
+        foreach (Option option in Options)
+        {
+            if (Array.IndexOf(option.Names, name) >= 0)
+            {
+                return option;
+            }
+        }
+        return null;
+    }
 
     /// <summary>
     /// Runs <paramref name="body"/>, the command's work with its parsing: when the parser meets the
@@ -159,10 +177,10 @@ public sealed class Command
         {
             return false;
         }
-        string rest = arg[1..];
-        int dot = rest.IndexOf('.', StringComparison.Ordinal);
-        string whole = dot < 0 ? rest : rest[..dot], fraction = dot < 0 ? "" : rest[(dot + 1)..];
-        return whole.All(char.IsAsciiDigit) && fraction.All(char.IsAsciiDigit) && (dot < 0 ? whole.Length > 0 : fraction.Length > 0);
+        ReadOnlySpan<char> rest = arg.AsSpan(1);
+        int dot = rest.IndexOf('.');
+        ReadOnlySpan<char> whole = dot < 0 ? rest : rest[..dot], fraction = dot < 0 ? default : rest[(dot + 1)..];
+        return !whole.ContainsAnyExceptInRange('0', '9') && !fraction.ContainsAnyExceptInRange('0', '9') && (dot < 0 ? whole.Length > 0 : fraction.Length > 0);
     }
 
     /// <summary>
@@ -220,15 +238,31 @@ public sealed class Command
         {
             return exact;
         }
-        Option[] matches = [.. Options.Where(o => o.Names.Any(n => n.StartsWith("--", StringComparison.Ordinal) && n.StartsWith(name, StringComparison.Ordinal)))];
-        if (matches.Length > 1)
+        List<Option> matches = [];
+        List<string> candidates = [];
+        foreach (Option option in Options)
         {
-            string candidates = string.Join(", ", matches.SelectMany(o => o.Names.Where(n => n.StartsWith(name, StringComparison.Ordinal))));
-            throw new UsageException(Style == HelpStyle.Argparse
-                ? $"ambiguous option: {arg} could match {candidates}"
-                : $"option '{name}' is ambiguous; possibilities: {candidates}");
+            bool matched = false;
+            foreach (string n in option.Names)
+            {
+                if (n.StartsWith("--", StringComparison.Ordinal) && n.StartsWith(name, StringComparison.Ordinal))
+                {
+                    matched = true;
+                    candidates.Add(n);
+                }
+            }
+            if (matched)
+            {
+                matches.Add(option);
+            }
         }
-        return matches.Length == 1 ? matches[0] : null;
+        if (matches.Count > 1)
+        {
+            throw new UsageException(Style == HelpStyle.Argparse
+                ? $"ambiguous option: {arg} could match {string.Join(", ", candidates)}"
+                : $"option '{name}' is ambiguous; possibilities: {string.Join(", ", candidates)}");
+        }
+        return matches.Count == 1 ? matches[0] : null;
     }
 
     private Parsed Take(Option option, string name, string? inline, IReadOnlyList<string> args, ref int i)

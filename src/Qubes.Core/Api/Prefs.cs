@@ -179,9 +179,26 @@ public static class Prefs
         foreach (string line in client.Call(prefix + "GetAll", destination).Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             int space = line.IndexOf(' ', StringComparison.Ordinal);
-            all[line[..space]] = Unescape(line[(space + 1)..]);
+            all[line[..space]] = Unescape(line.AsSpan(space + 1));
         }
         return all;
+    }
+
+    /// <summary>One property's <c>Get</c> text, unescaped, out of a whole <c>*.property.GetAll</c> reply; null when it has no line for the property.</summary>
+    internal static string? FromGetAll(string reply, string property)
+    {
+        ReadOnlySpan<char> rest = reply;
+        while (!rest.IsEmpty)
+        {
+            int end = rest.IndexOf('\n');
+            ReadOnlySpan<char> line = end < 0 ? rest : rest[..end];
+            if (line.Length > property.Length && line[property.Length] == ' ' && line.StartsWith(property, StringComparison.Ordinal))
+            {
+                return Unescape(line[(property.Length + 1)..]);
+            }
+            rest = end < 0 ? default : rest[(end + 1)..];
+        }
+        return null;
     }
 
     /// <summary><c>default=B type=T VALUE</c>.</summary>
@@ -196,8 +213,12 @@ public static class Prefs
     }
 
     /// <summary>Undoes the GetAll escaping (<c>\\</c> for a backslash, <c>\n</c> for a newline) in one pass.</summary>
-    private static string Unescape(string text)
+    private static string Unescape(ReadOnlySpan<char> text)
     {
+        if (!text.Contains('\\'))
+        {
+            return new string(text);
+        }
         System.Text.StringBuilder result = new(text.Length);
         for (int i = 0; i < text.Length; i++)
         {

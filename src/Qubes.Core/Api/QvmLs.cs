@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
-using System.Linq;
 using Qubes.Cli;
 
 namespace Qubes.Core.Api;
@@ -56,8 +55,19 @@ public static class QvmLs
         Option Format(string help, string? metavar, params string[] names) => new(help, names) { Section = Formatting, Group = "format", Metavar = metavar };
         Option Filter(string help, string? metavar, params string[] names) => new(help, names) { Section = Filtering, Metavar = metavar, Arity = metavar == null ? Arity.None : Arity.OneOrMore };
         Option Choice(string help, string name) => new(help, name) { Section = Filtering, Metavar = "<y|n>" };
-        string[] formats = [.. s_formats.Select(static f => f.Name).Order(StringComparer.Ordinal)];
-        string[] columns = [.. s_columns.Keys.Append("NAME").Order(StringComparer.Ordinal).Select(static c => c + ","), "and", "any", "VM", "property"];
+        string[] formats = FormatNames();
+        Array.Sort(formats, StringComparer.Ordinal);
+        for (int i = 0; i < formats.Length - 1; i++)
+        {
+            formats[i] += ",";
+        }
+        List<string> columns = [.. s_columns.Keys, "NAME"];
+        columns.Sort(StringComparer.Ordinal);
+        for (int i = 0; i < columns.Count; i++)
+        {
+            columns[i] += ",";
+        }
+        columns.AddRange(["and", "any", "VM", "property"]);
         return new("qvm-ls", HelpStyle.Argparse, ToolText.QubesOptions(
             new Option("perform the action on all qubes", "--all"),
             new Option("exclude the qube from --all", "--exclude") { Metavar = "EXCLUDE" },
@@ -93,8 +103,8 @@ public static class QvmLs
         {
             Description = "List Qubes domains and their parameters.",
             Positionals = [new("[VMNAME ...]", "VMNAME")],
-            Epilog = "available formats (see --help-formats):\n" + ToolText.Wrap(" ", [.. formats.SkipLast(1).Select(static f => f + ","), formats[^1]], 80, "  ")
-                + "\n\navailable columns (see --help-columns):\n" + ToolText.Wrap(" ", columns, 80, "  "),
+            Epilog = "available formats (see --help-formats):\n" + ToolText.Wrap(" ", formats, 80, "  ")
+                + "\n\navailable columns (see --help-columns):\n" + ToolText.Wrap(" ", [.. columns], 80, "  "),
         };
     }
 
@@ -112,41 +122,104 @@ public static class QvmLs
         {
             return 0;
         }
-        IEnumerable<string> fields = o.Flags.Contains("--raw-list") ? ["name"]
-            : o.Fields?.Split(',').Select(static f => f.Trim()) ?? s_formats.First(f => f.Name == (o.Format ?? "simple")).Columns;
-        (string Head, Func<Vm, string?> Value)[] columns = [.. fields.Select(Column)];
+        string[] fields = o.Flags.Contains("--raw-list") ? ["name"]
+            : o.Fields?.Split(',', StringSplitOptions.TrimEntries) ?? Preset(o.Format ?? "simple");
+        var columns = new (string Head, Func<Vm, string?> Value)[fields.Length];
+        string[] heads = new string[fields.Length];
+        for (int c = 0; c < fields.Length; c++)
+        {
+            columns[c] = Column(fields[c]);
+            heads[c] = columns[c].Head;
+        }
         Dictionary<string, Vm> qubes = new(StringComparer.Ordinal);
         foreach (string line in client.Call("admin.vm.List", "dom0").Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             string name = line.Split(' ')[0];
             qubes[name] = new Vm(name, KeyValues(line), client, qubes);
         }
-        List<Vm> selected = [.. Select(o, qubes)];
+        List<Vm> selected = Select(o, qubes);
         bool tree = o.Flags.Contains("--tree");
-        string Cell((string Head, Func<Vm, string?> Value) column, int level, Vm vm)
-            => column.Head == "NAME" && level > 0 ? new string(' ', 2 * (level - 1)) + "└─" + vm.Name
-            : column.Value(vm) is { Length: > 0 } value ? value : "-";
-        List<string[]> rows = [.. (tree ? Tree(selected) : selected.Select(static vm => (Level: 0, Vm: vm)))
-            .Select(e => columns.Select(c => Cell(c, e.Level, e.Vm)).ToArray())];
-        string sortHead = o.Sort.ToUpperInvariant().Replace('_', '-');
-        int index = Array.FindIndex(columns, c => c.Head == sortHead);
+        List<(int Level, Vm Vm)> entries = tree ? Tree(selected) : selected.ConvertAll(static vm => (0, vm));
+        List<string[]> rows = new(entries.Count + 1);
+        foreach ((int level, Vm vm) in entries)
+        {
+            string[] row = new string[columns.Length];
+            for (int c = 0; c < columns.Length; c++)
+            {
+                row[c] = columns[c].Head == "NAME" && level > 0 ? new string(' ', 2 * (level - 1)) + "└─" + vm.Name
+                    : columns[c].Value(vm) is { Length: > 0 } value ? value : "-";
+            }
+            rows.Add(row);
+        }
+        int index = Array.IndexOf(heads, o.Sort.ToUpperInvariant().Replace('_', '-'));
         if (!tree && index >= 0)
         {
-            Comparison<string> compare = s_numeric.Contains(sortHead) ? static (x, y) => Number(x).CompareTo(Number(y))
+            Comparison<string> compare = Array.IndexOf(s_numeric, heads[index]) >= 0 ? static (x, y) => Number(x).CompareTo(Number(y))
                 : o.Flags.Contains("--ignore-case") ? static (x, y) => string.CompareOrdinal(x.ToUpperInvariant(), y.ToUpperInvariant())
                 : string.CompareOrdinal;
             int sign = o.Flags.Contains("--reverse") ? -1 : 1;
-            rows = [.. rows.Order(Comparer<string[]>.Create((x, y) => sign * compare(x[index], y[index])))];
+            // stable: rows that compare equal stay in name order, reversed or not
+            int[] order = new int[rows.Count];
+            for (int r = 0; r < order.Length; r++)
+            {
+                order[r] = r;
+            }
+            List<string[]> unsorted = rows;
+            Array.Sort(order, (x, y) => sign * compare(unsorted[x][index], unsorted[y][index]) is int d and not 0 ? d : x.CompareTo(y));
+            rows = new(order.Length + 1);
+            foreach (int r in order)
+            {
+                rows.Add(unsorted[r]);
+            }
         }
         if (o.Flags.Contains("--raw-data") || o.Flags.Contains("--raw-list"))
         {
-            rows.ForEach(row => stdout.WriteLine(string.Join('|', row)));
+            foreach (string[] row in rows)
+            {
+                stdout.WriteLine(string.Join('|', row));
+            }
         }
         else
         {
-            ToolText.Table(stdout, [[.. columns.Select(static c => c.Head)], .. rows]);
+            rows.Insert(0, heads);
+            ToolText.Table(stdout, rows);
         }
         return 0;
+    }
+
+    /// <summary>The preset formats' names, in upstream's order.</summary>
+    private static string[] FormatNames()
+    {
+        string[] names = new string[s_formats.Length];
+        for (int i = 0; i < names.Length; i++)
+        {
+            names[i] = s_formats[i].Name;
+        }
+        return names;
+    }
+
+    /// <summary>The length of the longest of <paramref name="words"/>.</summary>
+    private static int Widest(string[] words)
+    {
+        int width = 0;
+        foreach (string word in words)
+        {
+            width = Math.Max(width, word.Length);
+        }
+        return width;
+    }
+
+    /// <summary>The columns of a preset format.</summary>
+    private static string[] Preset(string format)
+    {
+        foreach ((string name, string[] columns) in s_formats)
+        {
+            if (name == format)
+            {
+                return columns;
+            }
+        }
+        throw new UsageException($"argument --format/-o: invalid choice: '{format}'");
     }
 
     /// <summary>The options and VM names, or null when a help text was printed instead.</summary>
@@ -176,7 +249,7 @@ public static class QvmLs
                 switch (option)
                 {
                     case "--format":
-                        o.Format = Choice([.. s_formats.Select(static f => f.Name)]);
+                        o.Format = Choice(FormatNames());
                         break;
                     case "--disk" or "--network" or "--kernel":
                         o.Format = option[2..];
@@ -202,18 +275,22 @@ public static class QvmLs
                     case "--verbose" or "--quiet" or "--force-root" or "--spinner" or "--no-spinner":
                         break;
                     case "--help-formats":
-                        int width = s_formats.Max(static f => f.Name.Length);
+                        string[] formats = FormatNames();
+                        Array.Sort(formats, StringComparer.Ordinal);
+                        int width = Widest(formats);
                         stdout.WriteLine("Available formats:");
-                        foreach ((string name, string[] preset) in s_formats.OrderBy(static f => f.Name, StringComparer.Ordinal))
+                        foreach (string name in formats)
                         {
-                            stdout.WriteLine($"  {name.PadRight(width)}  {string.Join(',', preset).ToUpperInvariant()}");
+                            stdout.WriteLine($"  {name.PadRight(width)}  {string.Join(',', Preset(name)).ToUpperInvariant()}");
                         }
                         stdout.WriteLine();
                         return null;
                     case "--help-columns":
-                        int headWidth = s_columns.Keys.Max(static k => k.Length);
+                        string[] heads = [.. s_columns.Keys];
+                        Array.Sort(heads, StringComparer.Ordinal);
+                        int headWidth = Widest(heads);
                         stdout.WriteLine("Available columns:");
-                        foreach (string head in s_columns.Keys.Order(StringComparer.Ordinal))
+                        foreach (string head in heads)
                         {
                             stdout.WriteLine(ToolText.Wrap($"  {head.PadRight(headWidth)} ", s_columns[head].Doc.Split(' '), 80, new string(' ', headWidth + 6)));
                         }
@@ -243,51 +320,80 @@ public static class QvmLs
     }
 
     /// <summary>The named qubes (or all but the excluded ones) in name order, through the filters.</summary>
-    private static IEnumerable<Vm> Select(Options o, Dictionary<string, Vm> qubes)
+    private static List<Vm> Select(Options o, Dictionary<string, Vm> qubes)
     {
-        List<Vm> named = [];
-        foreach (string pattern in o.Names)
+        List<Vm> candidates = [];
+        if (o.Names.Count == 0)
         {
-            List<Vm> found = [.. qubes.Values.Where(vm => Glob.Match(pattern, vm.Name))];
-            named.AddRange(found.Count > 0 ? found : throw new UsageException($"no such domain: '{pattern}'"));
+            foreach (Vm vm in qubes.Values)
+            {
+                if (!o.Exclude.Contains(vm.Name))
+                {
+                    candidates.Add(vm);
+                }
+            }
         }
-        IEnumerable<Vm> vms = (o.Names.Count == 0 ? qubes.Values.Where(vm => !o.Exclude.Contains(vm.Name)) : named.Distinct())
-            .OrderBy(static vm => vm.Name, StringComparer.Ordinal);
+        else
+        {
+            HashSet<Vm> seen = [];
+            foreach (string pattern in o.Names)
+            {
+                bool found = false;
+                foreach (Vm vm in qubes.Values)
+                {
+                    if (Glob.Match(pattern, vm.Name))
+                    {
+                        found = true;
+                        if (seen.Add(vm))
+                        {
+                            candidates.Add(vm);
+                        }
+                    }
+                }
+                if (!found)
+                {
+                    throw new UsageException($"no such domain: '{pattern}'");
+                }
+            }
+        }
+        candidates.Sort(static (x, y) => string.CompareOrdinal(x.Name, y.Name));
+
+        List<Func<Vm, bool>> filters = [];
         string[]? Values(string option) => o.Lists.GetValueOrDefault(option);
         if (Values("--class") is string[] classes)
         {
-            vms = vms.Where(vm => classes.Contains(vm.Class));
+            filters.Add(vm => Array.IndexOf(classes, vm.Class) >= 0);
         }
         if (Values("--label") is string[] labels)
         {
-            vms = vms.Where(vm => labels.Contains(vm.Property("label")));
+            filters.Add(vm => Array.IndexOf(labels, vm.Property("label")) >= 0);
         }
         if (Values("--tags") is string[] tags)
         {
-            vms = vms.Where(vm => vm.Tags().Intersect(tags).Any());
+            filters.Add(vm => HasAny(vm.Tags(), tags));
         }
         if (Values("--exclude-tags") is string[] excludeTags)
         {
-            vms = vms.Where(vm => !vm.Tags().Intersect(excludeTags).Any());
+            filters.Add(vm => !HasAny(vm.Tags(), excludeTags));
         }
         if (Values("--template-source") is string[] templates)
         {
-            vms = vms.Where(vm => templates.Contains(vm.Property("template") ?? ""));
+            filters.Add(vm => Array.IndexOf(templates, vm.Property("template") ?? "") >= 0);
         }
         if (Values("--netvm-is") is string[] netvms)
         {
-            vms = vms.Where(vm => netvms.Contains(vm.Property("netvm") ?? ""));
+            filters.Add(vm => Array.IndexOf(netvms, vm.Property("netvm") ?? "") >= 0);
         }
         foreach (string feature in (ReadOnlySpan<string>)["internal", "servicevm"])
         {
             if (o.Choices.TryGetValue("--" + feature, out string? yes))
             {
-                vms = vms.Where(vm => (vm.Feature(feature) is "1" or "true" or "True") == yes.StartsWith('y'));
+                filters.Add(vm => (vm.Feature(feature) is "1" or "true" or "True") == yes.StartsWith('y'));
             }
         }
         if (o.Flags.Contains("--pending-update"))
         {
-            vms = vms.Where(static vm => !string.IsNullOrEmpty(vm.Feature("updates-available")));
+            filters.Add(static vm => !string.IsNullOrEmpty(vm.Feature("updates-available")));
         }
         foreach (string option in (ReadOnlySpan<string>)["--features", "--prefs"])
         {
@@ -300,17 +406,37 @@ public static class QvmLs
                 }
                 string key = pair[..eq], text = pair[(eq + 1)..];
                 string? wanted = text.Length == 0 ? null : text is "''" or "\"\"" ? "" : text;
-                vms = option == "--features"
-                    ? vms.Where(vm => vm.Feature(key) == wanted)
-                    : vms.Where(vm => vm.Shown(key) == (wanted ?? "None"));
+                filters.Add(option == "--features"
+                    ? vm => vm.Feature(key) == wanted
+                    : vm => vm.Shown(key) == (wanted ?? "None"));
             }
         }
-        string[] states = [.. new[] { "running", "paused", "halted" }.Where(s => o.Flags.Contains("--" + s))];
-        if (states.Length > 0)
+        List<string> states = [];
+        foreach (string state in (ReadOnlySpan<string>)["running", "paused", "halted"])
         {
-            vms = vms.Where(vm => states.Contains(vm.State.ToLowerInvariant()));
+            if (o.Flags.Contains("--" + state))
+            {
+                states.Add(state);
+            }
         }
-        return vms;
+        if (states.Count > 0)
+        {
+            filters.Add(vm => states.Contains(vm.State.ToLowerInvariant()));
+        }
+        return candidates.FindAll(vm => filters.TrueForAll(filter => filter(vm)));
+    }
+
+    /// <summary>Whether the two lists share a value.</summary>
+    private static bool HasAny(string[] values, string[] wanted)
+    {
+        foreach (string value in values)
+        {
+            if (Array.IndexOf(wanted, value) >= 0)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>A column by name: NAME, one of <see cref="s_columns"/>, else the VM property of that (lower-cased) name.</summary>
@@ -324,22 +450,35 @@ public static class QvmLs
     /// <summary>Qubes without a netvm first (by name), then each network provider without a netvm followed by the qubes behind it, indented by depth.</summary>
     private static List<(int Level, Vm Vm)> Tree(List<Vm> vms)
     {
-        List<(int Level, Vm Vm)> tree = [.. vms.Where(static vm => vm.Property("netvm") == null && !vm.ProvidesNetwork).Select(static vm => (0, vm))];
+        List<(int Level, Vm Vm)> tree = [];
         void Connected(Vm parent, int level)
         {
-            foreach (Vm child in vms.Where(vm => vm.Property("netvm") == parent.Name))
+            foreach (Vm child in vms)
             {
-                tree.Add((level, child));
-                if (child.ProvidesNetwork)
+                if (child.Property("netvm") == parent.Name)
                 {
-                    Connected(child, level + 1);
+                    tree.Add((level, child));
+                    if (child.ProvidesNetwork)
+                    {
+                        Connected(child, level + 1);
+                    }
                 }
             }
         }
-        foreach (Vm root in vms.Where(static vm => vm.Property("netvm") == null && vm.ProvidesNetwork))
+        foreach (Vm vm in vms)
         {
-            tree.Add((0, root));
-            Connected(root, 1);
+            if (vm.Property("netvm") == null && !vm.ProvidesNetwork)
+            {
+                tree.Add((0, vm));
+            }
+        }
+        foreach (Vm root in vms)
+        {
+            if (root.Property("netvm") == null && root.ProvidesNetwork)
+            {
+                tree.Add((0, root));
+                Connected(root, 1);
+            }
         }
         return tree;
     }
@@ -373,8 +512,18 @@ public static class QvmLs
 
     /// <summary>The <c>key=value</c> items of a space-separated line.</summary>
     private static Dictionary<string, string> KeyValues(string line)
-        => line.Split(' ').Where(static item => item.Contains('=', StringComparison.Ordinal))
-            .Select(static item => item.Split('=', 2)).DistinctBy(static kv => kv[0]).ToDictionary(static kv => kv[0], static kv => kv[1], StringComparer.Ordinal);
+    {
+        Dictionary<string, string> values = new(StringComparer.Ordinal);
+        foreach (string item in line.Split(' '))
+        {
+            int eq = item.IndexOf('=', StringComparison.Ordinal);
+            if (eq >= 0)
+            {
+                values.TryAdd(item[..eq], item[(eq + 1)..]);
+            }
+        }
+        return values;
+    }
 
     /// <summary>The command line, parsed.</summary>
     private sealed class Options
@@ -399,7 +548,8 @@ public static class QvmLs
     /// <summary>A qube as admin.vm.List reports it, with its properties fetched on first use.</summary>
     private sealed class Vm(string name, Dictionary<string, string> listed, AdminClient client, Dictionary<string, Vm> qubes)
     {
-        private Dictionary<string, (string Type, string Value)?>? _properties;
+        private readonly Dictionary<string, (string Type, string Value)?> _properties = new(StringComparer.Ordinal);
+        private string? _all;
         private bool _onePerCall;
         private Dictionary<string, string>? _current;
 
@@ -449,34 +599,34 @@ public static class QvmLs
 
         public string[] Tags() => client.Call("admin.vm.tag.List", name).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
-        /// <summary>Type and value from one GetAll call, or, if that fails, one Get per property asked for.</summary>
+        /// <summary>Type and value from one GetAll call (read only for the properties asked for), or, if that fails, one Get per property.</summary>
         private (string Type, string Value)? Typed(string property)
         {
-            if (_properties == null)
+            if (_properties.TryGetValue(property, out (string Type, string Value)? value))
+            {
+                return value;
+            }
+            if (_all == null && !_onePerCall)
             {
                 try
                 {
-                    _properties = Prefs.GetAll(client, "admin.vm.property.", name).ToDictionary(static p => p.Key, static p => Parse(p.Value), StringComparer.Ordinal);
+                    _all = client.Call("admin.vm.property.GetAll", name);
                 }
                 catch (QubesException)
                 {
-                    _properties = new(StringComparer.Ordinal);
                     _onePerCall = true;
                 }
             }
-            if (!_properties.TryGetValue(property, out (string Type, string Value)? value) && _onePerCall)
+            try
             {
-                try
-                {
-                    value = Parse(client.Call("admin.vm.property.Get", name, property));
-                }
-                catch (QubesException)
-                {
-                    value = null;
-                }
-                _properties[property] = value;
+                value = _all != null ? Prefs.FromGetAll(_all, property) is string text ? Parse(text) : null
+                    : Parse(client.Call("admin.vm.property.Get", name, property));
             }
-            return value;
+            catch (QubesException)
+            {
+                value = null;
+            }
+            return _properties[property] = value;
         }
 
         private static (string Type, string Value)? Parse(string text)

@@ -147,7 +147,7 @@ public static class QvmTools
             if (operands.Count == 1)
             {
                 ToolText.Table(stdout, client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                    .Select(f => new[] { f, client.Call("admin.vm.feature.Get", vm, f) }));
+                    .Select(f => new[] { f, client.Call("admin.vm.feature.Get", vm, f) }).ToList());
                 return 0;
             }
             string feature = operands[1];
@@ -187,7 +187,7 @@ public static class QvmTools
             {
                 ToolText.Table(stdout, client.Call("admin.vm.feature.List", vm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Where(static f => f.StartsWith("service.", StringComparison.Ordinal))
-                    .Select(f => new[] { f["service.".Length..], client.Call("admin.vm.feature.Get", vm, f).Length > 0 ? "on" : "off" }));
+                    .Select(f => new[] { f["service.".Length..], client.Call("admin.vm.feature.Get", vm, f).Length > 0 ? "on" : "off" }).ToList());
                 return 0;
             }
             string feature = "service." + operands[1];

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Text;
 using Qubes.Cli;
 
@@ -42,29 +41,36 @@ internal static class ToolText
     });
 
     /// <summary>Rows aligned like <c>column -t</c>: each column padded to its widest cell, two spaces between, the last not padded.</summary>
-    public static void Table(TextWriter output, IEnumerable<string[]> rows)
+    public static void Table(TextWriter output, IReadOnlyList<string[]> rows)
     {
-        List<string[]> list = [.. rows];
-        if (list.Count == 0)
+        int[] widths = [];
+        foreach (string[] row in rows)
         {
-            return;
-        }
-        int[] widths = new int[list.Max(static r => r.Length)];
-        foreach (string[] row in list)
-        {
+            if (row.Length > widths.Length)
+            {
+                Array.Resize(ref widths, row.Length);
+            }
             for (int c = 0; c < row.Length; c++)
             {
                 widths[c] = Math.Max(widths[c], row[c].Length);
             }
         }
-        foreach (string[] row in list)
+        StringBuilder line = new();
+        foreach (string[] row in rows)
         {
-            StringBuilder line = new();
+            line.Clear();
             for (int c = 0; c < row.Length; c++)
             {
-                line.Append(c < row.Length - 1 ? row[c].PadRight(widths[c]) + "  " : row[c]);
+                if (c < row.Length - 1)
+                {
+                    line.Append(row[c]).Append(' ', widths[c] - row[c].Length + 2);
+                }
+                else
+                {
+                    line.Append(row[c]);
+                }
             }
-            output.WriteLine(line.ToString());
+            output.WriteLine(line);
         }
     }
 
