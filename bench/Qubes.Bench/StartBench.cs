@@ -16,6 +16,8 @@ namespace Qubes.Bench;
 /// the same rounds, one kind after the other:
 ///   dom0->vm call: <c>qrexec-client -d work user:true</c>;
 ///   qvm-run -p work true, qvm-ls, qvm-prefs work label: the tools;
+///   qvm-run's call: the call qvm-run -p makes, <c>qrexec-client -d work DEFAULT:QUBESRPC qubes.VMShell dom0</c>
+///     (the shell in the qube reads an empty input), so that what qvm-run adds to it shows apart;
 ///   vm->vm call: in work, <c>qrexec-client-vm personal qubes.VMShell</c> (an empty script), with the
 ///     C fast client (artifacts/native/) and the native C# client, beside /bin/true in the qube.
 /// Per round, the median of COUNT runs of each; reported as min/median/max over the rounds.
@@ -53,6 +55,7 @@ internal static class StartBench
             {
                 kinds.Add(new("dom0->vm call", build, false, [Path.Combine(bin, "qrexec-client"), "--socket-dir=" + sockets, "-d", "work", "user:true"]));
                 kinds.Add(new("qvm-run -p work true", build, false, [Path.Combine(bin, "qvm-run"), "-p", "work", "true"]));
+                kinds.Add(new("qvm-run's call", build, false, [Path.Combine(bin, "qrexec-client"), "--socket-dir=" + sockets, "-d", "work", "DEFAULT:QUBESRPC qubes.VMShell dom0"]));
                 kinds.Add(new("qvm-ls", build, false, [Path.Combine(bin, "qvm-ls")]));
                 kinds.Add(new("qvm-prefs work label", build, false, [Path.Combine(bin, "qvm-prefs"), "work", "label"]));
             }
@@ -89,6 +92,9 @@ internal static class StartBench
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ratio {name}: native / runtime build {Median(name, "native") / Median(name, "runtime"):F2}, native / empty native program {Median(name, "native") / emptyNative:F2}"));
             }
+            double qvmRunOwn = Median("qvm-run -p work true", "native") - Median("qvm-run's call", "native");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"qvm-run -p work true without its call (qvm-run minus qvm-run's call, native): {qvmRunOwn:F2} ms, / empty native program {qvmRunOwn / emptyNative:F2}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio vm->vm call: native C# client / C client {Median("vm->vm call", "native") / Median("vm->vm call", "C"):F2}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"dom0->vm call p50 ms: {Median("dom0->vm call", "native"):F2}"));
             return 0;

@@ -76,6 +76,29 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         Assert.Equal(string.Empty, output);
     }
 
+    [Fact]
+    public void A_qubes_cpu_time_counts_what_runs_in_it_and_nothing_outside()
+    {
+        Api.AdminClient admin = new(new Api.SocketTransport(new SystemLayout(_system.State).QubesdSocket));
+        long CpuTime() => long.Parse(admin.Call("admin.vm.CurrentState", "work").Split(' ').Single(f => f.StartsWith("cputime=", StringComparison.Ordinal))[8..]);
+        Assert.Equal(0, _system.Run("work", "true").Status);
+
+        // busy in dom0 for a second: not the qube's
+        long before = CpuTime();
+        System.Diagnostics.Stopwatch busy = System.Diagnostics.Stopwatch.StartNew();
+        while (busy.ElapsedMilliseconds < 1000)
+        {
+        }
+        long idle = CpuTime() - before;
+        Assert.True(idle < 300_000_000, $"{idle} ns counted while only dom0 was busy");
+
+        // busy in the qube for two seconds, in a shell and the programs it starts and reaps
+        before = CpuTime();
+        Assert.Equal(0, _system.Run("work", "end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done").Status);
+        long used = CpuTime() - before;
+        Assert.True(used >= 1_000_000_000, $"only {used} ns counted for two busy seconds in the qube");
+    }
+
     private static string SafeRead(string path)
     {
         try

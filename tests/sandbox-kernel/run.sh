@@ -5,6 +5,7 @@
 # native/qube-sandbox and native/qube-attack and checks, printing "SANDBOXTEST PASS|FAIL name":
 #   ids          the qube's root is its own id range, its cgroup namespace its own
 #   cgroup       the qube's cgroup v2 group with memory.max, pids.max and cpu.max as asked, removed after
+#   cputime      the group's cpu.stat counts the CPU time of what runs in the qube (qubesd's cputime)
 #   memory       a process past the memory limit is killed by the kernel, inside the qube
 #   pids         processes stop at the pids limit
 #   refused      mounts, namespaces, keys, handle-based opens and cgroup mounts are refused in the qube
@@ -17,7 +18,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 work="${SANDBOX_KERNEL_WORK:-/tmp/qubes-sandbox-kernel}"
-checks=(ids cgroup memory pids refused template appvm volume link)
+checks=(ids cgroup cputime memory pids refused template appvm volume link)
 start=$(date +%s)
 
 need=()
@@ -101,6 +102,11 @@ g=$(ls -d /sys/fs/cgroup/qubes-runtime/cg.* 2>/dev/null | head -n1)
 limits="$(cat $g/memory.max 2>&1) $(cat $g/pids.max 2>&1) $(cat $g/cpu.max 2>&1)"
 wait
 check cgroup '[ "$limits" = "67108864 64 100000 100000" ] && [ -z "$(ls -d /sys/fs/cgroup/qubes-runtime/cg.* 2>/dev/null)" ]' "$limits; left: $(ls /sys/fs/cgroup/qubes-runtime)"
+
+q cpu -- /bin/sh -c 'end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done; sleep 3' > /dev/null & sleep 3.5
+usage=$(grep '^usage_usec ' $(ls -d /sys/fs/cgroup/qubes-runtime/cpu.* | head -n1)/cpu.stat 2>&1)
+wait
+check cputime '[ "${usage#usage_usec }" -ge 500000 ] 2>/dev/null' "$usage"
 
 out=$(q mem -- /bin/sh -c 'head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?')
 check memory 'echo "$out" | grep -q "rc=137"' "$out"

@@ -86,7 +86,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     /// <summary>How many power-state changes there have been (qubesd compares it around a call).</summary>
     public int StateChanges { get; private set; }
 
-    public long CpuTimeNs(Qube qube) => _running.TryGetValue(qube, out Running? r) ? ProcessTree.CpuTimeNs(r.Sandbox.Id) : 0;
+    public long CpuTimeNs(Qube qube) => _running.TryGetValue(qube, out Running? r) ? ProcessTree.CpuTimeNs(qube.Name, r.Sandbox.Id) : 0;
 
     public void Start(Qube qube)
     {

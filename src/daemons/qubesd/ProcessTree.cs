@@ -1,42 +1,54 @@
-using System.Collections.Generic;
+using System;
 using System.Globalization;
 using System.IO;
 
 namespace Qubes.Tools.Qubesd;
 
-/// <summary>CPU time of a process and all its descendants, from <c>/proc/PID/stat</c>.</summary>
+/// <summary>A qube's CPU time, and the processes of its sandbox, from its cgroup and <c>/proc</c>.</summary>
 internal static class ProcessTree
 {
     private const long NsPerTick = 10_000_000; // USER_HZ is 100 on Linux
 
-    /// <summary>User and system time of <paramref name="root"/> and its descendants (and their reaped children), in nanoseconds.</summary>
-    public static long CpuTimeNs(int root)
+    /// <summary>
+    /// CPU time used by the qube whose sandbox launcher is <paramref name="launcher"/>, in
+    /// nanoseconds, from the cgroup qube-sandbox makes for it (<c>qubes-runtime/NAME.PID</c> under
+    /// each hierarchy's root, PID the launcher's): the group's <c>usage_usec</c> on cgroup v2; on v1 (where the cpu accounting
+    /// hierarchy may be mounted apart from the cpu controller) the user and system time of the
+    /// processes its pids group lists, with their reaped children's. 0 once the group is gone.
+    /// </summary>
+    public static long CpuTimeNs(string name, int launcher)
     {
-        Dictionary<int, (int Parent, long Ticks)> processes = [];
-        foreach (string directory in Directory.EnumerateDirectories("/proc"))
+        string group = string.Create(CultureInfo.InvariantCulture, $"qubes-runtime/{name}.{launcher}");
+        try
         {
-            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Read(pid) is { } stat)
+            foreach (string line in File.ReadLines($"/sys/fs/cgroup/{group}/cpu.stat"))
             {
-                processes[pid] = stat;
-            }
-        }
-        long total = 0;
-        foreach ((int pid, (int _, long ticks)) in processes)
-        {
-            for (int p = pid; processes.TryGetValue(p, out (int Parent, long Ticks) entry); p = entry.Parent)
-            {
-                if (p == root)
+                if (line.StartsWith("usage_usec ", StringComparison.Ordinal))
                 {
-                    total += ticks;
-                    break;
-                }
-                if (entry.Parent == p)
-                {
-                    break;
+                    return 1000 * long.Parse(line.AsSpan("usage_usec ".Length), CultureInfo.InvariantCulture);
                 }
             }
         }
-        return total * NsPerTick;
+        catch (IOException)
+        {
+            // not cgroup v2, or the qube has just stopped
+        }
+        long ticks = 0;
+        try
+        {
+            foreach (string line in File.ReadLines($"/sys/fs/cgroup/pids/{group}/cgroup.procs"))
+            {
+                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Read(pid) is { } stat)
+                {
+                    ticks += stat.Ticks;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // the qube has just stopped
+        }
+        return ticks * NsPerTick;
     }
 
     /// <summary>A child process of <paramref name="parent"/> (the first found), or null.</summary>
