@@ -30,7 +30,7 @@ internal static class Program
 
     internal static int Main(string[] args)
     {
-        // the native build: one executable for every program, run by the name of its link
+        // the native build: the daemons and clients in this executable, each run by the name of its link
         if (MultiCall.Find(Path.GetFileName(Environment.GetCommandLineArgs()[0])) is { } program)
         {
             return program(args);
