@@ -21,7 +21,7 @@ internal static unsafe class Program
 
     private static int Main(string[] args)
     {
-        ITarget[] all = [new BrokerRequestTarget(), new VchanRingTarget(), new OrdersTarget(), new QrexecTriggerTarget(), new PolicyRequestTarget()];
+        ITarget[] all = [new BrokerRequestTarget(), new VchanRingTarget(), new OrdersTarget(), new QrexecTriggerTarget(), new PolicyRequestTarget(), new FileCopyStreamTarget()];
         if (args.Length == 0)
         {
             Console.Error.WriteLine($"usage: Qubes.Fuzz {string.Join('|', all.Select(t => t.Name))}|all [--seconds N] [--seed S] [--corpus DIR]");
@@ -36,14 +36,24 @@ internal static unsafe class Program
             Console.Error.WriteLine($"unknown target {args[0]}");
             return 2;
         }
-        foreach (ITarget target in chosen)
+        try
         {
-            if (Fuzz(target, seconds / chosen.Length, seed, corpus) != 0)
+            foreach (ITarget target in chosen)
             {
-                return 1;
+                if (Fuzz(target, seconds / chosen.Length, seed, corpus) != 0)
+                {
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        finally
+        {
+            foreach (IDisposable target in all.OfType<IDisposable>())
+            {
+                target.Dispose();
             }
         }
-        return 0;
     }
 
     private static string? Option(string[] args, string name)

@@ -41,7 +41,10 @@ public enum Errno
     ETIMEDOUT = 110,
     ECONNREFUSED = 111,
     EISCONN = 106,
-    EQUOTA = 122,
+    ENOLINK = 67,
+    EILSEQ = 84,
+    EREMOTEIO = 121,
+    EDQUOT = 122,
 }
 
 /// <summary>Access to the errno of the last P/Invoke made with SetLastError.</summary>

@@ -14,6 +14,11 @@ public static unsafe partial class Libc
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const int AT_REMOVEDIR = 0x200;
     public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_FOLLOW = 0x400;
+
+    /// <summary>An unnamed file in the given directory (__O_TMPFILE | O_DIRECTORY).</summary>
+    public const int O_TMPFILE = 0x410000;
+    public const int O_NOCTTY = 0x100;
 
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFLNK = 0xA000;
@@ -71,6 +76,12 @@ public static unsafe partial class Libc
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int symlinkat(byte* target, int dirfd, byte* path);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int syncfs(int fd);
 
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);

@@ -1,0 +1,474 @@
+using System;
+using System.IO.Hashing;
+using Qubes.Interop.Linux;
+
+namespace Qubes.FileCopy;
+
+/// <summary>Which entry types a receiver takes (spec filecopy §9); regular files always.</summary>
+[Flags]
+public enum EntryTypes
+{
+    /// <summary>Regular files only (dom0's <c>--only-regular-files</c>).</summary>
+    RegularFiles = 0,
+
+    /// <summary>Directories too.</summary>
+    Directories = 1,
+
+    /// <summary>Symbolic links too.</summary>
+    SymbolicLinks = 2,
+
+    /// <summary>Everything the stream carries.</summary>
+    All = Directories | SymbolicLinks,
+}
+
+/// <summary>What a receiver accepts and how much.</summary>
+/// <param name="Types">The entry types taken besides regular files.</param>
+/// <param name="Rules">What names and link targets may hold.</param>
+/// <param name="BytesLimit">Total of file sizes, link target lengths and re-sent directories' sizes; 0 for none.</param>
+/// <param name="FilesLimit">Number of records; 0 for none.</param>
+public readonly record struct UnpackOptions(EntryTypes Types, NameRules Rules, ulong BytesLimit = 0, ulong FilesLimit = 0)
+{
+    /// <summary>A qube's <c>qfile-unpacker</c>: everything, names restricted, non-canonical link targets tolerated, no limits.</summary>
+    public static UnpackOptions Qube => new(EntryTypes.All, NameRules.AllowNonCanonicalSymlinks);
+}
+
+/// <summary>How a transfer ended.</summary>
+/// <param name="Code">The reply's error code: 0, an errno, or <see cref="FileCopyProtocol.LegalEof"/>.</param>
+/// <param name="Crc">CRC-32 of every byte read from the stream.</param>
+/// <param name="Replied">False when the transfer was aborted without a reply (an invalid nanoseconds field).</param>
+public readonly record struct UnpackResult(uint Code, uint Crc, bool Replied);
+
+/// <summary>
+/// The receiving side of qubes.Filecopy (spec filecopy §7, §8): reads records from an untrusted
+/// stream and creates them under a root directory, which nothing it does can leave:
+/// <list type="bullet">
+/// <item>every name is checked (§6) before it is used, and a link's target with it;</item>
+/// <item>parent directories are opened one component at a time relative to the root, each without
+/// following a symbolic link (§8.1), so no link, planted or sent, is ever followed;</item>
+/// <item>a file is written unnamed (<c>O_TMPFILE</c>) and linked in by name only once complete,
+/// through the caller's <c>/proc/self/fd</c> descriptor; without it (or where the file system
+/// cannot) it is created exclusively with mode 0000 until complete; an existing name is never
+/// overwritten;</item>
+/// <item>the file system is flushed (<c>syncfs</c>) before the reply says success.</item>
+/// </list>
+/// One instance serves one transfer at a time and allocates nothing per record.
+/// </summary>
+public sealed unsafe class Unpacker
+{
+    private const int DataBufferSize = 256 * 1024;
+
+    private readonly int _root;
+    private readonly int _procFds;
+    private readonly UnpackOptions _options;
+    private readonly byte[] _header = new byte[FileCopyProtocol.HeaderSize];
+    private readonly byte[] _name = new byte[FileCopyProtocol.MaxPathLength + 1];
+    private readonly byte[] _components = new byte[FileCopyProtocol.MaxPathLength + 1];
+    private readonly byte[] _target = new byte[FileCopyProtocol.MaxPathLength + 1];
+    private readonly byte[] _data = new byte[DataBufferSize];
+    private readonly Crc32 _crc = new();
+    private bool _useTemporaryFiles;
+    private ulong _totalBytes;
+    private ulong _totalFiles;
+
+    /// <summary>
+    /// A receiver into the directory <paramref name="root"/> (a descriptor the caller keeps open);
+    /// <paramref name="procFds"/> is this process's <c>/proc/self/fd</c> opened as a directory, or
+    /// -1 to create files exclusively by name instead of unnamed.
+    /// </summary>
+    public Unpacker(int root, int procFds, UnpackOptions options)
+    {
+        _root = root;
+        _procFds = procFds;
+        _options = options;
+    }
+
+    /// <summary>
+    /// Receives one transfer from <paramref name="input"/> and writes the one reply to
+    /// <paramref name="output"/> (spec §3), unless the transfer is aborted. The caller closes the
+    /// input after a failure, so that the sender stops.
+    /// </summary>
+    public UnpackResult Run(int input, int output)
+    {
+        Outcome outcome = Receive(input);
+        uint crc = _crc.GetCurrentHashAsUInt32();
+        if (outcome.Code == Abort)
+        {
+            return new(1, crc, false);
+        }
+        ReadOnlySpan<byte> lastName = outcome.Name switch
+        {
+            NameKind.Entry => UntilNul(_name),
+            NameKind.Target => UntilNul(_target),
+            NameKind.Component => UntilNul(_components.AsSpan(outcome.ComponentStart)),
+            _ => default,
+        };
+        bool withName = outcome.Name != NameKind.None;
+        Span<byte> head = stackalloc byte[FileCopyProtocol.ReplySize + 4];
+        int length = FileCopyProtocol.WriteReplyHead(head, outcome.Code, crc, withName ? lastName.Length : null);
+        if (Fd.WriteAll(output, head[..length]) == Errno.None && withName)
+        {
+            Fd.WriteAll(output, lastName);
+        }
+        return new(outcome.Code, crc, true);
+    }
+
+    private const uint Abort = uint.MaxValue;
+
+    private enum NameKind
+    {
+        None,
+        Entry,
+        Target,
+        Component,
+    }
+
+    /// <summary>A transfer's end: the code and which name the reply carries.</summary>
+    private readonly record struct Outcome(uint Code, NameKind Name, int ComponentStart = 0);
+
+    private Outcome Receive(int input)
+    {
+        _crc.Reset();
+        _totalBytes = 0;
+        _totalFiles = 0;
+        _useTemporaryFiles = _procFds >= 0;
+        _name[0] = 0;
+        while (true)
+        {
+            int read = ReadFully(input, _header);
+            if (read != _header.Length)
+            {
+                // no end marker: the stream broke off (or could not be read)
+                return new(read < 0 ? (uint)-read : (uint)Errno.EREMOTEIO, NameKind.Entry);
+            }
+            _crc.Append(_header);
+            FileHeader header = FileHeader.Read(_header);
+            if (header.IsEnd)
+            {
+                break;
+            }
+            _totalFiles++;
+            if (_options.FilesLimit != 0 && _totalFiles > _options.FilesLimit)
+            {
+                return new((uint)Errno.EDQUOT, NameKind.Entry);
+            }
+            if (header.NameLength > FileCopyProtocol.MaxPathLength - 1)
+            {
+                return new((uint)Errno.ENAMETOOLONG, NameKind.None);
+            }
+            Span<byte> name = _name.AsSpan(0, (int)header.NameLength);
+            if (ReadFully(input, name) != name.Length)
+            {
+                return new(FileCopyProtocol.LegalEof, NameKind.None);
+            }
+            _crc.Append(name);
+            _name[name.Length] = 0;
+            Outcome outcome = header.Type switch
+            {
+                FileCopyProtocol.Regular => ReceiveFile(input, header),
+                FileCopyProtocol.SymbolicLink when (_options.Types & EntryTypes.SymbolicLinks) != 0 => ReceiveLink(input, header),
+                FileCopyProtocol.Directory when (_options.Types & EntryTypes.Directories) != 0 => ReceiveDirectory(header),
+                _ => new((uint)Errno.EINVAL, NameKind.Entry),
+            };
+            if (outcome.Code != 0)
+            {
+                return outcome;
+            }
+        }
+        // what was received reaches the disk before the sender is told it arrived
+        uint code = Libc.syncfs(_root) == 0 ? 0 : (uint)LastError.Get();
+        return new(code, NameKind.Entry);
+    }
+
+    private Outcome ReceiveFile(int input, in FileHeader header)
+    {
+        if (PathValidator.ValidateEntryName(_name, _options.Rules) is int invalid and not 0)
+        {
+            return new((uint)invalid, NameKind.Entry);
+        }
+        if (!ValidTimes(header))
+        {
+            return new(Abort, NameKind.None);
+        }
+        // the limits are checked before anything is made
+        ulong length = header.FileLength, limit = _options.BytesLimit;
+        if (length > long.MaxValue || (limit != 0 && (length > limit || _totalBytes > limit - length)))
+        {
+            return new((uint)Errno.EDQUOT, NameKind.Entry);
+        }
+        Outcome opened = OpenParent(out int parent, out int leaf);
+        if (opened.Code != 0)
+        {
+            return opened;
+        }
+        int file = -1;
+        try
+        {
+            fixed (byte* components = _components)
+            {
+                if (_useTemporaryFiles)
+                {
+                    fixed (byte* dot = ".\0"u8)
+                    {
+                        file = Libc.openat(parent, dot, Libc.O_WRONLY | Libc.O_TMPFILE | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0x1C0);
+                    }
+                    if (file < 0)
+                    {
+                        Errno error = LastError.Get();
+                        if (error is not (Errno.ENOENT or Errno.ENOTSUP))
+                        {
+                            return new((uint)error, NameKind.Entry);
+                        }
+                        // the kernel or the file system has no unnamed files: create by name from now on
+                        _useTemporaryFiles = false;
+                    }
+                }
+                if (file < 0)
+                {
+                    file = Libc.openat(parent, components + leaf, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0);
+                    if (file < 0)
+                    {
+                        return new((uint)LastError.Get(), NameKind.Entry);
+                    }
+                }
+                _totalBytes += header.FileLength;
+                uint copied = CopyData(input, file, header.FileLength);
+                if (copied != 0)
+                {
+                    return new(copied, NameKind.Entry);
+                }
+                if (_useTemporaryFiles && !LinkIntoPlace(file, parent, components + leaf, out Errno linkError))
+                {
+                    return new((uint)linkError, NameKind.Entry);
+                }
+                return ApplyModeAndTimes(file, header);
+            }
+        }
+        finally
+        {
+            if (file >= 0)
+            {
+                Libc.close(file);
+            }
+            CloseParent(parent);
+        }
+    }
+
+    /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into the file; 0, LEGAL_EOF when the stream ends or fails, or the write's errno.</summary>
+    private uint CopyData(int input, int file, ulong length)
+    {
+        while (length > 0)
+        {
+            int n = Fd.Read(input, _data.AsSpan(0, (int)Math.Min(length, (ulong)_data.Length)));
+            if (n <= 0)
+            {
+                return FileCopyProtocol.LegalEof;
+            }
+            ReadOnlySpan<byte> chunk = _data.AsSpan(0, n);
+            _crc.Append(chunk);
+            if (Fd.WriteAll(file, chunk) is Errno error and not Errno.None)
+            {
+                return (uint)error;
+            }
+            length -= (ulong)n;
+        }
+        return 0;
+    }
+
+    /// <summary>Gives the complete unnamed file its name: linkat of /proc/self/fd/N, following only that magic link.</summary>
+    private bool LinkIntoPlace(int file, int parent, byte* leaf, out Errno error)
+    {
+        byte* number = stackalloc byte[12];
+        bool formatted = file.TryFormat(new Span<byte>(number, 11), out int digits, provider: System.Globalization.CultureInfo.InvariantCulture);
+        number[formatted ? digits : 0] = 0;
+        if (Libc.linkat(_procFds, number, parent, leaf, Libc.AT_SYMLINK_FOLLOW) == 0)
+        {
+            error = Errno.None;
+            return true;
+        }
+        error = LastError.Get();
+        return false;
+    }
+
+    private Outcome ReceiveLink(int input, in FileHeader header)
+    {
+        if (header.FileLength > FileCopyProtocol.MaxPathLength - 1)
+        {
+            return new((uint)Errno.ENAMETOOLONG, NameKind.Entry);
+        }
+        int length = (int)header.FileLength;
+        _totalBytes += (ulong)length;
+        if (_options.BytesLimit != 0 && _totalBytes > _options.BytesLimit)
+        {
+            return new((uint)Errno.EDQUOT, NameKind.Entry);
+        }
+        Span<byte> target = _target.AsSpan(0, length);
+        if (ReadFully(input, target) != length)
+        {
+            return new(FileCopyProtocol.LegalEof, NameKind.Entry);
+        }
+        _crc.Append(target);
+        _target[length] = 0;
+        if (PathValidator.ValidateSymbolicLink(_name, _target, _options.Rules) is int invalid and not 0)
+        {
+            return new((uint)invalid, NameKind.Target);
+        }
+        Outcome opened = OpenParent(out int parent, out int leaf);
+        if (opened.Code != 0)
+        {
+            return opened;
+        }
+        try
+        {
+            fixed (byte* targetText = _target)
+            fixed (byte* components = _components)
+            {
+                return Libc.symlinkat(targetText, parent, components + leaf) == 0 ? default : new((uint)LastError.Get(), NameKind.Entry);
+            }
+        }
+        finally
+        {
+            CloseParent(parent);
+        }
+    }
+
+    private Outcome ReceiveDirectory(in FileHeader header)
+    {
+        if (PathValidator.ValidateEntryName(_name, _options.Rules) is int invalid and not 0)
+        {
+            return new((uint)invalid, NameKind.Entry);
+        }
+        Outcome opened = OpenParent(out int parent, out int leaf);
+        if (opened.Code != 0)
+        {
+            return opened;
+        }
+        int directory = -1;
+        try
+        {
+            fixed (byte* components = _components)
+            {
+                // first seen: made owner-writable so its contents can be added; its own mode and
+                // times come with the record sent after them
+                if (Libc.mkdirat(parent, components + leaf, 0x1C0) == 0)
+                {
+                    return default;
+                }
+                Errno error = LastError.Get();
+                if (error != Errno.EEXIST)
+                {
+                    return new((uint)error, NameKind.Entry);
+                }
+                directory = Libc.openat(parent, components + leaf, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_DIRECTORY, 0);
+                Libc.stat status;
+                if (directory < 0 || Libc.fstat(directory, &status) < 0)
+                {
+                    return new((uint)LastError.Get(), NameKind.Entry);
+                }
+                // counted after the fact, as the sender's total does: not checked against the limit here
+                _totalBytes += (ulong)status.st_size;
+                if (!ValidTimes(header))
+                {
+                    return new(Abort, NameKind.None);
+                }
+                return ApplyModeAndTimes(directory, header);
+            }
+        }
+        finally
+        {
+            if (directory >= 0)
+            {
+                Libc.close(directory);
+            }
+            CloseParent(parent);
+        }
+    }
+
+    private static bool ValidTimes(in FileHeader header)
+        => header.ATimeNanoseconds <= FileCopyProtocol.MaxNanoseconds && header.MTimeNanoseconds <= FileCopyProtocol.MaxNanoseconds;
+
+    private static Outcome ApplyModeAndTimes(int fd, in FileHeader header)
+    {
+        Libc.timespec* times = stackalloc Libc.timespec[2];
+        times[0] = new() { tv_sec = header.ATime, tv_nsec = header.ATimeNanoseconds };
+        times[1] = new() { tv_sec = header.MTime, tv_nsec = header.MTimeNanoseconds };
+        if (Libc.fchmod(fd, header.Mode & FileCopyProtocol.PermissionMask) != 0 || Libc.futimens(fd, times) != 0)
+        {
+            return new((uint)LastError.Get(), NameKind.Entry);
+        }
+        return default;
+    }
+
+    /// <summary>
+    /// Opens the parent directory of the (validated) entry name one component at a time from the
+    /// root, none followed if it is a symbolic link (§8.1). <paramref name="leaf"/> is the offset of
+    /// the last component, NUL-terminated, in <see cref="_components"/>. A failure names the
+    /// component that failed.
+    /// </summary>
+    private Outcome OpenParent(out int parent, out int leaf)
+    {
+        ReadOnlySpan<byte> name = UntilNul(_name);
+        name.CopyTo(_components);
+        _components[name.Length] = 0;
+        parent = _root;
+        int start = 0;
+        fixed (byte* components = _components)
+        {
+            while (true)
+            {
+                int slash = _components.AsSpan(start, name.Length - start).IndexOf((byte)'/');
+                if (slash < 0)
+                {
+                    leaf = start;
+                    return default;
+                }
+                components[start + slash] = 0;
+                int next = Libc.openat(parent, components + start, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+                if (next < 0)
+                {
+                    Errno error = LastError.Get();
+                    CloseParent(parent);
+                    parent = -1;
+                    leaf = 0;
+                    return new((uint)error, NameKind.Component, start);
+                }
+                CloseParent(parent);
+                parent = next;
+                start += slash + 1;
+            }
+        }
+    }
+
+    private void CloseParent(int parent)
+    {
+        if (parent >= 0 && parent != _root)
+        {
+            Libc.close(parent);
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/>; returns the bytes read (fewer at EOF) or -errno.</summary>
+    private static int ReadFully(int fd, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = Fd.Read(fd, buffer[done..]);
+            if (n < 0)
+            {
+                return n;
+            }
+            if (n == 0)
+            {
+                break;
+            }
+            done += n;
+        }
+        return done;
+    }
+
+    private static ReadOnlySpan<byte> UntilNul(ReadOnlySpan<byte> text)
+    {
+        int end = text.IndexOf((byte)0);
+        return end < 0 ? text : text[..end];
+    }
+}

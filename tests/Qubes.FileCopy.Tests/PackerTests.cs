@@ -1,0 +1,177 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+using Qubes.Interop.Linux;
+using Xunit;
+
+namespace Qubes.FileCopy.Tests;
+
+/// <summary>The sender (spec filecopy §2-§4) against our receiver and against hostile replies.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class PackerTests : IDisposable
+{
+    private readonly string _base = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"packer-{Environment.ProcessId}-{Guid.NewGuid():N}")).FullName;
+
+    public void Dispose()
+    {
+        using System.Diagnostics.Process rm = System.Diagnostics.Process.Start("rm", ["-rf", _base]);
+        rm.WaitForExit();
+    }
+
+    /// <summary>Sends <paramref name="paths"/> through a pipe to a receiver into <paramref name="into"/>; the sender's error, if any.</summary>
+    private static string? Copy(string into, params string[] paths)
+    {
+        (SafeFd streamRead, SafeFd streamWrite) = Fd.Pipe();
+        (SafeFd replyRead, SafeFd replyWrite) = Fd.Pipe();
+        int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        Task receiver = Task.Run(() =>
+        {
+            using (streamRead)
+            using (replyWrite)
+            {
+                new Unpacker(root, proc, UnpackOptions.Qube).Run(streamRead.Fd, replyWrite.Fd);
+            }
+        });
+        try
+        {
+            using (streamWrite)
+            using (replyRead)
+            {
+                Packer packer = new(streamWrite.Fd, replyRead.Fd);
+                foreach (string path in paths)
+                {
+                    packer.Send(path);
+                }
+                packer.Finish();
+            }
+            return null;
+        }
+        catch (FileCopyException e)
+        {
+            return e.Message;
+        }
+        finally
+        {
+            receiver.Wait();
+            Libc.close(root);
+            Libc.close(proc);
+        }
+    }
+
+    [Fact]
+    public void A_tree_arrives_the_same_with_modes_and_times_to_the_nanosecond_and_special_files_are_skipped()
+    {
+        string source = Directory.CreateDirectory(Path.Combine(_base, "src", "tree")).FullName;
+        Directory.CreateDirectory(Path.Combine(source, "sub", "deeper"));
+        File.WriteAllText(Path.Combine(source, "a"), "alpha");
+        File.WriteAllBytes(Path.Combine(source, "sub", "big"), [.. Enumerable.Range(0, 700_000).Select(static i => (byte)(i * 7))]);
+        File.WriteAllText(Path.Combine(source, "sub", "deeper", "c"), "");
+        File.CreateSymbolicLink(Path.Combine(source, "sub", "link"), "../a");
+        File.SetUnixFileMode(Path.Combine(source, "a"), (UnixFileMode)0x180);
+        File.SetUnixFileMode(Path.Combine(source, "sub"), (UnixFileMode)0x1E8);
+        using (System.Diagnostics.Process mkfifo = System.Diagnostics.Process.Start("mkfifo", [Path.Combine(source, "fifo")]))
+        using (System.Diagnostics.Process touch = System.Diagnostics.Process.Start("touch", ["-d", "2021-02-03 04:05:06.123456789", Path.Combine(source, "a")]))
+        {
+            mkfifo.WaitForExit();
+            touch.WaitForExit();
+        }
+        string into = Directory.CreateDirectory(Path.Combine(_base, "into")).FullName;
+        Assert.Null(Copy(into, source));
+
+        string[] Tree(string root) => [.. Directory.GetFileSystemEntries(root, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(root, p)).Order(StringComparer.Ordinal)];
+        Assert.Equal(Tree(source).Where(static p => p != "fifo"), Tree(Path.Combine(into, "tree")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(source, "sub", "big")), File.ReadAllBytes(Path.Combine(into, "tree", "sub", "big")));
+        Assert.Equal("../a", new FileInfo(Path.Combine(into, "tree", "sub", "link")).LinkTarget);
+        Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(Path.Combine(into, "tree", "a")));
+        Assert.Equal((UnixFileMode)0x1E8, File.GetUnixFileMode(Path.Combine(into, "tree", "sub")));
+        using System.Diagnostics.Process stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%y", Path.Combine(source, "a"), Path.Combine(into, "tree", "a")]) { RedirectStandardOutput = true })!;
+        string[] times = stat.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(".123456789", times[0], StringComparison.Ordinal);
+        Assert.Equal(times[0], times[1]);
+    }
+
+    [Fact]
+    public void A_file_that_exists_at_the_receiver_stops_the_copy_with_upstreams_message()
+    {
+        string source = Path.Combine(_base, "f");
+        File.WriteAllText(source, "x");
+        string into = Directory.CreateDirectory(Path.Combine(_base, "into")).FullName;
+        File.WriteAllText(Path.Combine(into, "f"), "already");
+        Assert.Equal("A file named \"f\" already exists in QubesIncoming dir", Copy(into, source));
+        Assert.Equal("already", File.ReadAllText(Path.Combine(into, "f")));
+    }
+
+    [Fact]
+    public void A_hostile_reply_name_is_sanitised_before_it_is_shown()
+    {
+        byte[] name = "\u001b[31mevil\"\n"u8.ToArray();
+        byte[] reply = new byte[20 + name.Length];
+        reply[0] = (byte)Errno.EEXIST;
+        reply[16] = (byte)name.Length;
+        name.CopyTo(reply, 20);
+        string? message = CopyWithReply(reply);
+        Assert.Equal("A file named \"_[31mevil__\" already exists in QubesIncoming dir", message);
+    }
+
+    [Fact]
+    public void A_reply_whose_crc_differs_from_what_was_sent_fails_the_copy()
+    {
+        byte[] reply = new byte[20];
+        reply[8] = 0x42;
+        Assert.Equal("File transfer failed: checksum mismatch", CopyWithReply(reply));
+    }
+
+    [Fact]
+    public void A_receiver_that_ends_without_a_reply_fails_the_copy()
+        => Assert.Equal("File copy: the receiver ended without a reply", CopyWithReply([]));
+
+    /// <summary>A whole copy of one file to a fake receiver that reads the stream to its end and then answers <paramref name="reply"/>.</summary>
+    private string? CopyWithReply(byte[] reply)
+    {
+        string source = Path.Combine(_base, "f");
+        File.WriteAllText(source, "payload");
+        (SafeFd streamRead, SafeFd streamWrite) = Fd.Pipe();
+        (SafeFd replyRead, SafeFd replyWrite) = Fd.Pipe();
+        Task receiver = Task.Run(() =>
+        {
+            using (streamRead)
+            using (replyWrite)
+            {
+                // the stream ends with the 32-byte end marker: read up to it, then answer
+                byte[] all = [];
+                byte[] buffer = new byte[4096];
+                while (all.Length < 32 || all.AsSpan(all.Length - 32).ContainsAnyExcept((byte)0))
+                {
+                    int n = Fd.Read(streamRead.Fd, buffer);
+                    if (n <= 0)
+                    {
+                        break;
+                    }
+                    all = [.. all, .. buffer.AsSpan(0, n)];
+                }
+                Fd.WriteAll(replyWrite.Fd, reply);
+            }
+        });
+        try
+        {
+            using (streamWrite)
+            using (replyRead)
+            {
+                Packer packer = new(streamWrite.Fd, replyRead.Fd);
+                packer.Send(source);
+                packer.Finish();
+                return null;
+            }
+        }
+        catch (FileCopyException e)
+        {
+            return e.Message;
+        }
+        finally
+        {
+            receiver.Wait();
+        }
+    }
+}

@@ -1,0 +1,462 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Qubes.Interop.Linux;
+using Xunit;
+
+namespace Qubes.FileCopy.Tests;
+
+/// <summary>
+/// The receiver (spec filecopy §7, §8) attacked with hostile streams. Each test unpacks into
+/// <c>incoming/</c> of a fresh directory beside an <c>outside/</c> directory holding a file, and
+/// checks that <c>outside/</c> is untouched and the reply says what went wrong.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class UnpackerTests : IDisposable
+{
+    private const uint Regular = 0x8000, Directory = 0x4000, Link = 0xA000;
+    private readonly string _base = Path.Combine(Path.GetTempPath(), $"unpacker-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    private readonly string _incoming, _outside;
+
+    public UnpackerTests()
+    {
+        _incoming = System.IO.Directory.CreateDirectory(Path.Combine(_base, "incoming")).FullName;
+        _outside = System.IO.Directory.CreateDirectory(Path.Combine(_base, "outside")).FullName;
+        File.WriteAllText(Path.Combine(_outside, "secret"), "untouched");
+    }
+
+    public void Dispose()
+    {
+        // names that are not UTF-8 are beyond .NET's file APIs
+        using System.Diagnostics.Process rm = System.Diagnostics.Process.Start("rm", ["-rf", _base]);
+        rm.WaitForExit();
+    }
+
+    /// <summary>A stream of records, as a hostile or honest sender writes it.</summary>
+    private sealed class Stream
+    {
+        private readonly List<byte> _bytes = [];
+
+        public byte[] Bytes => [.. _bytes];
+
+        public Stream Header(uint nameLength, uint mode, ulong length, uint atime = 1_600_000_000, uint atimeNs = 5, uint mtime = 1_500_000_000, uint mtimeNs = 7)
+        {
+            byte[] header = new byte[FileCopyProtocol.HeaderSize];
+            new FileHeader(nameLength, mode, length, atime, atimeNs, mtime, mtimeNs).Write(header);
+            _bytes.AddRange(header);
+            return this;
+        }
+
+        public Stream Raw(ReadOnlySpan<byte> bytes)
+        {
+            _bytes.AddRange(bytes.ToArray());
+            return this;
+        }
+
+        private static byte[] Name(string name) => [.. Encoding.UTF8.GetBytes(name), 0];
+
+        public Stream Entry(byte[] name, uint mode, byte[] content, uint mtimeNs = 7)
+            => Header((uint)name.Length, mode, (ulong)content.Length, mtimeNs: mtimeNs).Raw(name).Raw(content);
+
+        public Stream File(string name, string content, uint mode = 0x1A4) => Entry(Name(name), Regular | mode, Encoding.UTF8.GetBytes(content));
+
+        public Stream Dir(string name, uint mode = 0x1ED) => Entry(Name(name), Directory | mode, []);
+
+        public Stream Symlink(string name, string target) => Entry(Name(name), Link | 0x1FF, Encoding.ASCII.GetBytes(target));
+
+        public Stream End() => Header(0, 0, 0, 0, 0, 0, 0);
+    }
+
+    private sealed record Reply(uint Code, uint Crc, string? LastName, bool Replied);
+
+    private Reply Unpack(byte[] stream, UnpackOptions? options = null, bool unnamedFiles = true)
+    {
+        string input = Path.Combine(_base, "stream"), output = Path.Combine(_base, "reply");
+        File.WriteAllBytes(input, stream);
+        File.WriteAllBytes(output, []);
+        int inputFd = Libc.open(input, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        int outputFd = Libc.open(output, Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = unnamedFiles ? Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0) : -1;
+        UnpackResult result;
+        try
+        {
+            result = new Unpacker(root, proc, options ?? UnpackOptions.Qube).Run(inputFd, outputFd);
+        }
+        finally
+        {
+            foreach (int fd in (int[])[inputFd, outputFd, root, proc])
+            {
+                if (fd >= 0)
+                {
+                    Libc.close(fd);
+                }
+            }
+        }
+        Assert.Equal("untouched", File.ReadAllText(Path.Combine(_outside, "secret")));
+        Assert.Equal(["secret"], System.IO.Directory.GetFileSystemEntries(_outside).Select(Path.GetFileName));
+        byte[] reply = File.ReadAllBytes(output);
+        if (!result.Replied)
+        {
+            Assert.Empty(reply);
+            return new(result.Code, result.Crc, null, false);
+        }
+        Assert.True(reply.Length >= FileCopyProtocol.ReplySize);
+        uint code = BinaryPrimitives.ReadUInt32LittleEndian(reply);
+        Assert.Equal(result.Code, code);
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(reply.AsSpan(4)));
+        ulong crc = BinaryPrimitives.ReadUInt64LittleEndian(reply.AsSpan(8));
+        Assert.Equal(result.Crc, crc);
+        string? name = null;
+        if (reply.Length > FileCopyProtocol.ReplySize)
+        {
+            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(reply.AsSpan(16));
+            Assert.Equal(20 + length, reply.Length);
+            name = Encoding.UTF8.GetString(reply, 20, length);
+        }
+        return new(code, (uint)crc, name, true);
+    }
+
+    private string[] Incoming() => [.. System.IO.Directory.GetFileSystemEntries(_incoming, "*", SearchOption.AllDirectories)
+        .Select(p => Path.GetRelativePath(_incoming, p)).Order(StringComparer.Ordinal)];
+
+    private static uint Crc(byte[] bytes) => System.IO.Hashing.Crc32.HashToUInt32(bytes);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_tree_arrives_with_its_contents_modes_times_and_links_and_the_reply_carries_the_streams_crc(bool unnamedFiles)
+    {
+        byte[] stream = new Stream()
+            .Dir("top")
+            .File("top/a.txt", "alpha", mode: 0x180)
+            .Dir("top/sub")
+            .File("top/sub/b", "beta")
+            .Symlink("top/sub/up", "../a.txt")
+            .Dir("top/sub", mode: 0x16D)
+            .Dir("top", mode: 0x1C0)
+            .End().Bytes;
+        Reply reply = Unpack(stream, unnamedFiles: unnamedFiles);
+        Assert.Equal(new Reply(0, Crc(stream), "top", true), reply);
+        Assert.Equal(["top", "top/a.txt", "top/sub", "top/sub/b", "top/sub/up"], Incoming());
+        Assert.Equal("alpha", File.ReadAllText(Path.Combine(_incoming, "top/a.txt")));
+        Assert.Equal("alpha", File.ReadAllText(Path.Combine(_incoming, "top/sub/up")));
+        Assert.Equal("../a.txt", new FileInfo(Path.Combine(_incoming, "top/sub/up")).LinkTarget);
+        Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(Path.Combine(_incoming, "top/a.txt")));
+        Assert.Equal((UnixFileMode)0x16D, File.GetUnixFileMode(Path.Combine(_incoming, "top/sub")));
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_500_000_000).UtcDateTime, File.GetLastWriteTimeUtc(Path.Combine(_incoming, "top/sub/b")));
+    }
+
+    [Theory]
+    [InlineData("../escaped")]
+    [InlineData("a/../../escaped")]
+    [InlineData("/tmp/escaped")]
+    [InlineData("./x")]
+    [InlineData("a//b")]
+    [InlineData("a/")]
+    [InlineData("..")]
+    [InlineData("")]
+    [InlineData("tab\there")]
+    [InlineData("new\nline")]
+    [InlineData("del\u007f")]
+    [InlineData("c1\u0085")]
+    [InlineData("rtl\u202eexe.txt")]
+    [InlineData("hebrew\u05d0")]
+    [InlineData("emoji\U0001F605")]
+    public void A_name_that_could_leave_the_directory_or_mislead_the_eye_is_refused_with_EILSEQ(string name)
+    {
+        Reply reply = Unpack(new Stream().File(name, "x").End().Bytes);
+        Assert.Equal((uint)Errno.EILSEQ, reply.Code);
+        Assert.Empty(Incoming());
+    }
+
+    [Theory]
+    [InlineData(new byte[] { (byte)'a', 0xC3 })]
+    [InlineData(new byte[] { (byte)'a', 0xC0, 0x80 })]
+    [InlineData(new byte[] { (byte)'a', 0xE0, 0x80, 0x80 })]
+    [InlineData(new byte[] { (byte)'a', 0xED, 0xA0, 0x80 })]
+    [InlineData(new byte[] { (byte)'a', 0xF4, 0x90, 0x80, 0x80 })]
+    [InlineData(new byte[] { (byte)'a', 0xFF })]
+    public void Invalid_UTF8_is_refused_unless_all_names_are_allowed(byte[] name)
+    {
+        byte[] field = [.. name, 0];
+        Assert.Equal((uint)Errno.EILSEQ, Unpack(new Stream().Entry(field, Regular | 0x1A4, [1]).End().Bytes).Code);
+        Assert.Empty(Incoming());
+        Assert.Equal(0u, Unpack(new Stream().Entry(field, Regular | 0x1A4, [1]).End().Bytes, UnpackOptions.Qube with { Rules = NameRules.AllowAllNames }).Code);
+        Assert.Single(Incoming());
+    }
+
+    [Fact]
+    public void Safe_accented_and_CJK_names_arrive()
+    {
+        Assert.Equal(0u, Unpack(new Stream().File("café 中文 ελληνικά", "x").End().Bytes).Code);
+        Assert.Equal(["café 中文 ελληνικά"], Incoming());
+    }
+
+    [Fact]
+    public void A_symbolic_link_planted_as_a_parent_is_not_followed()
+    {
+        File.CreateSymbolicLink(Path.Combine(_incoming, "planted"), _outside);
+        Reply reply = Unpack(new Stream().File("planted/secret2", "x").End().Bytes);
+        Assert.Contains(reply.Code, (uint[])[(uint)Errno.ELOOP, (uint)Errno.ENOTDIR]);
+        Assert.Equal("planted", reply.LastName);
+        // the control: resolved in one call, as a receiver without the per-component walk would, the same name lands outside
+        File.WriteAllText(Path.Combine(_incoming, "planted/secret2"), "x");
+        Assert.True(File.Exists(Path.Combine(_outside, "secret2")));
+        File.Delete(Path.Combine(_outside, "secret2"));
+    }
+
+    [Fact]
+    public void A_sent_link_cannot_serve_as_a_parent_for_later_entries()
+    {
+        Reply reply = Unpack(new Stream().Dir("a").Dir("a/b").Symlink("a/l", "b").File("a/l/x", "through the link").End().Bytes);
+        Assert.NotEqual(0u, reply.Code);
+        Assert.Equal("l", reply.LastName);
+        Assert.Equal(["a", "a/b", "a/l"], Incoming());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_file_sent_over_an_existing_link_or_file_fails_and_writes_nothing_through_it(bool unnamedFiles)
+    {
+        File.CreateSymbolicLink(Path.Combine(_incoming, "link"), Path.Combine(_outside, "secret"));
+        File.CreateSymbolicLink(Path.Combine(_incoming, "dangling"), Path.Combine(_outside, "new"));
+        File.WriteAllText(Path.Combine(_incoming, "existing"), "kept");
+        foreach (string name in (string[])["link", "dangling", "existing"])
+        {
+            Reply reply = Unpack(new Stream().File(name, "overwritten").End().Bytes, unnamedFiles: unnamedFiles);
+            Assert.Equal((uint)Errno.EEXIST, reply.Code);
+            Assert.Equal(name, reply.LastName);
+        }
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(_incoming, "existing")));
+    }
+
+    [Fact]
+    public void A_hard_link_to_a_file_outside_is_not_written_through()
+    {
+        using (System.Diagnostics.Process ln = System.Diagnostics.Process.Start("ln", [Path.Combine(_outside, "secret"), Path.Combine(_incoming, "hard")]))
+        {
+            ln.WaitForExit();
+            Assert.Equal(0, ln.ExitCode);
+        }
+        Assert.Equal((uint)Errno.EEXIST, Unpack(new Stream().File("hard", "overwritten").End().Bytes).Code);
+    }
+
+    [Theory]
+    [InlineData("a/l", "../../x", Errno.ENOLINK)]
+    [InlineData("a/b/l", "../../x", Errno.ENOLINK)]
+    [InlineData("a/l", "/etc/passwd", Errno.ENOLINK)]
+    [InlineData("l", "x", Errno.ENOLINK)]
+    [InlineData("a/l", "b/../../x", Errno.ENOLINK)]
+    [InlineData("a/l", "", Errno.ENOENT)] // allowed by the checks, refused by the kernel
+    [InlineData("a/b/l", "../x", Errno.None)]
+    [InlineData("a/l", "b/./c//d", Errno.None)]
+    [InlineData("a/l", "b/", Errno.None)]
+    public void A_link_target_may_not_reach_out_of_its_top_level_directory(string name, string target, Errno expected)
+    {
+        string parent = Path.GetDirectoryName(name)!;
+        Stream stream = new();
+        string path = "";
+        foreach (string component in parent.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = path.Length == 0 ? component : path + "/" + component;
+            stream.Dir(path);
+        }
+        Reply reply = Unpack(stream.Symlink(name, target).End().Bytes);
+        Assert.Equal((uint)expected, reply.Code);
+        if (expected != Errno.None)
+        {
+            Assert.Equal(expected == Errno.ENOLINK ? target : name, reply.LastName);
+            Assert.DoesNotContain(name, Incoming());
+        }
+        else
+        {
+            Assert.Contains(name, Incoming());
+        }
+    }
+
+    [Fact]
+    public void A_non_canonical_link_target_is_refused_by_a_strict_receiver()
+    {
+        Reply reply = Unpack(new Stream().Dir("a").Symlink("a/l", "b/./c").End().Bytes, new UnpackOptions(EntryTypes.All, NameRules.Strict));
+        Assert.Equal((uint)Errno.EILSEQ, reply.Code);
+    }
+
+    [Theory]
+    [InlineData(0x2000u)] // character device
+    [InlineData(0x6000u)] // block device
+    [InlineData(0x1000u)] // fifo
+    [InlineData(0xC000u)] // socket
+    [InlineData(0x0000u)] // no type
+    public void Device_fifo_socket_and_typeless_entries_are_refused_with_EINVAL(uint type)
+    {
+        Reply reply = Unpack(new Stream().Entry([.. "dev"u8, 0], type | 0x1B6, []).End().Bytes);
+        Assert.Equal((uint)Errno.EINVAL, reply.Code);
+        Assert.Equal("dev", reply.LastName);
+        Assert.Empty(Incoming());
+    }
+
+    [Fact]
+    public void A_receiver_of_regular_files_only_refuses_directories_and_links()
+    {
+        UnpackOptions regular = new(EntryTypes.RegularFiles, NameRules.Strict);
+        Assert.Equal((uint)Errno.EINVAL, Unpack(new Stream().Dir("d").End().Bytes, regular).Code);
+        Assert.Equal((uint)Errno.EINVAL, Unpack(new Stream().Symlink("d/l", "x").End().Bytes, regular).Code);
+        Assert.Empty(Incoming());
+        Assert.Equal(0u, Unpack(new Stream().File("f", "x").End().Bytes, regular).Code);
+    }
+
+    [Fact]
+    public void An_overlong_name_is_refused_before_it_is_read()
+    {
+        byte[] stream = new Stream().Header(FileCopyProtocol.MaxPathLength, Regular | 0x1A4, 1).Raw(new byte[FileCopyProtocol.MaxPathLength]).End().Bytes;
+        Reply reply = Unpack(stream);
+        Assert.Equal(new Reply((uint)Errno.ENAMETOOLONG, Crc(stream[..32]), null, true), reply);
+        Assert.Equal(0u, Unpack(new Stream().File(new string('n', 255), "x").End().Bytes).Code);
+    }
+
+    [Fact]
+    public void An_overlong_link_target_is_refused()
+    {
+        byte[] target = new byte[FileCopyProtocol.MaxPathLength];
+        Array.Fill(target, (byte)'t');
+        Reply reply = Unpack(new Stream().Dir("a").Entry([.. "a/l"u8, 0], Link | 0x1FF, target).End().Bytes);
+        Assert.Equal((uint)Errno.ENAMETOOLONG, reply.Code);
+    }
+
+    [Fact]
+    public void More_files_than_the_limit_or_more_bytes_than_the_limit_are_refused_before_anything_is_made()
+    {
+        Reply files = Unpack(new Stream().File("one", "1").File("two", "2").End().Bytes, UnpackOptions.Qube with { FilesLimit = 1 });
+        Assert.Equal(new Reply((uint)Errno.EDQUOT, files.Crc, "one", true), files);
+        Assert.Equal(["one"], Incoming());
+        Reply bytes = Unpack(new Stream().File("big", "12345").End().Bytes, UnpackOptions.Qube with { BytesLimit = 4 });
+        Assert.Equal((uint)Errno.EDQUOT, bytes.Code);
+        Assert.Equal(["one"], Incoming());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_file_of_4_GiB_and_1_byte_is_refused_over_the_limit_and_a_stream_that_stops_short_leaves_nothing_that_looks_complete(bool unnamedFiles)
+    {
+        byte[] stream = new Stream().Header(4, Regular | 0x1A4, (4UL << 30) + 1).Raw("big\0"u8).Raw(new byte[1000]).Bytes;
+        Reply limited = Unpack(stream, UnpackOptions.Qube with { BytesLimit = 4UL << 30 }, unnamedFiles);
+        Assert.Equal((uint)Errno.EDQUOT, limited.Code);
+        Assert.Empty(Incoming());
+        Reply cut = Unpack(stream, unnamedFiles: unnamedFiles);
+        Assert.Equal(FileCopyProtocol.LegalEof, cut.Code);
+        if (unnamedFiles)
+        {
+            Assert.Empty(Incoming());
+        }
+        else
+        {
+            // created by name, it keeps mode 0000 until complete
+            Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(Path.Combine(_incoming, "big")));
+        }
+    }
+
+    [Fact]
+    public void A_stream_cut_at_every_offset_is_reported_and_leaves_no_entry_that_looks_complete()
+    {
+        byte[] stream = new Stream().Dir("d").File("d/f", "contents of f").Symlink("d/l", "f").File("g", "contents of g").Dir("d", 0x1C0).End().Bytes;
+        for (int cut = 0; cut < stream.Length; cut++)
+        {
+            System.IO.Directory.Delete(_incoming, recursive: true);
+            System.IO.Directory.CreateDirectory(_incoming);
+            Reply reply = Unpack(stream[..cut]);
+            Assert.True(reply.Code is FileCopyProtocol.LegalEof or (uint)Errno.EREMOTEIO, $"cut at {cut}: {reply.Code}");
+            foreach (string entry in Incoming())
+            {
+                string path = Path.Combine(_incoming, entry);
+                if (File.Exists(path) && !new FileInfo(path).Attributes.HasFlag(FileAttributes.ReparsePoint))
+                {
+                    Assert.Equal("contents of " + Path.GetFileName(path), File.ReadAllText(path));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void A_stream_without_an_end_marker_is_a_remote_error_naming_the_last_entry()
+    {
+        Reply reply = Unpack(new Stream().File("f", "x").Bytes);
+        Assert.Equal((uint)Errno.EREMOTEIO, reply.Code);
+        Assert.Equal("f", reply.LastName);
+        Assert.Equal(["f"], Incoming());
+    }
+
+    [Fact]
+    public void The_reply_crc_covers_every_byte_read_and_differs_when_one_byte_differs()
+    {
+        byte[] stream = new Stream().File("f", "payload").End().Bytes;
+        uint first = Unpack(stream).Crc;
+        Assert.Equal(Crc(stream), first);
+        byte[] other = new Stream().File("g", "payload").End().Bytes;
+        Assert.NotEqual(first, Unpack(other).Crc);
+    }
+
+    [Theory]
+    [InlineData(1_000_000_000u)]
+    [InlineData(uint.MaxValue)]
+    public void Invalid_nanoseconds_abort_without_a_reply_and_without_creating_the_file(uint nanoseconds)
+    {
+        Reply reply = Unpack(new Stream().Entry([.. "f"u8, 0], Regular | 0x1A4, [1, 2, 3], mtimeNs: nanoseconds).End().Bytes);
+        Assert.False(reply.Replied);
+        Assert.Empty(Incoming());
+    }
+
+    [Fact]
+    public void A_name_ends_at_its_first_NUL()
+    {
+        Assert.Equal(0u, Unpack(new Stream().Entry([.. "short\0../../hidden"u8, 0], Regular | 0x1A4, [1]).End().Bytes).Code);
+        Assert.Equal(["short"], Incoming());
+    }
+
+    [Fact]
+    public void Unpacking_allocates_nothing_per_record_in_steady_state()
+    {
+        Stream small = new();
+        for (int i = 0; i < 200; i++)
+        {
+            small.File($"f{i}", "0123456789");
+        }
+        byte[] stream = small.End().Bytes;
+        string input = Path.Combine(_base, "stream");
+        File.WriteAllBytes(input, stream);
+        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+        long Run()
+        {
+            foreach (string f in System.IO.Directory.GetFiles(_incoming))
+            {
+                File.Delete(f);
+            }
+            int fd = Libc.open(input, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            UnpackResult result = unpacker.Run(fd, devNull);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Libc.close(fd);
+            Assert.Equal(0u, result.Code);
+            return allocated;
+        }
+        try
+        {
+            Run();
+            Assert.Equal(0, Run());
+        }
+        finally
+        {
+            Libc.close(root);
+            Libc.close(proc);
+            Libc.close(devNull);
+        }
+    }
+}
