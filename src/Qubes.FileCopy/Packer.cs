@@ -43,41 +43,6 @@ public sealed unsafe class Packer
         _progress = progress;
     }
 
-    /// <summary>Bytes of file data and link targets sent so far.</summary>
-    public long Sent => _sent;
-
-    /// <summary>
-    /// The bytes <paramref name="paths"/> would send as file data and link targets, and the number
-    /// of entries (what a progress display needs first).
-    /// </summary>
-    public static (long Bytes, long Entries) Measure(ReadOnlySpan<string> paths)
-    {
-        long bytes = 0, entries = 0;
-        void Walk(string path)
-        {
-            Libc.stat status = Status(path);
-            uint type = status.st_mode & FileCopyProtocol.TypeMask;
-            if (type is FileCopyProtocol.Regular or FileCopyProtocol.SymbolicLink)
-            {
-                bytes += status.st_size;
-                entries++;
-            }
-            else if (type == FileCopyProtocol.Directory)
-            {
-                entries++;
-                foreach (string child in Directory.EnumerateFileSystemEntries(path))
-                {
-                    Walk(child);
-                }
-            }
-        }
-        foreach (string path in paths)
-        {
-            Walk(path);
-        }
-        return (bytes, entries);
-    }
-
     /// <summary>Sends <paramref name="path"/> and, if it is a directory, everything below it, named from its last component.</summary>
     public void Send(string path)
     {
