@@ -78,6 +78,26 @@ public static unsafe class Fd
         return Libc.fsync(fd) == 0 ? Errno.None : LastError.Get();
     }
 
+    /// <summary>Fills <paramref name="buffer"/> (blocking); returns the bytes read, fewer only at EOF, or -errno.</summary>
+    public static int ReadFully(int fd, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = Read(fd, buffer[done..]);
+            if (n < 0)
+            {
+                return n;
+            }
+            if (n == 0)
+            {
+                break;
+            }
+            done += n;
+        }
+        return done;
+    }
+
     /// <summary>Reads up to <paramref name="buffer"/>.Length bytes; returns count (0 at EOF) or -errno.</summary>
     public static int Read(int fd, Span<byte> buffer)
     {

@@ -208,7 +208,7 @@ public sealed unsafe class Packer
             return;
         }
         Span<byte> head = stackalloc byte[FileCopyProtocol.ReplySize + 4];
-        int got = ReadFully(_replies, head[..FileCopyProtocol.ReplySize]);
+        int got = Fd.ReadFully(_replies, head[..FileCopyProtocol.ReplySize]);
         if (got != FileCopyProtocol.ReplySize)
         {
             throw new FileCopyException("File copy: the receiver ended without a reply");
@@ -216,11 +216,11 @@ public sealed unsafe class Packer
         uint code = BinaryPrimitives.ReadUInt32LittleEndian(head);
         ulong crc = BinaryPrimitives.ReadUInt64LittleEndian(head[8..]);
         string lastName = string.Empty;
-        if (ReadFully(_replies, head[FileCopyProtocol.ReplySize..]) == 4)
+        if (Fd.ReadFully(_replies, head[FileCopyProtocol.ReplySize..]) == 4)
         {
             int length = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(head[FileCopyProtocol.ReplySize..]), (uint)FileCopyProtocol.MaxReplyNameLength);
             byte[] name = new byte[length];
-            lastName = FileCopyProtocol.SanitizeForDisplay(name.AsSpan(0, Math.Max(0, ReadFully(_replies, name))));
+            lastName = FileCopyProtocol.SanitizeForDisplay(name.AsSpan(0, Math.Max(0, Fd.ReadFully(_replies, name))));
         }
         string prefix = lastName.Length > 0 ? "; Last file: " : string.Empty;
         switch ((Errno)code)
@@ -250,21 +250,6 @@ public sealed unsafe class Packer
             // success before the end marker: the receiver is not following the protocol
             throw new FileCopyException("File copy: the receiver replied before the end of the transfer");
         }
-    }
-
-    private static int ReadFully(int fd, Span<byte> buffer)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = Fd.Read(fd, buffer[done..]);
-            if (n <= 0)
-            {
-                break;
-            }
-            done += n;
-        }
-        return done;
     }
 
     private static string Message(Errno error, uint raw = 0)

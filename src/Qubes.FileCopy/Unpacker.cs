@@ -134,7 +134,7 @@ public sealed unsafe class Unpacker
         _name[0] = 0;
         while (true)
         {
-            int read = ReadFully(input, _header);
+            int read = Fd.ReadFully(input, _header);
             if (read != _header.Length)
             {
                 // no end marker: the stream broke off (or could not be read)
@@ -156,7 +156,7 @@ public sealed unsafe class Unpacker
                 return new((uint)Errno.ENAMETOOLONG, NameKind.None);
             }
             Span<byte> name = _name.AsSpan(0, (int)header.NameLength);
-            if (ReadFully(input, name) != name.Length)
+            if (Fd.ReadFully(input, name) != name.Length)
             {
                 return new(FileCopyProtocol.LegalEof, NameKind.None);
             }
@@ -302,7 +302,7 @@ public sealed unsafe class Unpacker
             return new((uint)Errno.EDQUOT, NameKind.Entry);
         }
         Span<byte> target = _target.AsSpan(0, length);
-        if (ReadFully(input, target) != length)
+        if (Fd.ReadFully(input, target) != length)
         {
             return new(FileCopyProtocol.LegalEof, NameKind.Entry);
         }
@@ -444,26 +444,6 @@ public sealed unsafe class Unpacker
         {
             Libc.close(parent);
         }
-    }
-
-    /// <summary>Fills <paramref name="buffer"/>; returns the bytes read (fewer at EOF) or -errno.</summary>
-    private static int ReadFully(int fd, Span<byte> buffer)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = Fd.Read(fd, buffer[done..]);
-            if (n < 0)
-            {
-                return n;
-            }
-            if (n == 0)
-            {
-                break;
-            }
-            done += n;
-        }
-        return done;
     }
 
     private static ReadOnlySpan<byte> UntilNul(ReadOnlySpan<byte> text)
