@@ -112,6 +112,7 @@ public sealed unsafe class Unpacker
         return new(outcome.Code, crc, true);
     }
 
+    /// <summary>The outcome of an invalid nanoseconds field: the transfer ends without a reply, as upstream's does.</summary>
     private const uint Abort = uint.MaxValue;
 
     private enum NameKind

@@ -19,19 +19,20 @@ public sealed class PackerTests : IDisposable
         rm.WaitForExit();
     }
 
-    /// <summary>Sends <paramref name="paths"/> through a pipe to a receiver into <paramref name="into"/>; the sender's error, if any.</summary>
-    private static string? Copy(string into, params string[] paths)
+    /// <summary>
+    /// Sends <paramref name="paths"/> through a pipe to <paramref name="receive"/> (given the stream's
+    /// read end and the reply's write end, on its own thread); the sender's error, if any.
+    /// </summary>
+    private static string? Send(string[] paths, Action<int, int> receive)
     {
         (SafeFd streamRead, SafeFd streamWrite) = Fd.Pipe();
         (SafeFd replyRead, SafeFd replyWrite) = Fd.Pipe();
-        int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         Task receiver = Task.Run(() =>
         {
             using (streamRead)
             using (replyWrite)
             {
-                new Unpacker(root, proc, UnpackOptions.Qube).Run(streamRead.Fd, replyWrite.Fd);
+                receive(streamRead.Fd, replyWrite.Fd);
             }
         });
         try
@@ -55,6 +56,20 @@ public sealed class PackerTests : IDisposable
         finally
         {
             receiver.Wait();
+        }
+    }
+
+    /// <summary>Sends <paramref name="paths"/> to our receiver unpacking into <paramref name="into"/>; the sender's error, if any.</summary>
+    private static string? Copy(string into, params string[] paths)
+    {
+        int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try
+        {
+            return Send(paths, (input, output) => new Unpacker(root, proc, UnpackOptions.Qube).Run(input, output));
+        }
+        finally
+        {
             Libc.close(root);
             Libc.close(proc);
         }
@@ -127,51 +142,25 @@ public sealed class PackerTests : IDisposable
     public void A_receiver_that_ends_without_a_reply_fails_the_copy()
         => Assert.Equal("File copy: the receiver ended without a reply", CopyWithReply([]));
 
-    /// <summary>A whole copy of one file to a fake receiver that reads the stream to its end and then answers <paramref name="reply"/>.</summary>
+    /// <summary>A whole copy of one file to a fake receiver that reads the stream up to its end marker and then answers <paramref name="reply"/>.</summary>
     private string? CopyWithReply(byte[] reply)
     {
         string source = Path.Combine(_base, "f");
         File.WriteAllText(source, "payload");
-        (SafeFd streamRead, SafeFd streamWrite) = Fd.Pipe();
-        (SafeFd replyRead, SafeFd replyWrite) = Fd.Pipe();
-        Task receiver = Task.Run(() =>
+        return Send([source], (input, output) =>
         {
-            using (streamRead)
-            using (replyWrite)
+            byte[] all = [];
+            byte[] buffer = new byte[4096];
+            while (all.Length < 32 || all.AsSpan(all.Length - 32).ContainsAnyExcept((byte)0))
             {
-                // the stream ends with the 32-byte end marker: read up to it, then answer
-                byte[] all = [];
-                byte[] buffer = new byte[4096];
-                while (all.Length < 32 || all.AsSpan(all.Length - 32).ContainsAnyExcept((byte)0))
+                int n = Fd.Read(input, buffer);
+                if (n <= 0)
                 {
-                    int n = Fd.Read(streamRead.Fd, buffer);
-                    if (n <= 0)
-                    {
-                        break;
-                    }
-                    all = [.. all, .. buffer.AsSpan(0, n)];
+                    break;
                 }
-                Fd.WriteAll(replyWrite.Fd, reply);
+                all = [.. all, .. buffer.AsSpan(0, n)];
             }
+            Fd.WriteAll(output, reply);
         });
-        try
-        {
-            using (streamWrite)
-            using (replyRead)
-            {
-                Packer packer = new(streamWrite.Fd, replyRead.Fd);
-                packer.Send(source);
-                packer.Finish();
-                return null;
-            }
-        }
-        catch (FileCopyException e)
-        {
-            return e.Message;
-        }
-        finally
-        {
-            receiver.Wait();
-        }
     }
 }
