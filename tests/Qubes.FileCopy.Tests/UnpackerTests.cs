@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Threading;
 using Qubes.Interop.Linux;
 using Xunit;
 
@@ -449,8 +450,15 @@ public sealed class UnpackerTests : IDisposable
         }
         try
         {
-            Run();
-            Assert.Equal(0, Run());
+            // the least of up to ten runs: tiering may allocate during a run on a loaded machine; an allocation
+            // per record would show in every run
+            long least = long.MaxValue;
+            for (int i = 0; i < 10 && least != 0; i++)
+            {
+                Thread.Sleep(i * 20);
+                least = Math.Min(least, Run());
+            }
+            Assert.Equal(0, least);
         }
         finally
         {
