@@ -32,8 +32,9 @@
  * --buffer-size, --use-stdin-socket, --no-filter-*, -h, ...), a local program after the service,
  * or a terminal on stdout or stderr (escape filtering is then on by default) - is handed to the
  * full C# client with the same argv: execv() of $QREXEC_CLIENT_VM_FULL if set, else of
- * ../bin/qubes/aot/qrexec-client-vm (the native build) or, when that is not there,
- * ../bin/qrexec-client-vm/release/qrexec-client-vm relative to the directory of this executable
+ * ../bin/qubes/aot/qrexec-client-vm (the native build) or, when that is not there, the runtime
+ * build's ../bin/qubes/release/qrexec-client-vm (the front command's directory, which a qube sees)
+ * or ../bin/qrexec-client-vm/release/qrexec-client-vm, relative to the directory of this executable
  * (nothing of the place it was built in is compiled in, so a build may be moved).
  *
  * Exit codes: the call's status; 126 refused; 2 usage error; 1 local error.
@@ -63,9 +64,11 @@
 /* The domain field of a reply that carries the exit status of a call the agent ran itself. */
 #define REPLY_HANDED_OVER 0xffffffffu
 /* The full client, relative to the directory of this executable: the native build's (one
- * executable for every program, run by the name of its link), else the runtime build's. */
+ * executable for every program, run by the name of its link), else the runtime build's, in the
+ * front command's directory (the one a qube sees) or its own. */
 static const char *const full_client_relative[] = {
     "../bin/qubes/aot/qrexec-client-vm",
+    "../bin/qubes/release/qrexec-client-vm",
     "../bin/qrexec-client-vm/release/qrexec-client-vm",
 };
 #define HEADER_SIZE 8

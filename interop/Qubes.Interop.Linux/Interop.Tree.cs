@@ -68,6 +68,9 @@ public static unsafe partial class Libc
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int mkdirat(int dirfd, byte* path, uint mode);
 
+    [LibraryImport(Libraries.Libc, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mkdir(string path, uint mode);
+
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int unlinkat(int dirfd, byte* path, int flags);
 

@@ -63,6 +63,25 @@ public sealed class Command
         Options = options;
     }
 
+    /// <summary>
+    /// The name this process was started by: argv[0] as the kernel holds it, without its directory.
+    /// A program that answers to several names (through links to it) reads it here: started through
+    /// a link to a runtime build's launcher, the runtime's own argument list names the assembly.
+    /// </summary>
+    public static string InvokedName()
+    {
+        try
+        {
+            byte[] commandLine = File.ReadAllBytes("/proc/self/cmdline");
+            int end = Array.IndexOf(commandLine, (byte)0);
+            return Path.GetFileName(System.Text.Encoding.UTF8.GetString(commandLine, 0, end < 0 ? commandLine.Length : end));
+        }
+        catch (IOException)
+        {
+            return Path.GetFileName(Environment.GetCommandLineArgs()[0]);
+        }
+    }
+
     /// <summary>The argparse help option of upstream's qvm-* tools: <c>--help, -h</c>.</summary>
     public static Option QubesHelp => new("show this help message and exit", "--help", "-h") { IsHelp = true };
 

@@ -25,6 +25,7 @@ public sealed unsafe class Packer
     private readonly int _replies;
     private readonly bool _ignoreQuota;
     private readonly Action<long>? _progress;
+    private readonly bool _ignoreSymlinks;
     private readonly byte[] _header = new byte[FileCopyProtocol.HeaderSize];
     private readonly byte[] _data = new byte[DataBufferSize];
     private readonly Crc32 _crc = new();
@@ -33,15 +34,20 @@ public sealed unsafe class Packer
     /// <summary>
     /// A sender writing to <paramref name="output"/> and reading the reply from
     /// <paramref name="replies"/>; <paramref name="progress"/> hears the bytes of file data sent so
-    /// far; with <paramref name="ignoreQuota"/> a receiver's EDQUOT ends the transfer quietly.
+    /// far; with <paramref name="ignoreQuota"/> a receiver's EDQUOT ends the transfer quietly; with
+    /// <paramref name="ignoreSymlinks"/> symbolic links are left out.
     /// </summary>
-    public Packer(int output, int replies, bool ignoreQuota = false, Action<long>? progress = null)
+    public Packer(int output, int replies, bool ignoreQuota = false, Action<long>? progress = null, bool ignoreSymlinks = false)
     {
         _output = output;
         _replies = replies;
         _ignoreQuota = ignoreQuota;
         _progress = progress;
+        _ignoreSymlinks = ignoreSymlinks;
     }
+
+    /// <summary>The bytes of file data and link targets sent so far.</summary>
+    public long Sent => _sent;
 
     /// <summary>Sends <paramref name="path"/> and, if it is a directory, everything below it, named from its last component.</summary>
     public void Send(string path)
@@ -90,7 +96,8 @@ public sealed unsafe class Packer
     private void SendEntry(string path, string name, in Libc.stat status)
     {
         uint type = status.st_mode & FileCopyProtocol.TypeMask;
-        if (type is not (FileCopyProtocol.Regular or FileCopyProtocol.Directory or FileCopyProtocol.SymbolicLink))
+        if (type is not (FileCopyProtocol.Regular or FileCopyProtocol.Directory or FileCopyProtocol.SymbolicLink)
+            || (type == FileCopyProtocol.SymbolicLink && _ignoreSymlinks))
         {
             return;
         }

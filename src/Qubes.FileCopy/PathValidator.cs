@@ -157,6 +157,35 @@ public static class PathValidator
         return SafeCodePoints.IsSafe(codePoint) ? length : 0;
     }
 
+    /// <summary>Whether every character of <paramref name="text"/> (up to a NUL) is printable ASCII or a well-formed UTF-8 code point safe for display (§6.3); an empty text is not.</summary>
+    public static bool IsSafeForDisplay(ReadOnlySpan<byte> text)
+    {
+        int end = text.IndexOf((byte)0);
+        if (end >= 0)
+        {
+            text = text[..end];
+        }
+        if (text.IsEmpty)
+        {
+            return false;
+        }
+        for (int i = 0; i < text.Length;)
+        {
+            if (text[i] is >= 0x20 and <= 0x7E)
+            {
+                i++;
+                continue;
+            }
+            int length = SafeCharacterLength(text[i..]);
+            if (length == 0)
+            {
+                return false;
+            }
+            i += length;
+        }
+        return true;
+    }
+
     /// <summary>
     /// Whether <paramref name="name"/> may name an entry (§6.1): structurally sound, at least one
     /// normal component, no trailing slash, and safe characters unless <see cref="NameRules.AllowAllNames"/>.

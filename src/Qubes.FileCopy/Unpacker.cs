@@ -1,5 +1,6 @@
 using System;
 using System.IO.Hashing;
+using System.Threading;
 using Qubes.Interop.Linux;
 
 namespace Qubes.FileCopy;
@@ -26,7 +27,9 @@ public enum EntryTypes
 /// <param name="Rules">What names and link targets may hold.</param>
 /// <param name="BytesLimit">Total of file sizes, link target lengths and re-sent directories' sizes; 0 for none.</param>
 /// <param name="FilesLimit">Number of records; 0 for none.</param>
-public readonly record struct UnpackOptions(EntryTypes Types, NameRules Rules, ulong BytesLimit = 0, ulong FilesLimit = 0)
+/// <param name="WaitForSpace">Before a file's data, wait (polling once a second) until its file system has the file's length and this many bytes more free; 0 not to wait.</param>
+/// <param name="Verbose">Print the name of each file and link received, a line each, on standard error.</param>
+public readonly record struct UnpackOptions(EntryTypes Types, NameRules Rules, ulong BytesLimit = 0, ulong FilesLimit = 0, ulong WaitForSpace = 0, bool Verbose = false)
 {
     /// <summary>A qube's <c>qfile-unpacker</c>: everything, names restricted, non-canonical link targets tolerated, no limits.</summary>
     public static UnpackOptions Qube => new(EntryTypes.All, NameRules.AllowNonCanonicalSymlinks);
@@ -174,6 +177,12 @@ public sealed unsafe class Unpacker
             {
                 return outcome;
             }
+            if (_options.Verbose && header.Type != FileCopyProtocol.Directory)
+            {
+                _name[name.Length] = (byte)'\n';
+                Fd.WriteAll(2, _name.AsSpan(0, name.Length + 1));
+                _name[name.Length] = 0;
+            }
         }
         // what was received reaches the disk before the sender is told it arrived
         uint code = Libc.syncfs(_root) == 0 ? 0 : (uint)LastError.Get();
@@ -231,6 +240,10 @@ public sealed unsafe class Unpacker
                         return new((uint)LastError.Get(), NameKind.Entry);
                     }
                 }
+                if (_options.WaitForSpace != 0 && WaitForSpace(file, header.FileLength) is var statError and not Errno.None)
+                {
+                    return new((uint)statError, NameKind.Entry);
+                }
                 _totalBytes += header.FileLength;
                 uint copied = CopyData(input, file, header.FileLength);
                 if (copied != 0)
@@ -251,6 +264,27 @@ public sealed unsafe class Unpacker
                 Libc.close(file);
             }
             CloseParent(parent);
+        }
+    }
+
+    /// <summary>Waits until the file system of <paramref name="file"/> has room for <paramref name="length"/> bytes and the margin.</summary>
+    private Errno WaitForSpace(int file, ulong length)
+    {
+        ulong wanted = length > ulong.MaxValue - _options.WaitForSpace ? ulong.MaxValue : length + _options.WaitForSpace;
+        for (bool first = true; ; first = false)
+        {
+            if (!first)
+            {
+                Thread.Sleep(1000);
+            }
+            if (Libc.fstatvfs(file, out Libc.statvfs fs) != 0)
+            {
+                return LastError.Get();
+            }
+            if ((UInt128)fs.f_bsize * fs.f_bavail >= wanted)
+            {
+                return Errno.None;
+            }
         }
     }
 

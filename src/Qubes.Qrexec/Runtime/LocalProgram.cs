@@ -23,9 +23,28 @@ public sealed class LocalProgram : IDisposable
     /// <summary>Starts <paramref name="argv"/> (via the shell when <paramref name="shell"/>) with stdin and stdout on one end of a socket pair.</summary>
     public static LocalProgram? Start(IReadOnlyList<string> argv, bool shell, IDictionary<string, string> extraEnvironment, int stderr, out string? error)
     {
+        (SafeFd ours, SafeFd theirs) = FdPassing.SocketPair();
+        using (theirs)
+        {
+            SpawnedProcess? process = Spawn(argv, shell, extraEnvironment, theirs.Fd, theirs.Fd, stderr, out error);
+            if (process == null)
+            {
+                ours.Dispose();
+                return null;
+            }
+            return new LocalProgram(process, ours);
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="argv"/> (via the shell when <paramref name="shell"/>) on the given
+    /// descriptors, in the service environment of this process with <paramref name="extraEnvironment"/>
+    /// added; null with the reason when it cannot be started.
+    /// </summary>
+    public static SpawnedProcess? Spawn(IReadOnlyList<string> argv, bool shell, IDictionary<string, string> extraEnvironment, int stdin, int stdout, int stderr, out string? error)
+    {
         ArgumentNullException.ThrowIfNull(argv);
         ArgumentNullException.ThrowIfNull(extraEnvironment);
-        (SafeFd ours, SafeFd theirs) = FdPassing.SocketPair();
         List<string> environment = [];
         foreach (KeyValuePair<string, string> e in ServiceEnvironment.Current())
         {
@@ -47,18 +66,9 @@ public sealed class LocalProgram : IDisposable
         ServiceRunner.IgnoreServiceSignals();
         string[] effective = shell ? ["/bin/sh", "-c", string.Join(' ', argv)] : [.. argv];
         string path = effective[0].Contains('/', StringComparison.Ordinal) ? effective[0] : Which(effective[0]);
-        using (theirs)
-        {
-            SpawnedProcess? process = Spawner.Start(path, effective, environment, theirs.Fd, theirs.Fd, stderr, out Errno errno);
-            if (process == null)
-            {
-                ours.Dispose();
-                error = $"{effective[0]}: {errno}";
-                return null;
-            }
-            error = null;
-            return new LocalProgram(process, ours);
-        }
+        SpawnedProcess? process = Spawner.Start(path, effective, environment, stdin, stdout, stderr, out Errno errno);
+        error = process == null ? $"{effective[0]}: {errno}" : null;
+        return process;
     }
 
     /// <summary>

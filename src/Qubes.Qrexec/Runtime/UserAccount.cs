@@ -31,18 +31,27 @@ public sealed record UserAccount(string Name, uint Uid, uint Gid, string Home, s
     public static UserAccount? Find(string name, string passwd = "/etc/passwd")
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (name.Length == 0 || name.Contains(':', StringComparison.Ordinal) || !File.Exists(passwd))
+        return name.Length == 0 || name.Contains(':', StringComparison.Ordinal) ? null : Search(passwd, name, 0);
+    }
+
+    /// <summary>The first account with the user id <paramref name="uid"/> in <paramref name="passwd"/> (default /etc/passwd), or null.</summary>
+    public static UserAccount? FindByUid(uint uid, string passwd = "/etc/passwd") => Search(passwd, null, uid);
+
+    private static UserAccount? Search(string passwd, string? name, uint wantedUid)
+    {
+        if (!File.Exists(passwd))
         {
             return null;
         }
         foreach (string line in File.ReadLines(passwd))
         {
             string[] f = line.Split(':');
-            if (f.Length == 7 && f[0] == name
+            if (f.Length == 7 && (name == null || f[0] == name)
                 && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint uid)
-                && uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out uint gid))
+                && uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out uint gid)
+                && (name != null || uid == wantedUid))
             {
-                return new UserAccount(name, uid, gid, f[5].Length > 0 ? f[5] : "/", f[6].Length > 0 ? f[6] : "/bin/sh");
+                return new UserAccount(f[0], uid, gid, f[5].Length > 0 ? f[5] : "/", f[6].Length > 0 ? f[6] : "/bin/sh");
             }
         }
         return null;

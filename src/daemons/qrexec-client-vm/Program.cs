@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
+using System.Threading;
 using Qubes.Cli;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
@@ -140,9 +141,13 @@ internal static class Program
         (uint domain, uint port) = connected ?? default;
         // the request's socket stays open for the whole call: the agent takes its end for the call's
         SafeFd? trigger = null;
+        if (localProgram && connected == null && prefix == null && !stdinSocket && source == null && bufferSize == QrexecProtocol.DataRingSize && !filterOut.Value)
+        {
+            return RunLocalProgram(agentSocket, target, service, local, filterErr.Value);
+        }
         if (connected == null)
         {
-            int status = Request(agentSocket, source, target, service, handOver, out trigger, out domain, out port);
+            int status = Request(agentSocket, source, target, service, handOver ? [0, 1, 2] : [], out trigger, out domain, out port, out _);
             if (status >= 0)
             {
                 return status;
@@ -174,16 +179,7 @@ internal static class Program
         LocalProgram? program = null;
         if (localProgram)
         {
-            Dictionary<string, string> saved = new()
-            {
-                ["SAVED_FD_0"] = Dup(0),
-                ["SAVED_FD_1"] = Dup(1),
-            };
-            if (Environment.GetEnvironmentVariable("PASS_LOCAL_STDERR") != null)
-            {
-                saved["SAVED_FD_2"] = Dup(2);
-            }
-            program = LocalProgram.Start(local, shell: false, saved, 2, out string? error);
+            program = LocalProgram.Start(local, shell: false, SavedDescriptors(), 2, out string? error);
             if (program == null)
             {
                 Console.Error.WriteLine($"qrexec-client-vm: {error}");
@@ -193,14 +189,123 @@ internal static class Program
         return LocalProgram.RunCaller(channel, version, io, program, "qrexec-client-vm");
     }
 
+    /// <summary>What a local program is told of this process's own stdin and stdout (and stderr with PASS_LOCAL_STDERR).</summary>
+    private static Dictionary<string, string> SavedDescriptors()
+    {
+        Dictionary<string, string> saved = new()
+        {
+            ["SAVED_FD_0"] = Dup(0),
+            ["SAVED_FD_1"] = Dup(1),
+        };
+        if (Environment.GetEnvironmentVariable("PASS_LOCAL_STDERR") != null)
+        {
+            saved["SAVED_FD_2"] = Dup(2);
+        }
+        return saved;
+    }
+
     /// <summary>
-    /// Sends the request to the agent, with fds 0-2 attached if <paramref name="handOver"/>: -1 with
+    /// A call with a local program, handed over to the agent on pipes to the program: the agent
+    /// relays between them and the call, so the data passes no process of ours, and nothing here
+    /// needs the hypervisor (a loopback qube's processes have no connection to its broker; the
+    /// agent has). This process holds its own copies of the program's pipe ends until the call
+    /// ends, so that a refused call stops the program before it sees its pipes close. The status
+    /// is the service's when it is not zero, else the program's. An agent that answers with exec
+    /// parameters instead (upstream's) gets the data phase run here, on the same pipes.
+    /// </summary>
+    private static int RunLocalProgram(string agentSocket, string target, string service, string[] local, bool filterError)
+    {
+        (SafeFd fromProgram, SafeFd programOut) = Fd.Pipe();
+        (SafeFd programIn, SafeFd toProgram) = Fd.Pipe();
+        (SafeFd? errors, SafeFd? serviceErrors) = filterError ? Fd.Pipe() : (null, null);
+        using (fromProgram)
+        using (toProgram)
+        using (errors)
+        {
+            SpawnedProcess? process;
+            using (programIn)
+            using (programOut)
+            {
+                process = LocalProgram.Spawn(local, shell: false, SavedDescriptors(), programIn.Fd, programOut.Fd, 2, out string? error);
+                if (process == null)
+                {
+                    serviceErrors?.Dispose();
+                    Console.Error.WriteLine($"qrexec-client-vm: {error}");
+                    return 1;
+                }
+            }
+            using (process)
+            {
+                int status;
+                bool handedOver;
+                SafeFd? trigger;
+                uint domain, port;
+                Thread? filter = errors == null ? null : new Thread(() => CopyFiltered(errors.Fd, 2)) { IsBackground = true, Name = "stderr filter" };
+                filter?.Start();
+                using (serviceErrors)
+                {
+                    status = Request(agentSocket, null, target, service, [fromProgram.Fd, toProgram.Fd, serviceErrors?.Fd ?? 2], out trigger, out domain, out port, out handedOver);
+                }
+                // every writer of the service's stderr is gone once the agent answered: the rest is read to its end
+                filter?.Join();
+                if (status < 0)
+                {
+                    using SafeFd? request = trigger;
+                    using IChannelFactory factory = ChannelFactory.FromEnvironment();
+                    using IQrexecChannel channel = factory.Listen((int)domain, (int)port, QrexecProtocol.DataRingSize, QrexecProtocol.DataRingSize);
+                    uint version = Io.ServerHandshake(channel, TimeSpan.FromSeconds(120), out bool dataConnected);
+                    if (!dataConnected || version == 0)
+                    {
+                        Console.Error.WriteLine("qrexec-client-vm: data handshake failed");
+                        process.Signal(9);
+                        return 1;
+                    }
+                    CallerIo io = new() { Input = fromProgram.Fd, Output = toProgram.Fd, Error = 2, FilterError = filterError, LocalProcess = process };
+                    int result = DataPump.RunCaller(channel, version, io, out string? failure);
+                    if (failure != null)
+                    {
+                        Console.Error.WriteLine($"qrexec-client-vm: {failure}");
+                    }
+                    return result;
+                }
+                if (!handedOver)
+                {
+                    // refused, or the agent could not be asked: the program never had a call
+                    process.Signal(9);
+                    process.WaitUntil(long.MaxValue);
+                    return status;
+                }
+                // the program's pipes close now: it sees the end of what the service sent
+                toProgram.Dispose();
+                fromProgram.Dispose();
+                process.WaitUntil(long.MaxValue);
+                return status != 0 ? status : process.ExitCode ?? 128 + process.TermSignal;
+            }
+        }
+    }
+
+    /// <summary>Copies <paramref name="from"/> to <paramref name="to"/> until its end, with terminal escapes replaced.</summary>
+    private static void CopyFiltered(int from, int to)
+    {
+        byte[] buffer = new byte[4096];
+        int n;
+        while ((n = Fd.Read(from, buffer)) > 0)
+        {
+            DataPump.FilterEscapes(buffer.AsSpan(0, n));
+            Fd.WriteAll(to, buffer.AsSpan(0, n));
+        }
+    }
+
+    /// <summary>
+    /// Sends the request to the agent, with the descriptors <paramref name="handOver"/> (the call's
+    /// stdin, stdout and stderr) attached if there are any: -1 with
     /// its socket and the data channel's parameters, else the exit status (of the call, when the
     /// agent took it over; an upstream agent drops the descriptors and answers exec parameters).
     /// </summary>
-    private static int Request(string agentSocket, string? source, string target, string service, bool handOver, out SafeFd? socket, out uint domain, out uint port)
+    private static int Request(string agentSocket, string? source, string target, string service, ReadOnlySpan<int> handOver, out SafeFd? socket, out uint domain, out uint port, out bool handedOver)
     {
         domain = port = 0;
+        handedOver = false;
         socket = UnixSocket.TryConnect(agentSocket, out Errno errno);
         if (socket == null)
         {
@@ -211,7 +316,7 @@ internal static class Program
         Span<byte> answer = stackalloc byte[QrexecProtocol.ExecParamsSize];
         int status = -1;
         int n = 0;
-        if (handOver ? FdPassing.Send(socket.Fd, request, [0, 1, 2]) != Errno.None : !Io.WriteAll(socket.Fd, request))
+        if (handOver.Length > 0 ? FdPassing.Send(socket.Fd, request, handOver) != Errno.None : !Io.WriteAll(socket.Fd, request))
         {
             Console.Error.WriteLine("qrexec-client-vm: cannot send the request");
             status = 1;
@@ -230,6 +335,7 @@ internal static class Program
         {
             uint exit = BinaryPrimitives.ReadUInt32LittleEndian(answer[4..]);
             status = exit <= 255 ? (int)exit : 1;
+            handedOver = true;
         }
         if (status >= 0)
         {

@@ -1,3 +1,4 @@
+extern alias qfile_unpacker;
 extern alias qrexec_agent;
 extern alias qrexec_client_vm;
 extern alias qrexec_client;
@@ -8,6 +9,7 @@ extern alias qubes_lohv;
 extern alias qubes_policy;
 extern alias qubesd;
 extern alias qvchan;
+extern alias qvm_copy;
 
 using System;
 
@@ -34,6 +36,8 @@ internal static class MultiCall
         "qubes-policy" => qubes_policy::Qubes.Tools.QubesPolicy.Program.Main,
         "qubesd" => qubesd::Qubes.Tools.Qubesd.Program.Main,
         "qvchan" => qvchan::Qubes.Tools.Qvchan.Program.Main,
+        "qfile-unpacker" or "qfile-dom0-unpacker" => qfile_unpacker::Qubes.Tools.QfileUnpacker.Program.Main,
+        "qvm-copy" or "qvm-move" or "qvm-copy-to-vm" or "qvm-move-to-vm" or "qfile-agent" => qvm_copy::Qubes.Tools.QvmCopy.Program.Main,
         _ => null,
     };
 }

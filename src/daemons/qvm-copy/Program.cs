@@ -1,0 +1,341 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Text;
+using Qubes.Cli;
+using Qubes.FileCopy;
+using Qubes.Interop.Linux;
+using Qubes.Qrexec;
+
+namespace Qubes.Tools.QvmCopy;
+
+/// <summary>
+/// The sending side of qubes.Filecopy in a qube, one program under upstream's five names:
+/// <c>qvm-copy</c> and <c>qvm-move</c> (the target chosen by the policy's <c>ask</c>, as
+/// <c>@default</c>), <c>qvm-copy-to-vm</c> and <c>qvm-move-to-vm</c> (the target named first),
+/// and <c>qfile-agent</c>, the program those four run at the caller's end of the call: it writes
+/// the transfer to its standard output and reads the reply from its standard input. In dom0
+/// (where no qrexec agent listens) <c>qvm-copy-to-vm</c> and <c>qvm-move-to-vm</c> are dom0's, and
+/// <c>qvm-copy</c> and <c>qvm-move</c> refuse, as upstream's do.
+/// </summary>
+internal static class Program
+{
+    /// <summary>Bytes sent between two progress lines (upstream's PROGRESS_NOTIFY_DELTA).</summary>
+    private const long ProgressDelta = 15 * 1000 * 1000;
+
+    /// <summary>The program for the name it was started by.</summary>
+    internal static int Main(string[] args)
+    {
+        string name = Command.InvokedName();
+        // where no qrexec agent listens, this is dom0: upstream's dom0 tools, which copy through qvm-run
+        bool dom0 = !File.Exists(Environment.GetEnvironmentVariable("QREXEC_AGENT_SOCKET") is { Length: > 0 } socket ? socket : QrexecProtocol.DefaultAgentSocket);
+        return name switch
+        {
+            "qvm-copy" or "qvm-move" when dom0 => NotInDom0(name),
+            "qvm-copy-to-vm" or "qvm-move-to-vm" when dom0 => SendFromDom0(args, name),
+            "qvm-copy" => Send(args, move: false, toVm: false, name),
+            "qvm-move" => Send(args, move: true, toVm: false, name),
+            "qvm-copy-to-vm" => Send(args, move: false, toVm: true, name),
+            "qvm-move-to-vm" => Send(args, move: true, toVm: true, name),
+            "qfile-agent" => Agent(args),
+            _ => Unrecognized(name),
+        };
+    }
+
+    private static int NotInDom0(string name)
+    {
+        Console.Out.WriteLine($"{name} is not supported in dom0; use {name}-to-vm instead.");
+        return 1;
+    }
+
+    /// <summary>
+    /// dom0's qvm-copy-to-vm / qvm-move-to-vm VM FILE...: the transfer through
+    /// <c>qvm-run --pass-io --service VM qubes.Filecopy</c> (built beside this program), sent from
+    /// here. A move removes the files only once the receiver has confirmed them.
+    /// </summary>
+    private static int SendFromDom0(string[] args, string name)
+    {
+        bool move = name == "qvm-move-to-vm";
+        if (args.Length < 2)
+        {
+            Console.Out.WriteLine($"usage: {name} dest_vmname file [file]+");
+            return 1;
+        }
+        bool ignoreSymlinks = false;
+        List<string> files = [];
+        foreach (string a in args[1..])
+        {
+            if (a == "--ignore-symlinks")
+            {
+                ignoreSymlinks = true;
+            }
+            else
+            {
+                files.Add(a);
+            }
+        }
+        (SafeFd serviceIn, SafeFd toService) = Fd.Pipe();
+        (SafeFd fromService, SafeFd serviceOut) = Fd.Pipe();
+        string qvmRun = Path.Combine(AppContext.BaseDirectory, "qvm-run");
+        SpawnedProcess? run;
+        using (serviceIn)
+        using (serviceOut)
+        {
+            List<string> environment = [];
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            {
+                environment.Add($"{e.Key}={e.Value}");
+            }
+            run = Spawner.Start(qvmRun, ["qvm-run", "--no-gui", "--pass-io", "--service", "--", args[0], "qubes.Filecopy"], environment, serviceIn.Fd, serviceOut.Fd, 2, out Errno error);
+            if (run == null)
+            {
+                toService.Dispose();
+                fromService.Dispose();
+                Console.Error.WriteLine($"{name}: cannot start {qvmRun}: {FatalError.ErrorText(error)}");
+                return 1;
+            }
+        }
+        bool sent = false;
+        using (run)
+        {
+            using (toService)
+            using (fromService)
+            {
+                try
+                {
+                    Packer packer = new(toService.Fd, fromService.Fd, ignoreQuota: false, progress: null, ignoreSymlinks);
+                    foreach (string file in files)
+                    {
+                        packer.Send(file);
+                    }
+                    packer.Finish();
+                    sent = true;
+                }
+                catch (FileCopyException e)
+                {
+                    Console.Error.WriteLine(e.Message);
+                }
+            }
+            run.WaitUntil(long.MaxValue);
+            int status = run.ExitCode ?? 128 + run.TermSignal;
+            if (!sent)
+            {
+                return status != 0 ? status : 1;
+            }
+            if (status == 0 && move)
+            {
+                foreach (string file in files)
+                {
+                    DirectoryTree.Remove(file);
+                }
+            }
+            return status;
+        }
+    }
+
+    private static int Unrecognized(string name)
+    {
+        Console.Out.WriteLine($"Invoked with unrecognized name {name}, cannot determine operation to perform");
+        return 1;
+    }
+
+    private static int Send(string[] args, bool move, bool toVm, string name)
+    {
+        bool? progress = null;
+        bool ignoreSymlinks = false;
+        int i = 0;
+        for (; i < args.Length; i++)
+        {
+            string a = args[i];
+            switch (a)
+            {
+                case "--without-progress":
+                    progress = false;
+                    continue;
+                case "--with-progress":
+                    progress = true;
+                    continue;
+                case "--ignore-symlinks":
+                    ignoreSymlinks = true;
+                    continue;
+                case "--no-ignore-symlinks":
+                    ignoreSymlinks = false;
+                    continue;
+                case "-h" or "--help":
+                    return Usage(name, move, toVm, 0);
+                case "--":
+                    i++;
+                    break;
+                case ['-', _, ..]:
+                    return Usage(name, move, toVm, 1);
+            }
+            break;
+        }
+        List<string> rest = [.. args[i..]];
+        if (rest.Count < (toVm ? 2 : 1))
+        {
+            return Usage(name, move, toVm, 1);
+        }
+        string target = "@default";
+        if (toVm)
+        {
+            Console.Error.WriteLine("In order to avoid typing target qube name twice, use qvm-copy/qvm-move instead of qvm-copy-to-vm/qvm-move-to-vm.");
+            target = rest[0];
+            rest.RemoveAt(0);
+        }
+        // one trailing slash goes, as upstream's "${@%/}"
+        string[] sources = [.. rest.ConvertAll(static s => s.Length > 1 && s.EndsWith('/') ? s[..^1] : s)];
+        SourceTreeSummary summary;
+        try
+        {
+            summary = SourceTree.Check(sources, ignoreSymlinks);
+        }
+        catch (FatalError e)
+        {
+            return e.Report(name, Console.Error);
+        }
+        // a bar on a terminal (or when asked for), nothing when quiet
+        bool showProgress = progress ?? isatty(2) != 0;
+        string service = summary.UnsafeNames ? "qubes.Filecopy+allow-all-names" : "qubes.Filecopy";
+        List<string> argv = ["qrexec-client-vm", "--filter-escape-chars-stderr", "--", target, service, Path.Combine(AppContext.BaseDirectory, "qfile-agent")];
+        if (ignoreSymlinks)
+        {
+            argv.Add("--ignore-symlinks");
+        }
+        argv.Add("--");
+        argv.AddRange(sources);
+        List<string> environment = [];
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            string key = (string)e.Key;
+            if (key is not ("PROGRESS_TYPE" or "FILECOPY_TOTAL_BYTES"))
+            {
+                environment.Add($"{key}={e.Value}");
+            }
+        }
+        environment.Add("PROGRESS_TYPE=" + (showProgress ? "console" : "none"));
+        if (showProgress)
+        {
+            environment.Add("FILECOPY_TOTAL_BYTES=" + summary.Bytes.ToString(CultureInfo.InvariantCulture));
+        }
+        // the full client built beside this program: a call with a local program is its work
+        string client = Path.Combine(AppContext.BaseDirectory, "qrexec-client-vm");
+        using SpawnedProcess? call = Spawner.Start(client, argv, environment, 0, 1, 2, out Errno error);
+        if (call == null)
+        {
+            Console.Error.WriteLine($"{name}: cannot start {client}: {FatalError.ErrorText(error)}");
+            return 1;
+        }
+        call.WaitUntil(long.MaxValue);
+        int status = call.ExitCode ?? 128 + call.TermSignal;
+        if (status != 0)
+        {
+            return status;
+        }
+        if (move)
+        {
+            foreach (string source in sources)
+            {
+                DirectoryTree.Remove(source);
+            }
+        }
+        return 0;
+    }
+
+    private static int Usage(string name, bool move, bool toVm, int status)
+    {
+        StringBuilder text = new();
+        text.Append(toVm
+            ? $"usage: {name} [--without-progress] [--ignore-symlinks] destination_qube_name FILE [FILE ...]\n"
+            : $"usage: {name} [--without-progress] [--ignore-symlinks] FILE [FILE ...]\n");
+        text.Append("""
+            Options:
+                --no-ignore-symlinks   Do not ignore symbolic links (default).
+                --ignore-symlinks      Ignore symbolic links.
+                --with-progress        Show a progress indicator (default on a terminal).
+                --without-progress     Do not show a progress indicator.
+                -h, --help             Show this message and exit.
+                --                     Stop searching for options.
+
+                If there is a conflict, later options override earlier options.
+
+
+            """);
+        text.Append(move
+            ? "Move FILE to ~/QubesIncoming/[THIS QUBE'S NAME]/ in the destination qube.\n"
+            : "Copy FILE to ~/QubesIncoming/[THIS QUBE'S NAME]/ in the destination qube.\n");
+        text.Append("\nYou will be prompted to select the destination qube. If FILE is a directory, it will be copied recursively.\n");
+        if (toVm)
+        {
+            text.Append("In order to avoid typing target qube name twice, use qvm-copy/qvm-move instead of qvm-copy-to-vm/qvm-move-to-vm.\n");
+        }
+        Console.Out.Write(text.ToString());
+        return status;
+    }
+
+    /// <summary>qfile-agent [--ignore-symlinks] [--] FILE...: the transfer on stdout, the reply on stdin.</summary>
+    private static int Agent(string[] args)
+    {
+        bool ignoreSymlinks = false;
+        bool options = true;
+        List<string> paths = [];
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (options && args[i] == "--ignore-symlinks")
+            {
+                ignoreSymlinks = true;
+                continue;
+            }
+            if (options && args[i] == "--")
+            {
+                options = false;
+                continue;
+            }
+            if (args[i].Length == 0)
+            {
+                return new FatalError($"Invalid empty argument {i + 1}", Errno.EINVAL).Report("qfile-agent", Console.Error);
+            }
+            paths.Add(args[i]);
+        }
+        long total = Environment.GetEnvironmentVariable("PROGRESS_TYPE") == "console"
+            && long.TryParse(Environment.GetEnvironmentVariable("FILECOPY_TOTAL_BYTES"), NumberStyles.None, CultureInfo.InvariantCulture, out long t) ? t : -1;
+        long shown = 0;
+        Action<long>? progress = total < 0 ? null : sent =>
+        {
+            if (sent > shown + ProgressDelta)
+            {
+                shown = sent;
+                ShowProgress(sent, total, done: false);
+            }
+        };
+        try
+        {
+            Packer packer = new(1, 0, ignoreQuota: false, progress, ignoreSymlinks);
+            foreach (string path in paths)
+            {
+                packer.Send(path);
+            }
+            packer.Finish();
+            if (total >= 0)
+            {
+                ShowProgress(packer.Sent, total, done: true);
+            }
+            return 0;
+        }
+        catch (FileCopyException e)
+        {
+            return new FatalError(e.Message, Errno.None).Report("qfile-agent", Console.Error);
+        }
+    }
+
+    private static void ShowProgress(long sent, long total, bool done)
+    {
+        string line = $"sent {(sent + 1023) / 1024}/{(total + 1023) / 1024} KB\r" + (done ? "\n" : string.Empty);
+        Fd.WriteAll(2, Encoding.ASCII.GetBytes(line));
+    }
+
+    [DllImport("libc.so.6")]
+    private static extern int isatty(int fd);
+}
