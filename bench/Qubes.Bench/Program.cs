@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.IO;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -32,6 +33,10 @@ namespace Qubes.Bench;
 ///                                       whole-process wall time and peak memory of each program a user starts (calls,
 ///                                       tools), native and runtime builds, beside /bin/true and an empty native program;
 ///                                       the last line is "dom0->vm call p50 ms: X"
+///   filecopy      [--mib N] [--files N] [--file-bytes B] [--rounds R] [--state-parent DIR]
+///                                       qvm-copy of one large file and of many small files between two qubes, against
+///                                       a tar pipe over the same qrexec path; the last lines are
+///                                       "filecopy large GB/s: X" and "filecopy small files/s: Y"
 /// </summary>
 internal static class Program
 {
@@ -39,7 +44,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin|start [options]");
+            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin|start|filecopy [options]");
         }
         switch (args[0])
         {
@@ -61,6 +66,9 @@ internal static class Program
                 return QrexecHarness.Concurrent((int)Option(args, "--calls", 100), TimeSpan.FromSeconds(SecondsOption(args, "--timeout", 300)));
             case "start":
                 return StartBench.Run((int)Option(args, "--count", 20), (int)Option(args, "--rounds", 3));
+            case "filecopy":
+                return FileCopyBench.Run(Option(args, "--mib", 1024) << 20, (int)Option(args, "--files", 10000), (int)Option(args, "--file-bytes", 4096),
+                    (int)Option(args, "--rounds", 3), StringOption(args, "--state-parent") ?? (Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath()));
             case "admin":
                 return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":

@@ -226,7 +226,14 @@ public static unsafe class DirectoryTree
                 nint n = Libc.copy_file_range(from, &input, to, &output, (nuint)Math.Min(hole - input, 1L << 30), 0);
                 if (n < 0)
                 {
-                    throw Error("copy_file_range", path);
+                    // between file systems the kernel may not copy (EXDEV before Linux 5.19, and
+                    // between different types): through a buffer then
+                    if (LastError.Get() is not (Errno.EXDEV or Errno.ENOTSUP or Errno.ENOSYS or Errno.EINVAL))
+                    {
+                        throw Error("copy_file_range", path);
+                    }
+                    CopyRange(from, to, input, hole, path);
+                    break;
                 }
                 if (n == 0)
                 {
@@ -236,6 +243,37 @@ public static unsafe class DirectoryTree
             offset = hole;
         }
         Check(Libc.ftruncate(to, size), "ftruncate", path);
+    }
+
+    /// <summary>Copies [<paramref name="start"/>, <paramref name="end"/>) of one file to the same offsets of another, through a buffer.</summary>
+    private static void CopyRange(int from, int to, long start, long end, string path)
+    {
+        byte[] buffer = new byte[1 << 20];
+        fixed (byte* b = buffer)
+        {
+            while (start < end)
+            {
+                nint n = Libc.pread(from, b, (nuint)Math.Min(end - start, buffer.Length), start);
+                if (n < 0)
+                {
+                    throw Error("read", path);
+                }
+                if (n == 0)
+                {
+                    return; // the file shrank while copied
+                }
+                for (nint written = 0; written < n;)
+                {
+                    nint w = Libc.pwrite(to, b + written, (nuint)(n - written), start + written);
+                    if (w < 0)
+                    {
+                        throw Error("write", path);
+                    }
+                    written += w;
+                }
+                start += n;
+            }
+        }
     }
 
     private static void RemoveEntry(int parent, byte[] name, string path, int depth)
