@@ -29,6 +29,9 @@ public sealed class SystemLayout(string stateDirectory)
 
     public string PolicySocket => Path.Combine(Run, "policy.sock");
 
+    /// <summary>The terminal the policy daemon asks on for <c>ask</c> rules (<c>qubes up --ask-tty</c>), when this file names one.</summary>
+    public string AskTtyFile => Path.Combine(Run, "ask-tty");
+
     public string QrexecSockets => Path.Combine(Run, "qrexec");
 
     public string PolicyDirectory => Path.Combine(State, "policy.d");

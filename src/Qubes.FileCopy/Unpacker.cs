@@ -179,9 +179,10 @@ public sealed unsafe class Unpacker
             }
             if (_options.Verbose && header.Type != FileCopyProtocol.Directory)
             {
-                _name[name.Length] = (byte)'\n';
-                Fd.WriteAll(2, _name.AsSpan(0, name.Length + 1));
-                _name[name.Length] = 0;
+                int length = UntilNul(_name).Length;
+                _name[length] = (byte)'\n';
+                Fd.WriteAll(2, _name.AsSpan(0, length + 1));
+                _name[length] = 0;
             }
         }
         // what was received reaches the disk before the sender is told it arrived

@@ -613,11 +613,14 @@ public sealed unsafe class DataPump
 
     /// <summary>
     /// The remote ended a stream the caller writes out. Its remote STDOUT's end reaches whoever
-    /// reads the caller's output at once, not when the call is over: a socket is shut for writing;
-    /// any other descriptor (not also our input) is replaced by /dev/null, with every copy of it
-    /// this process holds, which drops this process's references to the file without freeing the
-    /// descriptor numbers for reuse (the descriptors may be owned elsewhere and closed later).
-    /// Stderr stays open: errors are still written there.
+    /// reads the caller's output at once, not when the call is over: one socket that is both our
+    /// input and output is shut for writing; any other descriptor is replaced by /dev/null, with
+    /// every copy of it this process holds, which drops this process's references to the file
+    /// without freeing the descriptor numbers for reuse (the descriptors may be owned elsewhere and
+    /// closed later). An output socket of its own is not shut down, as upstream's client does not
+    /// shut down the standard descriptors it inherited: other processes may write to the same
+    /// socket after the call (the shell that ran the client, say). Stderr stays open: errors are
+    /// still written there.
     /// </summary>
     private void CloseSink(int stream)
     {
@@ -627,8 +630,9 @@ public sealed unsafe class DataPump
         {
             return;
         }
-        if (Libc.shutdown(fd, 1) == 0 || fd == _sources[StreamStdin]) // SHUT_WR
+        if (fd == _sources[StreamStdin])
         {
+            Libc.shutdown(fd, 1); // SHUT_WR
             return;
         }
         Fd.DetachFile(fd);

@@ -140,14 +140,16 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
     {
         File.WriteAllText(Path.Combine(_system.State, "policy.d", "20-vm-to-vm.policy"), "qubes.VMShell  *  work  personal  allow\n");
         string native = Path.Combine(_system.Bin, "qrexec-client-vm");
-        // the C client on PATH, then the native C# client; each call's output to a file, as the
-        // end of the remote output shuts a socket stdout (qvm-run's) down for writing, as upstream does
+        // the C client on PATH, then the native C# client, then a call with a local program; each
+        // writes to qvm-run's output (a socket), which the shell writes to again after the call:
+        // the end of the remote output closes the client's copy, as upstream's does, and does not
+        // shut the shell's socket down
         (int status, string output) = _system.Run("work", string.Join("; ",
-            "echo 'echo plain; exit 3' | qrexec-client-vm personal qubes.VMShell > /tmp/c.out; echo \"status $?\" >> /tmp/c.out",
-            $"echo 'echo csharp; exit 4' | {native} personal qubes.VMShell > /tmp/n.out; echo \"status $?\" >> /tmp/n.out",
-            "cat /tmp/c.out /tmp/n.out"));
+            "echo 'echo plain; exit 3' | qrexec-client-vm personal qubes.VMShell; echo \"status $?\"",
+            $"echo 'echo csharp; exit 4' | {native} personal qubes.VMShell; echo \"status $?\"",
+            "qrexec-client-vm personal qubes.VMShell /bin/sh -c 'echo \"echo local; exit 5\"; cat >&$SAVED_FD_1'; echo \"status $?\""));
         Assert.True(status == 0, output);
-        Assert.Equal("plain\nstatus 3\ncsharp\nstatus 4\n", output);
+        Assert.Equal("plain\nstatus 3\ncsharp\nstatus 4\nlocal\nstatus 5\n", output);
     }
 
     [Fact]

@@ -1,6 +1,5 @@
 using System;
 using System.Buffers.Binary;
-using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
@@ -18,7 +17,7 @@ namespace Qubes.FileCopy.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class UnpackerTests : IDisposable
 {
-    private const uint Regular = 0x8000, Directory = 0x4000, Link = 0xA000;
+    private const uint Regular = Stream.Regular, Directory = Stream.Directory, Link = Stream.Link;
     private readonly string _base = Path.Combine(Path.GetTempPath(), $"unpacker-{Environment.ProcessId}-{Guid.NewGuid():N}");
     private readonly string _incoming, _outside;
 
@@ -34,41 +33,6 @@ public sealed class UnpackerTests : IDisposable
         // names that are not UTF-8 are beyond .NET's file APIs
         using System.Diagnostics.Process rm = System.Diagnostics.Process.Start("rm", ["-rf", _base]);
         rm.WaitForExit();
-    }
-
-    /// <summary>A stream of records, as a hostile or honest sender writes it.</summary>
-    private sealed class Stream
-    {
-        private readonly List<byte> _bytes = [];
-
-        public byte[] Bytes => [.. _bytes];
-
-        public Stream Header(uint nameLength, uint mode, ulong length, uint atime = 1_600_000_000, uint atimeNs = 5, uint mtime = 1_500_000_000, uint mtimeNs = 7)
-        {
-            byte[] header = new byte[FileCopyProtocol.HeaderSize];
-            new FileHeader(nameLength, mode, length, atime, atimeNs, mtime, mtimeNs).Write(header);
-            _bytes.AddRange(header);
-            return this;
-        }
-
-        public Stream Raw(ReadOnlySpan<byte> bytes)
-        {
-            _bytes.AddRange(bytes.ToArray());
-            return this;
-        }
-
-        private static byte[] Name(string name) => [.. Encoding.UTF8.GetBytes(name), 0];
-
-        public Stream Entry(byte[] name, uint mode, byte[] content, uint mtimeNs = 7)
-            => Header((uint)name.Length, mode, (ulong)content.Length, mtimeNs: mtimeNs).Raw(name).Raw(content);
-
-        public Stream File(string name, string content, uint mode = 0x1A4) => Entry(Name(name), Regular | mode, Encoding.UTF8.GetBytes(content));
-
-        public Stream Dir(string name, uint mode = 0x1ED) => Entry(Name(name), Directory | mode, []);
-
-        public Stream Symlink(string name, string target) => Entry(Name(name), Link | 0x1FF, Encoding.ASCII.GetBytes(target));
-
-        public Stream End() => Header(0, 0, 0, 0, 0, 0, 0);
     }
 
     private sealed record Reply(uint Code, uint Crc, string? LastName, bool Replied);

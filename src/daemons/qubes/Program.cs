@@ -16,10 +16,12 @@ internal static class Program
     /// <summary>The command line.</summary>
     internal static Command Command { get; } = new("qubes", HelpStyle.Getopt,
         Command.GetoptHelp,
-        new Option("with up, down and status: the state directory of the system (default: $QUBES_STATE_DIR, else /var/lib/qubes-runtime)", "--state") { Metavar = "DIR" })
+        new Option("with up, down and status: the state directory of the system (default: $QUBES_STATE_DIR, else /var/lib/qubes-runtime)", "--state") { Metavar = "DIR" },
+        new Option("with up: the terminal on which the policy daemon asks for 'ask' rules (without one they are refused)", "--ask-tty") { Metavar = "DEVICE" })
     {
         Synopsis = """
-            qubes up [--state DIR]       start the system (the first time: create the default one)
+            qubes up [--state DIR] [--ask-tty DEVICE]
+                                                start the system (the first time: create the default one)
                    qubes down [--state DIR]     stop every qube and the system's daemons
                    qubes status [--state DIR]   the daemons and the qubes
                    qubes demo                   run the seed's scenarios on a system of its own
@@ -44,7 +46,7 @@ internal static class Program
             switch (command)
             {
                 case "up":
-                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Up(Console.Out));
+                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args, out string? askTty)).Up(Console.Out, askTty));
                 case "down":
                     return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Down(Console.Out));
                 case "status":
@@ -82,13 +84,31 @@ internal static class Program
     /// <summary>The state directory of <c>qubes up|down|status|supervise [--state DIR]</c>.</summary>
     private static string State(string[] args)
     {
+        string state = State(args, out string? askTty);
+        return askTty == null ? state : throw new UsageException($"{args[0]}: --ask-tty goes with up");
+    }
+
+    /// <summary>The state directory and the terminal of <c>qubes up [--state DIR] [--ask-tty DEVICE]</c>.</summary>
+    private static string State(string[] args, out string? askTty)
+    {
         string state = SystemControl.DefaultState;
+        askTty = null;
         for (int i = 1; i < args.Length; i++)
         {
             IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
             foreach (Parsed parsed in options)
             {
-                state = parsed.Option?.Name == "--state" ? parsed.Value! : throw new UsageException($"{args[0]}: unexpected argument '{parsed.Text}'");
+                switch (parsed.Option?.Name)
+                {
+                    case "--state":
+                        state = parsed.Value!;
+                        break;
+                    case "--ask-tty":
+                        askTty = parsed.Value!;
+                        break;
+                    default:
+                        throw new UsageException($"{args[0]}: unexpected argument '{parsed.Text}'");
+                }
             }
         }
         return state;

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using Qubes.Interop.Linux;
 
 namespace Qubes.Front;
 
@@ -10,8 +11,9 @@ namespace Qubes.Front;
 /// The seed's scenarios on a fresh system of its own (a temporary state directory), each step
 /// through the tools a user types: the system up with its default qubes; <c>qvm-prefs</c> showing
 /// the defaults; the network-less <c>wallet</c> calling <c>my.GetPrice</c> in <c>untrusted</c>
-/// under policy; a copy service installed in the template; tag rules letting the qubes tagged
-/// <c>work</c> copy among themselves while personal and work cannot; a disposable refused and
+/// under policy; the template writing its root for its AppVMs; qvm-copy under tag rules letting
+/// the qubes tagged <c>work</c> copy among themselves while personal and work cannot, and an
+/// <c>ask</c> answered at dom0's prompt (a terminal the demo types into); a disposable refused and
 /// then made with <c>qvm-run --dispvm</c>; a management qube that manages only what it created.
 /// Every outcome is checked; a mismatch fails the demo.
 /// </summary>
@@ -20,6 +22,7 @@ internal sealed class Scenarios : IDisposable
     private readonly Action<string> _step;
     private readonly Action<string> _say;
     private readonly SystemControl _system;
+    private readonly Pty _prompt = Pty.Open();
     private long _policyLogRead;
 
     private Scenarios(Action<string> step, Action<string> say, string state)
@@ -52,7 +55,7 @@ internal sealed class Scenarios : IDisposable
         Stopwatch clock = Stopwatch.StartNew();
         _step($"the system: qubes up --state {_system.Layout.State} (hypervisor, policy daemon, qubesd; a default system on first start)");
         StringWriter up = new();
-        _system.Up(up);
+        _system.Up(up, _prompt.Terminal);
         Lines(up.ToString());
         Tool("qvm-ls");
 
@@ -74,27 +77,35 @@ internal sealed class Scenarios : IDisposable
         Expect(status == 126, "untrusted -> wallet is refused (126)");
         PolicyLog();
 
-        _step("a copy service in the template debian-12 (its root is writable only to itself; the qubes see it read-only), then policy by tags");
-        Run("debian-12", "cat > /etc/qubes-rpc/demo.Copy && chmod +x /etc/qubes-rpc/demo.Copy", asRoot: true,
-            input: "#!/bin/sh\n# receives a tar stream into ~/QubesIncoming/<caller>\nd=~/QubesIncoming/$QREXEC_REMOTE_DOMAIN\nmkdir -p \"$d\" && tar -C \"$d\" -xf - && echo \"received in $(hostname): $(ls \"$d\")\"\n");
+        _step("the template debian-12 writes its own root; its AppVMs see it, read-only, after the template's shutdown");
+        Run("debian-12", "echo 'set up by the template' > /etc/motd", asRoot: true);
         Tool("qvm-shutdown", ["--wait", "debian-12"]);
-        (status, _) = Run("work", "touch /usr/bin/x 2>/dev/null", asRoot: true);
-        Expect(status != 0, "an AppVM cannot write its template's root, not even as its root");
+        (status, output) = Run("work", "cat /etc/motd; touch /usr/bin/x 2>/dev/null", asRoot: true);
+        Expect(status != 0 && output == "set up by the template\n", "work reads its template's root and cannot write it, not even as its root");
+
+        _step("file copy: qvm-copy under tag rules (work may copy to work-web; personal and work may not copy to each other)");
         Tool("qvm-create", ["work-web", "-l", "blue"]);
         Tool("qvm-tags", ["work", "add", "work"]);
         Tool("qvm-tags", ["work-web", "add", "work"]);
-        Policy("40-copy.policy", "demo.Copy  *  @tag:work  @tag:work  allow\ndemo.Copy  *  @anyvm     @anyvm     deny\n");
-        (status, output) = Run("work", "echo 'quarterly report' > ~/report.txt && tar -C ~ -cf - report.txt | qrexec-client-vm work-web demo.Copy");
-        Expect(status == 0 && output.Contains("received in work-web: report.txt", StringComparison.Ordinal), "work -> work-web copy allowed");
+        Policy("40-copy.policy", "qubes.Filecopy  *  @tag:work  @tag:work  allow\nqubes.Filecopy  *  @tag:work  @anyvm     deny\nqubes.Filecopy  *  @anyvm     @tag:work  deny\n");
+        (status, _) = Run("work", "echo 'quarterly report' > ~/report.txt && qvm-copy-to-vm work-web ~/report.txt");
+        Expect(status == 0, "work -> work-web copy allowed");
         PolicyLog();
         (status, output) = Run("work-web", "cat ~/QubesIncoming/work/report.txt; ls ~/report.txt 2>&1");
-        Expect(output.StartsWith("quarterly report\n", StringComparison.Ordinal) && output.Contains("No such file", StringComparison.Ordinal), "work-web has the copy, not work's own files");
-        (status, _) = Run("personal", "echo diary > ~/d.txt && tar -C ~ -cf - d.txt | qrexec-client-vm work demo.Copy");
+        Expect(output.StartsWith("quarterly report\n", StringComparison.Ordinal) && output.Contains("No such file", StringComparison.Ordinal), "work-web has the copy in ~/QubesIncoming/work, not work's own files");
+        (status, _) = Run("personal", "echo diary > ~/diary.txt && qvm-copy-to-vm work ~/diary.txt");
         Expect(status == 126, "personal -> work refused");
         PolicyLog();
-        (status, _) = Run("work", "tar -C ~ -cf - report.txt | qrexec-client-vm personal demo.Copy");
+        (status, _) = Run("work", "qvm-copy-to-vm personal ~/report.txt");
         Expect(status == 126, "work -> personal refused");
         PolicyLog();
+
+        _step("an ask: personal runs qvm-copy without a target; the default policy asks dom0's prompt (a terminal the policy daemon owns), answered: untrusted");
+        (status, output) = RunAnswering("personal", "qvm-copy ~/diary.txt", "untrusted");
+        Expect(status == 0 && output.Contains("untrusted", StringComparison.Ordinal), "the prompt offered untrusted, the copy went there");
+        PolicyLog();
+        (_, output) = Run("untrusted", "cat ~/QubesIncoming/personal/diary.txt");
+        Expect(output == "diary\n", "untrusted has personal's diary in ~/QubesIncoming/personal");
 
         _step("a disposable: qvm-run --dispvm=work --service (refused), qvm-prefs work template_for_dispvms True, again");
         (status, output) = Tool("qvm-run", ["--dispvm=work", "--service", "qubes.VMShell"]);
@@ -168,6 +179,12 @@ internal sealed class Scenarios : IDisposable
     /// <summary>Runs a tool built beside this program on the system; its exit status and its output followed by its errors.</summary>
     private (int Status, string Output) Execute(string tool, IReadOnlyList<string> args, string? input)
     {
+        using Process p = Start(tool, args, input);
+        return Finish(p);
+    }
+
+    private Process Start(string tool, IReadOnlyList<string> args, string? input)
+    {
         ProcessStartInfo psi = new(Path.Combine(AppContext.BaseDirectory, tool), args)
         {
             UseShellExecute = false,
@@ -176,13 +193,50 @@ internal sealed class Scenarios : IDisposable
             RedirectStandardInput = true,
         };
         psi.Environment["QUBES_STATE_DIR"] = _system.Layout.State;
-        using Process p = Process.Start(psi)!;
+        Process p = Process.Start(psi)!;
         p.StandardInput.Write(input ?? string.Empty);
         p.StandardInput.Close();
+        return p;
+    }
+
+    private static (int Status, string Output) Finish(Process p)
+    {
         System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         return (p.ExitCode, output + error.Result);
+    }
+
+    /// <summary>
+    /// Runs a shell command in a qube whose call the policy asks about: shows the prompt as it
+    /// appears on dom0's terminal and types <paramref name="answer"/> there.
+    /// </summary>
+    private (int Status, string Output) RunAnswering(string qube, string command, string answer)
+    {
+        _say($"$ qvm-run -p {qube} {Quote(command)}");
+        using Process p = Start("qvm-run", ["-p", qube, command], null);
+        System.Text.StringBuilder prompt = new();
+        byte[] buffer = new byte[4096];
+        Stopwatch clock = Stopwatch.StartNew();
+        while (!prompt.ToString().EndsWith("or n to deny: ", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited)
+        {
+            if (Fd.PollIn(_prompt.Master.Fd, 100) > 0 && Fd.Read(_prompt.Master.Fd, buffer) is int n and > 0)
+            {
+                prompt.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n).Replace("\r", string.Empty, StringComparison.Ordinal));
+            }
+        }
+        foreach (string line in prompt.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            _say("  dom0 prompt | " + line + (line.EndsWith(": ", StringComparison.Ordinal) ? answer : string.Empty));
+        }
+        Fd.WriteAll(_prompt.Master.Fd, System.Text.Encoding.UTF8.GetBytes(answer + "\n"));
+        (int status, string output) = Finish(p);
+        Lines(output);
+        if (status != 0)
+        {
+            _say($"  (exit status {status})");
+        }
+        return (status, prompt + output);
     }
 
     /// <summary>Writes a policy file (the policy daemon picks it up at its next decision).</summary>
@@ -231,6 +285,7 @@ internal sealed class Scenarios : IDisposable
 
     public void Dispose()
     {
+        using Pty prompt = _prompt;
         if (_system.Pid("qubesd") > 0 || _system.Pid("qubes-lohv") > 0)
         {
             _system.Down(TextWriter.Null);

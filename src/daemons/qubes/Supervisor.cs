@@ -123,7 +123,8 @@ internal sealed class Supervisor
         {
             "qubes-lohv" => (Path.Combine(_layout.Broker, Platform.Loopback.LoopbackBroker.SocketName), (string[])["--dir", _layout.Broker]),
             "qrexec-policy-daemon" => (_layout.PolicySocket, ["--socket-path", _layout.PolicySocket,
-                "--eval-socket-path", _layout.PolicyEvalSimpleSocket, "--gui-socket-path", _layout.PolicyEvalGuiSocket]),
+                "--eval-socket-path", _layout.PolicyEvalSimpleSocket, "--gui-socket-path", _layout.PolicyEvalGuiSocket,
+                .. File.Exists(_layout.AskTtyFile) ? (string[])["--ask-tty", File.ReadAllText(_layout.AskTtyFile).Trim()] : []]),
             _ => (_layout.QubesdSocket, ["--state", _layout.State]),
         };
         if (File.Exists(socket))

@@ -28,12 +28,20 @@ internal sealed class SystemControl(string state)
 
     public AdminClient Admin => new(new SocketTransport(Layout.QubesdSocket));
 
-    /// <summary>Starts the supervisor unless it runs; returns 0 when the whole system is up.</summary>
-    public int Up(TextWriter output)
+    /// <summary>
+    /// Starts the supervisor unless it runs; returns 0 when the whole system is up. With
+    /// <paramref name="askTty"/> the policy daemon asks on that terminal for <c>ask</c> rules
+    /// (without one they are refused); it takes effect when the policy daemon starts.
+    /// </summary>
+    public int Up(TextWriter output, string? askTty = null)
     {
         Directory.CreateDirectory(Layout.State, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(Layout.Run);
         Directory.CreateDirectory(Layout.Logs);
+        if (askTty != null)
+        {
+            File.WriteAllText(Layout.AskTtyFile, askTty + "\n");
+        }
         bool fresh = !File.Exists(Layout.QubesXml);
         if (fresh)
         {
@@ -82,6 +90,8 @@ internal sealed class SystemControl(string state)
                 Thread.Sleep(20);
             }
         }
+        // the terminal belonged to this run: the next up names its own, if any
+        File.Delete(Layout.AskTtyFile);
         // whatever is left (a supervisor that was killed, or did not finish in time)
         foreach (string daemon in Supervisor.Daemons.Reverse().Append("supervisor"))
         {
