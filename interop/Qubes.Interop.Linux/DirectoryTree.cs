@@ -311,8 +311,8 @@ public static unsafe class DirectoryTree
         }
     }
 
-    /// <summary>The names in a directory (but . and ..) as the bytes they are (NUL-terminated), read through a duplicate of its descriptor.</summary>
-    private static List<byte[]> List(int fd, string path)
+    /// <summary>The names in the directory <paramref name="fd"/> (but . and ..) as the bytes they are (NUL-terminated), read through a duplicate of its descriptor; <paramref name="path"/> names it in errors.</summary>
+    public static List<byte[]> List(int fd, string path)
     {
         int copy = Libc.fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
         if (copy < 0)

@@ -26,6 +26,9 @@ public static unsafe partial class Libc
     public static partial int fstatvfs(int fd, out statvfs buf);
 
     [LibraryImport(Libraries.Libc)]
+    public static partial uint umask(uint mask);
+
+    [LibraryImport(Libraries.Libc)]
     public static partial uint getuid();
 
     [LibraryImport(Libraries.Libc)]

@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 using System.IO.Hashing;
-using System.Text;
 using Qubes.Interop.Linux;
 
 namespace Qubes.FileCopy;
@@ -27,7 +26,9 @@ public sealed unsafe class Packer
     private readonly Action<long>? _progress;
     private readonly bool _ignoreSymlinks;
     private readonly byte[] _header = new byte[FileCopyProtocol.HeaderSize];
-    private readonly byte[] _data = new byte[DataBufferSize];
+    /// <summary>Records not yet written out: small files travel many to a write.</summary>
+    private readonly byte[] _out = new byte[DataBufferSize];
+    private int _outLength;
     private readonly Crc32 _crc = new();
     private long _sent;
 
@@ -58,42 +59,39 @@ public sealed unsafe class Packer
         {
             throw new FileCopyException($"Invalid file name: {path}");
         }
-        Walk(trimmed.Length == 0 ? path : trimmed, name);
+        using SafeFd parent = TreeWalk.OpenParent(trimmed, out byte[] leaf, out byte[] transferName, out Errno error)
+            ?? throw new FileCopyException($"open {Path.GetDirectoryName(trimmed)}: {Message(error)}");
+        Walk(parent.Fd, leaf, transferName);
     }
 
-    private void Walk(string path, string name)
+    private void Walk(int directory, byte[] leaf, byte[] name)
     {
-        Libc.stat status = Status(path);
-        uint type = status.st_mode & FileCopyProtocol.TypeMask;
-        SendEntry(path, name, status);
-        if (type != FileCopyProtocol.Directory)
+        if (TreeWalk.Status(directory, leaf, out Libc.stat status) is var error and not Errno.None)
+        {
+            throw new FileCopyException($"stat {TreeWalk.Display(name)}: {Message(error)}");
+        }
+        SendEntry(directory, leaf, name, status);
+        if ((status.st_mode & FileCopyProtocol.TypeMask) != FileCopyProtocol.Directory)
         {
             return;
         }
-        foreach (string child in Directory.EnumerateFileSystemEntries(path))
+        int fd = TreeWalk.Open(directory, leaf, isDirectory: true);
+        if (fd < 0)
         {
-            string childName = Path.GetFileName(child);
-            Walk(child, name + "/" + childName);
+            throw new FileCopyException($"open {TreeWalk.Display(name)}: {Message(LastError.Get())}");
         }
-        // sent again after its contents: the receiver applies its mode and times then
-        SendEntry(path, name, status);
-    }
-
-    private static Libc.stat Status(string path)
-    {
-        Libc.stat status;
-        byte[] bytes = NulTerminated(path);
-        fixed (byte* p = bytes)
+        using (SafeFd children = new(fd))
         {
-            if (Libc.fstatat(Libc.AT_FDCWD, p, &status, Libc.AT_SYMLINK_NOFOLLOW) != 0)
+            foreach (byte[] child in TreeWalk.Children(fd, TreeWalk.Display(name)))
             {
-                throw new FileCopyException($"stat {path}: {Message(LastError.Get())}");
+                Walk(fd, child, TreeWalk.Join(name, child));
             }
         }
-        return status;
+        // sent again after its contents: the receiver applies its mode and times then
+        SendEntry(directory, leaf, name, status);
     }
 
-    private void SendEntry(string path, string name, in Libc.stat status)
+    private void SendEntry(int directory, byte[] leaf, byte[] name, in Libc.stat status)
     {
         uint type = status.st_mode & FileCopyProtocol.TypeMask;
         if (type is not (FileCopyProtocol.Regular or FileCopyProtocol.Directory or FileCopyProtocol.SymbolicLink)
@@ -101,33 +99,34 @@ public sealed unsafe class Packer
         {
             return;
         }
-        byte[] nameField = NulTerminated(name);
-        if (nameField.Length > FileCopyProtocol.MaxPathLength - 1)
+        if (name.Length + 1 > FileCopyProtocol.MaxPathLength - 1)
         {
-            throw new FileCopyException($"File name too long: {name}");
+            throw new FileCopyException($"File name too long: {TreeWalk.Display(name)}");
         }
         ulong length = type == FileCopyProtocol.Directory ? 0 : (ulong)status.st_size;
         byte[]? target = null;
         int file = -1;
         if (type == FileCopyProtocol.SymbolicLink)
         {
-            target = ReadLink(path, status.st_size);
+            target = TreeWalk.ReadLink(directory, leaf, status.st_size, out Errno error)
+                ?? throw new FileCopyException($"readlink {TreeWalk.Display(name)}: {(error == Errno.EAGAIN ? "the link changed while it was sent" : Message(error))}");
             length = (ulong)target.Length;
         }
         else if (type == FileCopyProtocol.Regular)
         {
-            file = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
+            file = TreeWalk.Open(directory, leaf, isDirectory: false);
             if (file < 0)
             {
-                throw new FileCopyException($"open {path}: {Message(LastError.Get())}");
+                throw new FileCopyException($"open {TreeWalk.Display(name)}: {Message(LastError.Get())}");
             }
         }
         try
         {
-            new FileHeader((uint)nameField.Length, status.st_mode, length,
+            new FileHeader((uint)name.Length + 1, status.st_mode, length,
                 (uint)status.st_atime, (uint)status.st_atime_nsec, (uint)status.st_mtime, (uint)status.st_mtime_nsec).Write(_header);
             Write(_header);
-            Write(nameField);
+            Write(name);
+            Write([0]);
             if (target != null)
             {
                 Write(target);
@@ -135,7 +134,7 @@ public sealed unsafe class Packer
             }
             if (file >= 0)
             {
-                CopyFile(file, path, length);
+                CopyFile(file, name, length);
             }
         }
         finally
@@ -145,55 +144,72 @@ public sealed unsafe class Packer
                 Libc.close(file);
             }
         }
-        // a receiver that failed has said why already: stop now rather than after the rest
-        CheckReply(wait: false);
     }
 
-    private void CopyFile(int file, string path, ulong length)
+    /// <summary>Reads the file's data straight into the output buffer, written out as it fills.</summary>
+    private void CopyFile(int file, byte[] name, ulong length)
     {
         while (length > 0)
         {
-            int n = Fd.Read(file, _data.AsSpan(0, (int)Math.Min(length, (ulong)_data.Length)));
+            if (_outLength == _out.Length)
+            {
+                Flush();
+            }
+            Span<byte> free = _out.AsSpan(_outLength, (int)Math.Min(length, (ulong)(_out.Length - _outLength)));
+            int n = Fd.Read(file, free);
             if (n < 0)
             {
-                throw new FileCopyException($"Copying file {path}: {Message((Errno)(-n))}");
+                throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: {Message((Errno)(-n))}");
             }
             if (n == 0)
             {
-                throw new FileCopyException($"Copying file {path}: file shrank while it was sent");
+                throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: file shrank while it was sent");
             }
-            Write(_data.AsSpan(0, n));
+            _crc.Append(free[..n]);
+            _outLength += n;
             length -= (ulong)n;
             _sent += n;
             _progress?.Invoke(_sent);
         }
     }
 
-    private static byte[] ReadLink(string path, long size)
-    {
-        byte[] target = new byte[size + 1];
-        nint n;
-        fixed (byte* p = NulTerminated(path))
-        fixed (byte* t = target)
-        {
-            n = Libc.readlinkat(Libc.AT_FDCWD, p, t, (nuint)target.Length);
-        }
-        if (n != size)
-        {
-            throw new FileCopyException($"readlink {path}: {(n < 0 ? Message(LastError.Get()) : "the link changed while it was sent")}");
-        }
-        return target[..(int)n];
-    }
-
     private void Write(ReadOnlySpan<byte> data)
     {
         _crc.Append(data);
-        if (Fd.WriteAll(_output, data) != Errno.None)
+        while (!data.IsEmpty)
+        {
+            // written out only when more must go in: after the end marker nothing looks for an early reply
+            if (_outLength == _out.Length)
+            {
+                Flush();
+            }
+            int n = Math.Min(data.Length, _out.Length - _outLength);
+            data[..n].CopyTo(_out.AsSpan(_outLength));
+            _outLength += n;
+            data = data[n..];
+        }
+    }
+
+    /// <summary>Writes out what is buffered, then looks for an early reply: a receiver that failed has said why by then, and the transfer stops there.</summary>
+    private void Flush()
+    {
+        WriteOut();
+        CheckReply(wait: false);
+    }
+
+    private void WriteOut()
+    {
+        if (_outLength == 0)
+        {
+            return;
+        }
+        if (Fd.WriteAll(_output, _out.AsSpan(0, _outLength)) != Errno.None)
         {
             // the receiver stopped reading: its reply says why
             CheckReply(wait: true);
             throw new FileCopyException("File copy: the receiver stopped reading");
         }
+        _outLength = 0;
     }
 
     /// <summary>Sends the end marker and checks the receiver's reply: its error, or a CRC that differs from what was sent.</summary>
@@ -201,6 +217,7 @@ public sealed unsafe class Packer
     {
         Array.Clear(_header);
         Write(_header);
+        WriteOut();
         CheckReply(wait: true);
     }
 
@@ -261,11 +278,4 @@ public sealed unsafe class Packer
 
     private static string Message(Errno error, uint raw = 0)
         => raw == FileCopyProtocol.LegalEof ? "Unexpected end of data" : System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage((int)error);
-
-    private static byte[] NulTerminated(string text)
-    {
-        byte[] bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
-        Encoding.UTF8.GetBytes(text, bytes);
-        return bytes;
-    }
 }

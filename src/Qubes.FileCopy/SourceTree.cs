@@ -49,26 +49,18 @@ public static class SourceTree
             {
                 throw Refuse("Refusing to copy path with basename empty, ., or ..");
             }
-            string parent = Path.GetDirectoryName(trimmed) is { Length: > 0 } p ? p : trimmed.StartsWith('/') ? "/" : ".";
-            if (!Directory.Exists(parent))
-            {
-                throw Refuse($"open({Escape(path)}): {FatalError.ErrorText(Errno.ENOENT)}");
-            }
-            unsafeNames |= Visit(Path.Combine(parent, name), name, Encoding.UTF8.GetBytes(name), ignoreSymlinks, ref bytes);
+            using SafeFd parent = TreeWalk.OpenParent(trimmed, out byte[] leaf, out byte[] transferName, out Errno error)
+                ?? throw Refuse($"open({Escape(path)}): {FatalError.ErrorText(error)}");
+            unsafeNames |= Visit(parent.Fd, leaf, transferName, ignoreSymlinks, ref bytes);
         }
         return new(bytes, unsafeNames);
     }
 
-    private static unsafe bool Visit(string path, string name, byte[] component, bool ignoreSymlinks, ref ulong bytes)
+    private static bool Visit(int directory, byte[] leaf, byte[] name, bool ignoreSymlinks, ref ulong bytes)
     {
-        Libc.stat status;
-        byte[] pathBytes = Terminated(path);
-        fixed (byte* p = pathBytes)
+        if (TreeWalk.Status(directory, leaf, out Libc.stat status) is var error and not Errno.None)
         {
-            if (Libc.fstatat(Libc.AT_FDCWD, p, &status, Libc.AT_SYMLINK_NOFOLLOW) != 0)
-            {
-                throw Refuse($"fstatat({Escape(name)}): {FatalError.ErrorText(LastError.Get())}");
-            }
+            throw Refuse($"fstatat({Escape(name)}): {FatalError.ErrorText(error)}");
         }
         uint type = status.st_mode & FileCopyProtocol.TypeMask;
         if (type == FileCopyProtocol.SymbolicLink && ignoreSymlinks)
@@ -79,13 +71,18 @@ public static class SourceTree
         {
             return false;
         }
-        bool unsafeName = !PathValidator.IsSafeForDisplay(component);
+        bool unsafeName = !PathValidator.IsSafeForDisplay(leaf);
         if (type == FileCopyProtocol.Directory)
         {
-            foreach (string child in Directory.EnumerateFileSystemEntries(path))
+            int fd = TreeWalk.Open(directory, leaf, isDirectory: true);
+            if (fd < 0)
             {
-                string childName = Path.GetFileName(child);
-                unsafeName |= Visit(child, name + "/" + childName, Encoding.UTF8.GetBytes(childName), ignoreSymlinks, ref bytes);
+                throw Refuse($"open({Escape(name)}): {FatalError.ErrorText(LastError.Get())}");
+            }
+            using SafeFd children = new(fd);
+            foreach (byte[] child in TreeWalk.Children(fd, TreeWalk.Display(name)))
+            {
+                unsafeName |= Visit(fd, child, TreeWalk.Join(name, child), ignoreSymlinks, ref bytes);
             }
             return unsafeName;
         }
@@ -99,20 +96,11 @@ public static class SourceTree
         {
             return unsafeName;
         }
-        byte[] target = new byte[status.st_size + 1];
-        nint n;
-        fixed (byte* p = pathBytes)
-        fixed (byte* t = target)
-        {
-            n = Libc.readlinkat(Libc.AT_FDCWD, p, t, (nuint)target.Length);
-        }
-        if (n != status.st_size)
-        {
-            throw Refuse(n < 0 ? $"readlink({Escape(name)}): {FatalError.ErrorText(LastError.Get())}" : $"readlink({Escape(name)}) returned wrong size");
-        }
-        unsafeName |= !PathValidator.IsSafeForDisplay(target.AsSpan(0, (int)n));
+        byte[] target = TreeWalk.ReadLink(directory, leaf, status.st_size, out Errno linkError)
+            ?? throw Refuse(linkError == Errno.EAGAIN ? $"readlink({Escape(name)}) returned wrong size" : $"readlink({Escape(name)}): {FatalError.ErrorText(linkError)}");
+        unsafeName |= !PathValidator.IsSafeForDisplay(target);
         // characters were looked at above: here only where the link leads
-        if (PathValidator.ValidateSymbolicLink(Encoding.UTF8.GetBytes(name), target.AsSpan(0, (int)n), NameRules.AllowAllNames | NameRules.AllowNonCanonicalSymlinks) != 0)
+        if (PathValidator.ValidateSymbolicLink(name, target, NameRules.AllowAllNames | NameRules.AllowNonCanonicalSymlinks) != 0)
         {
             throw Refuse($"Refusing to copy unsafe symbolic link {Escape(name)}");
         }
@@ -123,11 +111,13 @@ public static class SourceTree
     /// <paramref name="text"/> quoted for a message: in double quotes, <c>"</c> and <c>\</c> escaped,
     /// newline and tab as <c>\n</c> and <c>\t</c>, other bytes outside printable ASCII as octal <c>\ooo</c>.
     /// </summary>
-    public static string Escape(string text)
+    public static string Escape(string text) => Escape(Encoding.UTF8.GetBytes(text ?? throw new ArgumentNullException(nameof(text))));
+
+    /// <inheritdoc cref="Escape(string)"/>
+    public static string Escape(ReadOnlySpan<byte> text)
     {
-        ArgumentNullException.ThrowIfNull(text);
         StringBuilder escaped = new("\"");
-        foreach (byte b in Encoding.UTF8.GetBytes(text))
+        foreach (byte b in text)
         {
             _ = b switch
             {
@@ -142,11 +132,4 @@ public static class SourceTree
     }
 
     private static FatalError Refuse(string message) => new(message, Errno.EINVAL) { Plain = true };
-
-    private static byte[] Terminated(string text)
-    {
-        byte[] bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
-        Encoding.UTF8.GetBytes(text, bytes);
-        return bytes;
-    }
 }

@@ -48,10 +48,10 @@ public readonly record struct UnpackResult(uint Code, uint Crc, bool Replied);
 /// <item>every name is checked (§6) before it is used, and a link's target with it;</item>
 /// <item>parent directories are opened one component at a time relative to the root, each without
 /// following a symbolic link (§8.1), so no link, planted or sent, is ever followed;</item>
-/// <item>a file is written unnamed (<c>O_TMPFILE</c>) and linked in by name only once complete,
-/// through the caller's <c>/proc/self/fd</c> descriptor; without it (or where the file system
-/// cannot) it is created exclusively with mode 0000 until complete; an existing name is never
-/// overwritten;</item>
+/// <item>a file is written unnamed (<c>O_TMPFILE</c>, with its own permissions) and linked in by
+/// name only once complete, by its descriptor or through the caller's <c>/proc/self/fd</c>
+/// descriptor; without that (or where the file system cannot) it is created exclusively with mode
+/// 0000 until complete; an existing name is never overwritten;</item>
 /// <item>the file system is flushed (<c>syncfs</c>) before the reply says success.</item>
 /// </list>
 /// One instance serves one transfer at a time and allocates nothing per record.
@@ -67,9 +67,20 @@ public sealed unsafe class Unpacker
     private readonly byte[] _name = new byte[FileCopyProtocol.MaxPathLength + 1];
     private readonly byte[] _components = new byte[FileCopyProtocol.MaxPathLength + 1];
     private readonly byte[] _target = new byte[FileCopyProtocol.MaxPathLength + 1];
-    private readonly byte[] _data = new byte[DataBufferSize];
+    /// <summary>What was read from the stream and not yet taken: [_inStart, _inEnd).</summary>
+    private readonly byte[] _in = new byte[DataBufferSize];
+    private readonly byte[] _parentPath = new byte[FileCopyProtocol.MaxPathLength + 1];
+    private int _inStart;
+    private int _inEnd;
+    private int _input;
+
+    /// <summary>The parent directory last opened (a descriptor, or -1) and its path, kept for the next entry in it.</summary>
+    private int _parent = -1;
+    private int _parentPathLength;
     private readonly Crc32 _crc = new();
+    private readonly uint _umask;
     private bool _useTemporaryFiles;
+    private bool _linkByDescriptor = true;
     private ulong _totalBytes;
     private ulong _totalFiles;
 
@@ -83,6 +94,15 @@ public sealed unsafe class Unpacker
         _root = root;
         _procFds = procFds;
         _options = options;
+        _umask = Libc.umask(0x12);
+        Libc.umask(_umask);
+    }
+
+    /// <summary>Whether a complete unnamed file is linked in by its descriptor (else through /proc/self/fd); found out on the first file.</summary>
+    internal bool LinkByDescriptor
+    {
+        get => _linkByDescriptor;
+        set => _linkByDescriptor = value;
     }
 
     /// <summary>
@@ -92,7 +112,17 @@ public sealed unsafe class Unpacker
     /// </summary>
     public UnpackResult Run(int input, int output)
     {
-        Outcome outcome = Receive(input);
+        _input = input;
+        _inStart = _inEnd = 0;
+        Outcome outcome;
+        try
+        {
+            outcome = Receive();
+        }
+        finally
+        {
+            ForgetParent();
+        }
         uint crc = _crc.GetCurrentHashAsUInt32();
         if (outcome.Code == Abort)
         {
@@ -129,7 +159,7 @@ public sealed unsafe class Unpacker
     /// <summary>A transfer's end: the code and which name the reply carries.</summary>
     private readonly record struct Outcome(uint Code, NameKind Name, int ComponentStart = 0);
 
-    private Outcome Receive(int input)
+    private Outcome Receive()
     {
         _crc.Reset();
         _totalBytes = 0;
@@ -138,7 +168,7 @@ public sealed unsafe class Unpacker
         _name[0] = 0;
         while (true)
         {
-            int read = Fd.ReadFully(input, _header);
+            int read = ReadExact(_header);
             if (read != _header.Length)
             {
                 // no end marker: the stream broke off (or could not be read)
@@ -160,7 +190,7 @@ public sealed unsafe class Unpacker
                 return new((uint)Errno.ENAMETOOLONG, NameKind.None);
             }
             Span<byte> name = _name.AsSpan(0, (int)header.NameLength);
-            if (Fd.ReadFully(input, name) != name.Length)
+            if (ReadExact(name) != name.Length)
             {
                 return new(FileCopyProtocol.LegalEof, NameKind.None);
             }
@@ -168,8 +198,8 @@ public sealed unsafe class Unpacker
             _name[name.Length] = 0;
             Outcome outcome = header.Type switch
             {
-                FileCopyProtocol.Regular => ReceiveFile(input, header),
-                FileCopyProtocol.SymbolicLink when (_options.Types & EntryTypes.SymbolicLinks) != 0 => ReceiveLink(input, header),
+                FileCopyProtocol.Regular => ReceiveFile(header),
+                FileCopyProtocol.SymbolicLink when (_options.Types & EntryTypes.SymbolicLinks) != 0 => ReceiveLink(header),
                 FileCopyProtocol.Directory when (_options.Types & EntryTypes.Directories) != 0 => ReceiveDirectory(header),
                 _ => new((uint)Errno.EINVAL, NameKind.Entry),
             };
@@ -190,7 +220,7 @@ public sealed unsafe class Unpacker
         return new(code, NameKind.Entry);
     }
 
-    private Outcome ReceiveFile(int input, in FileHeader header)
+    private Outcome ReceiveFile(in FileHeader header)
     {
         if (PathValidator.ValidateEntryName(_name, _options.Rules) is int invalid and not 0)
         {
@@ -220,7 +250,8 @@ public sealed unsafe class Unpacker
                 {
                     fixed (byte* dot = ".\0"u8)
                     {
-                        file = Libc.openat(parent, dot, Libc.O_WRONLY | Libc.O_TMPFILE | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0x1C0);
+                        // unnamed until complete, so it may have its own permissions from the start
+                        file = Libc.openat(parent, dot, Libc.O_WRONLY | Libc.O_TMPFILE | Libc.O_CLOEXEC | Libc.O_NOCTTY, header.Mode & 0x1FF);
                     }
                     if (file < 0)
                     {
@@ -246,7 +277,7 @@ public sealed unsafe class Unpacker
                     return new((uint)statError, NameKind.Entry);
                 }
                 _totalBytes += header.FileLength;
-                uint copied = CopyData(input, file, header.FileLength);
+                uint copied = CopyData(file, header.FileLength);
                 if (copied != 0)
                 {
                     return new(copied, NameKind.Entry);
@@ -255,7 +286,9 @@ public sealed unsafe class Unpacker
                 {
                     return new((uint)linkError, NameKind.Entry);
                 }
-                return ApplyModeAndTimes(file, header);
+                // an unnamed file was made with its permissions unless the umask took some or it has set-id or sticky bits
+                bool modeSet = _useTemporaryFiles && (header.Mode & FileCopyProtocol.PermissionMask) == (header.Mode & 0x1FF & ~_umask);
+                return ApplyModeAndTimes(file, header, modeSet);
             }
         }
         finally
@@ -290,29 +323,95 @@ public sealed unsafe class Unpacker
     }
 
     /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into the file; 0, LEGAL_EOF when the stream ends or fails, or the write's errno.</summary>
-    private uint CopyData(int input, int file, ulong length)
+    private uint CopyData(int file, ulong length)
     {
         while (length > 0)
         {
-            int n = Fd.Read(input, _data.AsSpan(0, (int)Math.Min(length, (ulong)_data.Length)));
-            if (n <= 0)
+            ReadOnlySpan<byte> chunk = ReadSome((int)Math.Min(length, (ulong)_in.Length));
+            if (chunk.IsEmpty)
             {
                 return FileCopyProtocol.LegalEof;
             }
-            ReadOnlySpan<byte> chunk = _data.AsSpan(0, n);
             _crc.Append(chunk);
             if (Fd.WriteAll(file, chunk) is Errno error and not Errno.None)
             {
                 return (uint)error;
             }
-            length -= (ulong)n;
+            length -= (ulong)chunk.Length;
         }
         return 0;
     }
 
-    /// <summary>Gives the complete unnamed file its name: linkat of /proc/self/fd/N, following only that magic link.</summary>
+    /// <summary>
+    /// Up to <paramref name="max"/> bytes of the stream, from what was read ahead or else from one
+    /// read of as much as the stream holds; empty at its end (or a read error).
+    /// </summary>
+    private ReadOnlySpan<byte> ReadSome(int max)
+    {
+        if (_inStart == _inEnd)
+        {
+            int n = Fd.Read(_input, _in);
+            if (n <= 0)
+            {
+                return default;
+            }
+            _inStart = 0;
+            _inEnd = n;
+        }
+        int count = Math.Min(max, _inEnd - _inStart);
+        ReadOnlySpan<byte> chunk = _in.AsSpan(_inStart, count);
+        _inStart += count;
+        return chunk;
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the stream: its length, fewer at the stream's end, or −errno when a read failed first.</summary>
+    private int ReadExact(Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            if (_inStart == _inEnd)
+            {
+                int n = Fd.Read(_input, _in);
+                if (n <= 0)
+                {
+                    return n < 0 && done == 0 ? n : done;
+                }
+                _inStart = 0;
+                _inEnd = n;
+            }
+            int count = Math.Min(buffer.Length - done, _inEnd - _inStart);
+            _in.AsSpan(_inStart, count).CopyTo(buffer[done..]);
+            _inStart += count;
+            done += count;
+        }
+        return done;
+    }
+
+    /// <summary>
+    /// Gives the complete unnamed file its name: linkat of the descriptor itself (Linux 6.10 lets
+    /// the opener do that), else of /proc/self/fd/N, following only that magic link.
+    /// </summary>
     private bool LinkIntoPlace(int file, int parent, byte* leaf, out Errno error)
     {
+        if (_linkByDescriptor)
+        {
+            fixed (byte* empty = "\0"u8)
+            {
+                if (Libc.linkat(file, empty, parent, leaf, Libc.AT_EMPTY_PATH) == 0)
+                {
+                    error = Errno.None;
+                    return true;
+                }
+            }
+            error = LastError.Get();
+            if (error is not (Errno.ENOENT or Errno.EPERM))
+            {
+                return false;
+            }
+            // an older kernel: only with CAP_DAC_READ_SEARCH
+            _linkByDescriptor = false;
+        }
         byte* number = stackalloc byte[12];
         bool formatted = file.TryFormat(new Span<byte>(number, 11), out int digits, provider: System.Globalization.CultureInfo.InvariantCulture);
         number[formatted ? digits : 0] = 0;
@@ -325,7 +424,7 @@ public sealed unsafe class Unpacker
         return false;
     }
 
-    private Outcome ReceiveLink(int input, in FileHeader header)
+    private Outcome ReceiveLink(in FileHeader header)
     {
         if (header.FileLength > FileCopyProtocol.MaxPathLength - 1)
         {
@@ -338,7 +437,7 @@ public sealed unsafe class Unpacker
             return new((uint)Errno.EDQUOT, NameKind.Entry);
         }
         Span<byte> target = _target.AsSpan(0, length);
-        if (Fd.ReadFully(input, target) != length)
+        if (ReadExact(target) != length)
         {
             return new(FileCopyProtocol.LegalEof, NameKind.Entry);
         }
@@ -422,12 +521,12 @@ public sealed unsafe class Unpacker
     private static bool ValidTimes(in FileHeader header)
         => header.ATimeNanoseconds <= FileCopyProtocol.MaxNanoseconds && header.MTimeNanoseconds <= FileCopyProtocol.MaxNanoseconds;
 
-    private static Outcome ApplyModeAndTimes(int fd, in FileHeader header)
+    private static Outcome ApplyModeAndTimes(int fd, in FileHeader header, bool modeSet = false)
     {
         Libc.timespec* times = stackalloc Libc.timespec[2];
         times[0] = new() { tv_sec = header.ATime, tv_nsec = header.ATimeNanoseconds };
         times[1] = new() { tv_sec = header.MTime, tv_nsec = header.MTimeNanoseconds };
-        if (Libc.fchmod(fd, header.Mode & FileCopyProtocol.PermissionMask) != 0 || Libc.futimens(fd, times) != 0)
+        if ((!modeSet && Libc.fchmod(fd, header.Mode & FileCopyProtocol.PermissionMask) != 0) || Libc.futimens(fd, times) != 0)
         {
             return new((uint)LastError.Get(), NameKind.Entry);
         }
@@ -445,6 +544,20 @@ public sealed unsafe class Unpacker
         ReadOnlySpan<byte> name = UntilNul(_name);
         name.CopyTo(_components);
         _components[name.Length] = 0;
+        int lastSlash = name.LastIndexOf((byte)'/');
+        if (lastSlash < 0)
+        {
+            parent = _root;
+            leaf = 0;
+            return default;
+        }
+        // the entries of one directory come one after another: its descriptor serves them all
+        if (_parent >= 0 && name[..lastSlash].SequenceEqual(_parentPath.AsSpan(0, _parentPathLength)))
+        {
+            parent = _parent;
+            leaf = lastSlash + 1;
+            return default;
+        }
         parent = _root;
         int start = 0;
         fixed (byte* components = _components)
@@ -455,6 +568,10 @@ public sealed unsafe class Unpacker
                 if (slash < 0)
                 {
                     leaf = start;
+                    ForgetParent();
+                    _parent = parent;
+                    name[..lastSlash].CopyTo(_parentPath);
+                    _parentPathLength = lastSlash;
                     return default;
                 }
                 components[start + slash] = 0;
@@ -474,11 +591,21 @@ public sealed unsafe class Unpacker
         }
     }
 
+    /// <summary>Closes a parent directory opened for one entry (the root and the kept one stay open).</summary>
     private void CloseParent(int parent)
     {
-        if (parent >= 0 && parent != _root)
+        if (parent >= 0 && parent != _root && parent != _parent)
         {
             Libc.close(parent);
+        }
+    }
+
+    private void ForgetParent()
+    {
+        if (_parent >= 0)
+        {
+            Libc.close(_parent);
+            _parent = -1;
         }
     }
 

@@ -185,6 +185,18 @@ public sealed unsafe class DataPump
         return ok;
     }
 
+    /// <summary>Copies <paramref name="from"/> to <paramref name="to"/> until its end, with terminal escapes replaced (<see cref="FilterEscapes"/>).</summary>
+    public static void CopyFiltered(int from, int to)
+    {
+        byte[] buffer = new byte[4096];
+        int n;
+        while ((n = Fd.Read(from, buffer)) > 0)
+        {
+            FilterEscapes(buffer.AsSpan(0, n));
+            Fd.WriteAll(to, buffer.AsSpan(0, n));
+        }
+    }
+
     /// <summary>§10 rule 11: every byte outside 0x20–0x7E except TAB, LF, CR, BS and BEL becomes '_'.</summary>
     public static void FilterEscapes(Span<byte> data)
     {

@@ -147,7 +147,7 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         (int status, string output) = _system.Run("work", string.Join("; ",
             "echo 'echo plain; exit 3' | qrexec-client-vm personal qubes.VMShell; echo \"status $?\"",
             $"echo 'echo csharp; exit 4' | {native} personal qubes.VMShell; echo \"status $?\"",
-            "qrexec-client-vm personal qubes.VMShell /bin/sh -c 'echo \"echo local; exit 5\"; cat >&$SAVED_FD_1'; echo \"status $?\""));
+            "qrexec-client-vm personal qubes.VMShell /bin/sh -c 'echo \"echo local; exit 5\"; cat > /tmp/local.out'; s=$?; cat /tmp/local.out; echo \"status $s\""));
         Assert.True(status == 0, output);
         Assert.Equal("plain\nstatus 3\ncsharp\nstatus 4\nlocal\nstatus 5\n", output);
     }

@@ -108,6 +108,54 @@ public sealed class PackerTests : IDisposable
     }
 
     [Fact]
+    public unsafe void Names_that_are_not_UTF8_go_as_the_bytes_they_are_and_arrive_with_allow_all_names()
+    {
+        string source = Directory.CreateDirectory(Path.Combine(_base, "src", "raw")).FullName;
+        byte[] name = [(byte)'a', 0xFF, 0xFE, (byte)'z', 0];
+        int directory = Libc.open(source, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        fixed (byte* n = name)
+        {
+            int file = Libc.openat(directory, n, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0x1A4);
+            Assert.True(file >= 0);
+            Fd.WriteAll(file, "raw"u8);
+            Libc.close(file);
+        }
+        Libc.close(directory);
+        for (int i = 0; i < 2000; i++)
+        {
+            File.WriteAllText(Path.Combine(source, $"small{i}"), $"file {i}");
+        }
+        string into = Directory.CreateDirectory(Path.Combine(_base, "into")).FullName;
+        int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try
+        {
+            // the strict receiver refuses the name, one that takes all names keeps its bytes
+            Assert.StartsWith("Forbidden character", Send([source], (input, output) => new Unpacker(root, -1, UnpackOptions.Qube).Run(input, output)), StringComparison.Ordinal);
+            using (System.Diagnostics.Process rm = System.Diagnostics.Process.Start("rm", ["-rf", Path.Combine(into, "raw")]))
+            {
+                rm.WaitForExit();
+            }
+            Assert.Null(Send([source], (input, output) => new Unpacker(root, -1, UnpackOptions.Qube with { Rules = NameRules.AllowAllNames }).Run(input, output)));
+            int copy = Libc.open(Path.Combine(into, "raw"), Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            fixed (byte* n = name)
+            {
+                int file = Libc.openat(copy, n, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+                Assert.True(file >= 0, "the file with the raw name is there");
+                byte[] content = new byte[8];
+                Assert.Equal(3, Fd.Read(file, content));
+                Libc.close(file);
+            }
+            Libc.close(copy);
+            Assert.Equal("file 1999", File.ReadAllText(Path.Combine(into, "raw", "small1999")));
+            Assert.Equal(2001, Directory.GetFileSystemEntries(Path.Combine(into, "raw")).Length);
+        }
+        finally
+        {
+            Libc.close(root);
+        }
+    }
+
+    [Fact]
     public void A_file_that_exists_at_the_receiver_stops_the_copy_with_upstreams_message()
     {
         string source = Path.Combine(_base, "f");

@@ -37,7 +37,7 @@ public sealed class UnpackerTests : IDisposable
 
     private sealed record Reply(uint Code, uint Crc, string? LastName, bool Replied);
 
-    private Reply Unpack(byte[] stream, UnpackOptions? options = null, bool unnamedFiles = true)
+    private Reply Unpack(byte[] stream, UnpackOptions? options = null, bool unnamedFiles = true, bool linkByDescriptor = true)
     {
         string input = Path.Combine(_base, "stream"), output = Path.Combine(_base, "reply");
         File.WriteAllBytes(input, stream);
@@ -49,7 +49,7 @@ public sealed class UnpackerTests : IDisposable
         UnpackResult result;
         try
         {
-            result = new Unpacker(root, proc, options ?? UnpackOptions.Qube).Run(inputFd, outputFd);
+            result = new Unpacker(root, proc, options ?? UnpackOptions.Qube) { LinkByDescriptor = linkByDescriptor }.Run(inputFd, outputFd);
         }
         finally
         {
@@ -91,9 +91,10 @@ public sealed class UnpackerTests : IDisposable
     private static uint Crc(byte[] bytes) => System.IO.Hashing.Crc32.HashToUInt32(bytes);
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_tree_arrives_with_its_contents_modes_times_and_links_and_the_reply_carries_the_streams_crc(bool unnamedFiles)
+    [InlineData(true, true)]
+    [InlineData(true, false)]   // an unnamed file linked in through /proc/self/fd, as before Linux 6.10 without CAP_DAC_READ_SEARCH
+    [InlineData(false, false)]
+    public void A_tree_arrives_with_its_contents_modes_times_and_links_and_the_reply_carries_the_streams_crc(bool unnamedFiles, bool linkByDescriptor)
     {
         byte[] stream = new Stream()
             .Dir("top")
@@ -104,7 +105,7 @@ public sealed class UnpackerTests : IDisposable
             .Dir("top/sub", mode: 0x16D)
             .Dir("top", mode: 0x1C0)
             .End().Bytes;
-        Reply reply = Unpack(stream, unnamedFiles: unnamedFiles);
+        Reply reply = Unpack(stream, unnamedFiles: unnamedFiles, linkByDescriptor: linkByDescriptor);
         Assert.Equal(new Reply(0, Crc(stream), "top", true), reply);
         Assert.Equal(["top", "top/a.txt", "top/sub", "top/sub/b", "top/sub/up"], Incoming());
         Assert.Equal("alpha", File.ReadAllText(Path.Combine(_incoming, "top/a.txt")));
@@ -113,6 +114,22 @@ public sealed class UnpackerTests : IDisposable
         Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(Path.Combine(_incoming, "top/a.txt")));
         Assert.Equal((UnixFileMode)0x16D, File.GetUnixFileMode(Path.Combine(_incoming, "top/sub")));
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_500_000_000).UtcDateTime, File.GetLastWriteTimeUtc(Path.Combine(_incoming, "top/sub/b")));
+    }
+
+    [Theory]
+    [InlineData(true, 0x124)]   // 0444: read-only, written through the descriptor all the same
+    [InlineData(true, 0x000)]
+    [InlineData(true, 0x1FF)]   // 0777: more than the umask lets a creation give
+    [InlineData(true, 0x9ED)]   // 04755: set-user-id
+    [InlineData(true, 0x3FF)]   // 01777: sticky
+    [InlineData(false, 0x124)]
+    [InlineData(false, 0x9ED)]
+    public void A_file_arrives_with_exactly_its_permission_bits(bool unnamedFiles, int mode)
+    {
+        byte[] stream = new Stream().File("f", "data", mode: (uint)mode).End().Bytes;
+        Assert.Equal(0u, Unpack(stream, unnamedFiles: unnamedFiles).Code);
+        Assert.Equal((UnixFileMode)mode, File.GetUnixFileMode(Path.Combine(_incoming, "f")));
+        Assert.Equal("data", File.ReadAllText(Path.Combine(_incoming, "f")));
     }
 
     [Theory]

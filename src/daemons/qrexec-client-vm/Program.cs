@@ -1,5 +1,4 @@
 using System;
-using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
@@ -40,7 +39,7 @@ internal static class Program
         int bufferSize = QrexecProtocol.DataRingSize;
         bool? filterOut = null;
         bool? filterErr = null;
-        string agentSocket = Environment.GetEnvironmentVariable("QREXEC_AGENT_SOCKET") is { Length: > 0 } env ? env : QrexecProtocol.DefaultAgentSocket;
+        string agentSocket = AgentRequest.DefaultSocket;
         string? prefix = null;
         bool stdinSocket = false;
         string? source = null;
@@ -147,7 +146,7 @@ internal static class Program
         }
         if (connected == null)
         {
-            int status = Request(agentSocket, source, target, service, handOver ? [0, 1, 2] : [], out trigger, out domain, out port, out _);
+            int status = AgentRequest.Send(agentSocket, source, target, service, handOver ? [0, 1, 2] : [], "qrexec-client-vm", out trigger, out domain, out port, out _);
             if (status >= 0)
             {
                 return status;
@@ -240,11 +239,11 @@ internal static class Program
                 bool handedOver;
                 SafeFd? trigger;
                 uint domain, port;
-                Thread? filter = errors == null ? null : new Thread(() => CopyFiltered(errors.Fd, 2)) { IsBackground = true, Name = "stderr filter" };
+                Thread? filter = errors == null ? null : new Thread(() => DataPump.CopyFiltered(errors.Fd, 2)) { IsBackground = true, Name = "stderr filter" };
                 filter?.Start();
                 using (serviceErrors)
                 {
-                    status = Request(agentSocket, null, target, service, [fromProgram.Fd, toProgram.Fd, serviceErrors?.Fd ?? 2], out trigger, out domain, out port, out handedOver);
+                    status = AgentRequest.Send(agentSocket, null, target, service, [fromProgram.Fd, toProgram.Fd, serviceErrors?.Fd ?? 2], "qrexec-client-vm", out trigger, out domain, out port, out handedOver);
                 }
                 // every writer of the service's stderr is gone once the agent answered: the rest is read to its end
                 filter?.Join();
@@ -282,69 +281,6 @@ internal static class Program
                 return status != 0 ? status : process.ExitCode ?? 128 + process.TermSignal;
             }
         }
-    }
-
-    /// <summary>Copies <paramref name="from"/> to <paramref name="to"/> until its end, with terminal escapes replaced.</summary>
-    private static void CopyFiltered(int from, int to)
-    {
-        byte[] buffer = new byte[4096];
-        int n;
-        while ((n = Fd.Read(from, buffer)) > 0)
-        {
-            DataPump.FilterEscapes(buffer.AsSpan(0, n));
-            Fd.WriteAll(to, buffer.AsSpan(0, n));
-        }
-    }
-
-    /// <summary>
-    /// Sends the request to the agent, with the descriptors <paramref name="handOver"/> (the call's
-    /// stdin, stdout and stderr) attached if there are any: -1 with
-    /// its socket and the data channel's parameters, else the exit status (of the call, when the
-    /// agent took it over; an upstream agent drops the descriptors and answers exec parameters).
-    /// </summary>
-    private static int Request(string agentSocket, string? source, string target, string service, ReadOnlySpan<int> handOver, out SafeFd? socket, out uint domain, out uint port, out bool handedOver)
-    {
-        domain = port = 0;
-        handedOver = false;
-        socket = UnixSocket.TryConnect(agentSocket, out Errno errno);
-        if (socket == null)
-        {
-            Console.Error.WriteLine($"qrexec-client-vm: cannot connect to {agentSocket}: {errno}");
-            return 1;
-        }
-        byte[] request = Messages.TriggerV4(MessageType.TriggerService4, source ?? string.Empty, target, Messages.Ident("SOCKET"), service);
-        Span<byte> answer = stackalloc byte[QrexecProtocol.ExecParamsSize];
-        int status = -1;
-        int n = 0;
-        if (handOver.Length > 0 ? FdPassing.Send(socket.Fd, request, handOver) != Errno.None : !Io.WriteAll(socket.Fd, request))
-        {
-            Console.Error.WriteLine("qrexec-client-vm: cannot send the request");
-            status = 1;
-        }
-        else if ((n = Io.ReadExact(socket.Fd, answer, -1)) == 0)
-        {
-            Console.Error.WriteLine("Request refused");
-            status = QrexecProtocol.ExitRequestRefused;
-        }
-        else if (n != answer.Length)
-        {
-            Console.Error.WriteLine("qrexec-client-vm: short answer from the agent");
-            status = 1;
-        }
-        else if (BinaryPrimitives.ReadUInt32LittleEndian(answer) == QrexecProtocol.HandedOverReply)
-        {
-            uint exit = BinaryPrimitives.ReadUInt32LittleEndian(answer[4..]);
-            status = exit <= 255 ? (int)exit : 1;
-            handedOver = true;
-        }
-        if (status >= 0)
-        {
-            socket.Dispose();
-            socket = null;
-            return status;
-        }
-        (domain, port) = Io.ExecParams(answer);
-        return -1;
     }
 
     private static bool TryParseExecParams(string text, out (uint Domain, uint Port) parameters)

@@ -4,10 +4,12 @@ using System.Globalization;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
 using Qubes.Cli;
 using Qubes.FileCopy;
 using Qubes.Interop.Linux;
 using Qubes.Qrexec;
+using Qubes.Qrexec.Runtime;
 
 namespace Qubes.Tools.QvmCopy;
 
@@ -199,37 +201,7 @@ internal static class Program
         // a bar on a terminal (or when asked for), nothing when quiet
         bool showProgress = progress ?? isatty(2) != 0;
         string service = summary.UnsafeNames ? "qubes.Filecopy+allow-all-names" : "qubes.Filecopy";
-        List<string> argv = ["qrexec-client-vm", "--filter-escape-chars-stderr", "--", target, service, Path.Combine(AppContext.BaseDirectory, "qfile-agent")];
-        if (ignoreSymlinks)
-        {
-            argv.Add("--ignore-symlinks");
-        }
-        argv.Add("--");
-        argv.AddRange(sources);
-        List<string> environment = [];
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            string key = (string)e.Key;
-            if (key is not ("PROGRESS_TYPE" or "FILECOPY_TOTAL_BYTES"))
-            {
-                environment.Add($"{key}={e.Value}");
-            }
-        }
-        environment.Add("PROGRESS_TYPE=" + (showProgress ? "console" : "none"));
-        if (showProgress)
-        {
-            environment.Add("FILECOPY_TOTAL_BYTES=" + summary.Bytes.ToString(CultureInfo.InvariantCulture));
-        }
-        // the full client built beside this program: a call with a local program is its work
-        string client = Path.Combine(AppContext.BaseDirectory, "qrexec-client-vm");
-        using SpawnedProcess? call = Spawner.Start(client, argv, environment, 0, 1, 2, out Errno error);
-        if (call == null)
-        {
-            Console.Error.WriteLine($"{name}: cannot start {client}: {FatalError.ErrorText(error)}");
-            return 1;
-        }
-        call.WaitUntil(long.MaxValue);
-        int status = call.ExitCode ?? 128 + call.TermSignal;
+        int status = Call(target, service, sources, ignoreSymlinks, showProgress ? (long)summary.Bytes : -1, name);
         if (status != 0)
         {
             return status;
@@ -242,6 +214,91 @@ internal static class Program
             }
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The call itself: handed to the qrexec agent on pipes, which it relays to the service while
+    /// the transfer is written here (upstream runs qrexec-client-vm with qfile-agent for this; the
+    /// two programs' starts are a good part of a small copy). The service's stderr is passed
+    /// through with terminal escapes replaced, as upstream's --filter-escape-chars-stderr does.
+    /// Returns the call's status: the receiver's, or the sender's failure (1).
+    /// </summary>
+    private static int Call(string target, string service, string[] sources, bool ignoreSymlinks, long progressTotal, string name)
+    {
+        (SafeFd serviceIn, SafeFd toService) = Fd.Pipe();
+        (SafeFd fromService, SafeFd serviceOut) = Fd.Pipe();
+        (SafeFd serviceErrorsIn, SafeFd serviceErrors) = Fd.Pipe();
+        Libc.fcntl(toService.Fd, Libc.F_SETPIPE_SZ, QrexecProtocol.FastPathDataRingSize);
+        int status = 1;
+        bool handedOver = false;
+        // the agent answers when the call is over: the request waits on its own thread
+        Thread request = new(() =>
+        {
+            status = AgentRequest.Send(AgentRequest.DefaultSocket, null, target, service, [serviceIn.Fd, serviceOut.Fd, serviceErrors.Fd], name,
+                out SafeFd? trigger, out _, out _, out handedOver, sent: () =>
+                {
+                    // the agent holds its own copies now: these ends are the service's alone
+                    serviceIn.Dispose();
+                    serviceOut.Dispose();
+                    serviceErrors.Dispose();
+                });
+            trigger?.Dispose();
+            serviceIn.Dispose();
+            serviceOut.Dispose();
+            serviceErrors.Dispose();
+        }) { IsBackground = true, Name = "qrexec request" };
+        Thread errors = new(() => DataPump.CopyFiltered(serviceErrorsIn.Fd, 2)) { IsBackground = true, Name = "service stderr" };
+        request.Start();
+        errors.Start();
+        string? failure = null;
+        using (toService)
+        using (fromService)
+        {
+            try
+            {
+                long shown = 0;
+                Action<long>? progress = progressTotal < 0 ? null : sent =>
+                {
+                    if (sent > shown + ProgressDelta)
+                    {
+                        shown = sent;
+                        ShowProgress(sent, progressTotal, done: false);
+                    }
+                };
+                Packer packer = new(toService.Fd, fromService.Fd, ignoreQuota: false, progress, ignoreSymlinks);
+                foreach (string source in sources)
+                {
+                    packer.Send(source);
+                }
+                packer.Finish();
+                if (progressTotal >= 0)
+                {
+                    ShowProgress(packer.Sent, progressTotal, done: true);
+                }
+            }
+            catch (FileCopyException e)
+            {
+                failure = e.Message;
+            }
+        }
+        request.Join();
+        errors.Join();
+        serviceErrorsIn.Dispose();
+        if (!handedOver)
+        {
+            // refused (said already), or the agent could not be asked or did not take the call over
+            if (status < 0)
+            {
+                Console.Error.WriteLine($"{name}: the qrexec agent did not take the call over");
+            }
+            return status > 0 ? status : 1;
+        }
+        if (failure != null)
+        {
+            new FatalError(failure, Errno.None).Report("qfile-agent", Console.Error);
+            return status != 0 ? status : 1;
+        }
+        return status;
     }
 
     private static int Usage(string name, bool move, bool toVm, int status)
