@@ -17,8 +17,9 @@ namespace Qubes.Tools.QvmCopy;
 /// The sending side of qubes.Filecopy in a qube, one program under upstream's five names:
 /// <c>qvm-copy</c> and <c>qvm-move</c> (the target chosen by the policy's <c>ask</c>, as
 /// <c>@default</c>), <c>qvm-copy-to-vm</c> and <c>qvm-move-to-vm</c> (the target named first),
-/// and <c>qfile-agent</c>, the program those four run at the caller's end of the call: it writes
-/// the transfer to its standard output and reads the reply from its standard input. In dom0
+/// and <c>qfile-agent</c>, the sender alone: it writes the transfer to its standard output and
+/// reads the reply from its standard input (upstream's four run it under qrexec-client-vm; these
+/// make the call themselves). In dom0
 /// (where no qrexec agent listens) <c>qvm-copy-to-vm</c> and <c>qvm-move-to-vm</c> are dom0's, and
 /// <c>qvm-copy</c> and <c>qvm-move</c> refuse, as upstream's do.
 /// </summary>
@@ -107,12 +108,7 @@ internal static class Program
             {
                 try
                 {
-                    Packer packer = new(toService.Fd, fromService.Fd, ignoreQuota: false, progress: null, ignoreSymlinks);
-                    foreach (string file in files)
-                    {
-                        packer.Send(file);
-                    }
-                    packer.Finish();
+                    SendAll(toService.Fd, fromService.Fd, files, ignoreSymlinks, progressTotal: -1);
                     sent = true;
                 }
                 catch (FileCopyException e)
@@ -256,25 +252,7 @@ internal static class Program
         {
             try
             {
-                long shown = 0;
-                Action<long>? progress = progressTotal < 0 ? null : sent =>
-                {
-                    if (sent > shown + ProgressDelta)
-                    {
-                        shown = sent;
-                        ShowProgress(sent, progressTotal, done: false);
-                    }
-                };
-                Packer packer = new(toService.Fd, fromService.Fd, ignoreQuota: false, progress, ignoreSymlinks);
-                foreach (string source in sources)
-                {
-                    packer.Send(source);
-                }
-                packer.Finish();
-                if (progressTotal >= 0)
-                {
-                    ShowProgress(packer.Sent, progressTotal, done: true);
-                }
+                SendAll(toService.Fd, fromService.Fd, sources, ignoreSymlinks, progressTotal);
             }
             catch (FileCopyException e)
             {
@@ -358,32 +336,42 @@ internal static class Program
         }
         long total = Environment.GetEnvironmentVariable("PROGRESS_TYPE") == "console"
             && long.TryParse(Environment.GetEnvironmentVariable("FILECOPY_TOTAL_BYTES"), NumberStyles.None, CultureInfo.InvariantCulture, out long t) ? t : -1;
-        long shown = 0;
-        Action<long>? progress = total < 0 ? null : sent =>
-        {
-            if (sent > shown + ProgressDelta)
-            {
-                shown = sent;
-                ShowProgress(sent, total, done: false);
-            }
-        };
         try
         {
-            Packer packer = new(1, 0, ignoreQuota: false, progress, ignoreSymlinks);
-            foreach (string path in paths)
-            {
-                packer.Send(path);
-            }
-            packer.Finish();
-            if (total >= 0)
-            {
-                ShowProgress(packer.Sent, total, done: true);
-            }
+            SendAll(1, 0, paths, ignoreSymlinks, total);
             return 0;
         }
         catch (FileCopyException e)
         {
             return new FatalError(e.Message, Errno.None).Report("qfile-agent", Console.Error);
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="paths"/> on <paramref name="output"/> and checks the reply read from
+    /// <paramref name="replies"/>; with a <paramref name="progressTotal"/> (else −1) a progress
+    /// line on stderr every 15 MB and at the end. Throws <see cref="FileCopyException"/>.
+    /// </summary>
+    private static void SendAll(int output, int replies, IEnumerable<string> paths, bool ignoreSymlinks, long progressTotal)
+    {
+        long shown = 0;
+        Action<long>? progress = progressTotal < 0 ? null : sent =>
+        {
+            if (sent > shown + ProgressDelta)
+            {
+                shown = sent;
+                ShowProgress(sent, progressTotal, done: false);
+            }
+        };
+        Packer packer = new(output, replies, ignoreQuota: false, progress, ignoreSymlinks);
+        foreach (string path in paths)
+        {
+            packer.Send(path);
+        }
+        packer.Finish();
+        if (progressTotal >= 0)
+        {
+            ShowProgress(packer.Sent, progressTotal, done: true);
         }
     }
 
