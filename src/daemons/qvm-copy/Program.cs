@@ -36,12 +36,7 @@ internal static class Program
         bool dom0 = !File.Exists(Environment.GetEnvironmentVariable("QREXEC_AGENT_SOCKET") is { Length: > 0 } socket ? socket : QrexecProtocol.DefaultAgentSocket);
         return name switch
         {
-            "qvm-copy" or "qvm-move" when dom0 => NotInDom0(name),
-            "qvm-copy-to-vm" or "qvm-move-to-vm" when dom0 => SendFromDom0(args, name),
-            "qvm-copy" => Send(args, move: false, toVm: false, name),
-            "qvm-move" => Send(args, move: true, toVm: false, name),
-            "qvm-copy-to-vm" => Send(args, move: false, toVm: true, name),
-            "qvm-move-to-vm" => Send(args, move: true, toVm: true, name),
+            "qvm-copy" or "qvm-move" or "qvm-copy-to-vm" or "qvm-move-to-vm" => Send(args, name, dom0),
             "qfile-agent" => Agent(args),
             _ => Unrecognized(name),
         };
@@ -58,27 +53,9 @@ internal static class Program
     /// <c>qvm-run --pass-io --service VM qubes.Filecopy</c> (built beside this program), sent from
     /// here. A move removes the files only once the receiver has confirmed them.
     /// </summary>
-    private static int SendFromDom0(string[] args, string name)
+    private static int SendFromDom0(string target, List<string> files, bool ignoreSymlinks, string name)
     {
         bool move = name == "qvm-move-to-vm";
-        if (args.Length < 2)
-        {
-            Console.Out.WriteLine($"usage: {name} dest_vmname file [file]+");
-            return 1;
-        }
-        bool ignoreSymlinks = false;
-        List<string> files = [];
-        foreach (string a in args[1..])
-        {
-            if (a == "--ignore-symlinks")
-            {
-                ignoreSymlinks = true;
-            }
-            else
-            {
-                files.Add(a);
-            }
-        }
         (SafeFd serviceIn, SafeFd toService) = Fd.Pipe();
         (SafeFd fromService, SafeFd serviceOut) = Fd.Pipe();
         string qvmRun = Path.Combine(AppContext.BaseDirectory, "qvm-run");
@@ -91,7 +68,7 @@ internal static class Program
             {
                 environment.Add($"{e.Key}={e.Value}");
             }
-            run = Spawner.Start(qvmRun, ["qvm-run", "--no-gui", "--pass-io", "--service", "--", args[0], "qubes.Filecopy"], environment, serviceIn.Fd, serviceOut.Fd, 2, out Errno error);
+            run = Spawner.Start(qvmRun, ["qvm-run", "--no-gui", "--pass-io", "--service", "--", target, "qubes.Filecopy"], environment, serviceIn.Fd, serviceOut.Fd, 2, out Errno error);
             if (run == null)
             {
                 toService.Dispose();
@@ -139,43 +116,90 @@ internal static class Program
         return 1;
     }
 
-    private static int Send(string[] args, bool move, bool toVm, string name)
+    /// <summary>The command line of <c>qvm-copy</c>; the other names' differ only in their usage and text.</summary>
+    internal static Command Command { get; } = CommandFor("qvm-copy");
+
+    private static Command CommandFor(string name)
     {
-        bool? progress = null;
-        bool ignoreSymlinks = false;
-        int i = 0;
-        for (; i < args.Length; i++)
+        bool toVm = name.EndsWith("-to-vm", StringComparison.Ordinal);
+        return new(name, HelpStyle.Getopt,
+            new Option("Do not ignore symbolic links (default).", "--no-ignore-symlinks"),
+            new Option("Ignore symbolic links.", "--ignore-symlinks"),
+            new Option("Show a progress indicator (default on a terminal).", "--with-progress"),
+            new Option("Do not show a progress indicator.", "--without-progress"),
+            new Option("Show this message and exit.", "-h", "--help") { IsHelp = true })
         {
-            string a = args[i];
-            switch (a)
+            Synopsis = $"{name} [--without-progress] [--ignore-symlinks] {(toVm ? "destination_qube_name " : string.Empty)}FILE [FILE ...]",
+            Epilog = (name.StartsWith("qvm-move", StringComparison.Ordinal) ? "Move" : "Copy")
+                + " FILE to ~/QubesIncoming/[THIS QUBE'S NAME]/ in the destination qube.\n\n"
+                + "You will be prompted to select the destination qube. If FILE is a directory, it will be copied recursively.\n"
+                + "If there is a conflict, later options override earlier options."
+                + (toVm ? "\nIn order to avoid typing target qube name twice, use qvm-copy/qvm-move instead of qvm-copy-to-vm/qvm-move-to-vm." : string.Empty),
+            UsageStatus = 1,
+        };
+    }
+
+    private static int Send(string[] args, string name, bool dom0)
+    {
+        bool move = name.StartsWith("qvm-move", StringComparison.Ordinal);
+        bool toVm = name.EndsWith("-to-vm", StringComparison.Ordinal);
+        Command command = name == Command.Prog ? Command : CommandFor(name);
+        return command.Run(Console.Out, Console.Error, () =>
+        {
+            bool? progress = null;
+            bool ignoreSymlinks = false;
+            int i = 0;
+            for (; i < args.Length; i++)
             {
-                case "--without-progress":
-                    progress = false;
-                    continue;
-                case "--with-progress":
-                    progress = true;
-                    continue;
-                case "--ignore-symlinks":
-                    ignoreSymlinks = true;
-                    continue;
-                case "--no-ignore-symlinks":
-                    ignoreSymlinks = false;
-                    continue;
-                case "-h" or "--help":
-                    return Usage(name, move, toVm, 0);
-                case "--":
+                if (args[i] == "--")
+                {
                     i++;
                     break;
-                case ['-', _, ..]:
-                    return Usage(name, move, toVm, 1);
+                }
+                if (!command.IsOption(args[i]))
+                {
+                    break;
+                }
+                foreach (Parsed parsed in command.Read(args, ref i))
+                {
+                    switch (parsed.Option?.Name)
+                    {
+                        case "--without-progress":
+                            progress = false;
+                            break;
+                        case "--with-progress":
+                            progress = true;
+                            break;
+                        case "--ignore-symlinks":
+                            ignoreSymlinks = true;
+                            break;
+                        case "--no-ignore-symlinks":
+                            ignoreSymlinks = false;
+                            break;
+                        default:
+                            throw new UsageException($"unrecognized option '{parsed.Text}'");
+                    }
+                }
             }
-            break;
-        }
-        List<string> rest = [.. args[i..]];
-        if (rest.Count < (toVm ? 2 : 1))
-        {
-            return Usage(name, move, toVm, 1);
-        }
+            List<string> rest = [.. args[i..]];
+            if (dom0 && !toVm)
+            {
+                return NotInDom0(name);
+            }
+            if (rest.Count < (toVm ? 2 : 1))
+            {
+                throw new UsageException(string.Empty);
+            }
+            if (dom0)
+            {
+                return SendFromDom0(rest[0], rest[1..], ignoreSymlinks, name);
+            }
+            return Send(rest, progress, ignoreSymlinks, move, toVm, name);
+        });
+    }
+
+    private static int Send(List<string> rest, bool? progress, bool ignoreSymlinks, bool move, bool toVm, string name)
+    {
         string target = "@default";
         if (toVm)
         {
@@ -276,37 +300,6 @@ internal static class Program
             new FatalError(failure, Errno.None).Report("qfile-agent", Console.Error);
             return status != 0 ? status : 1;
         }
-        return status;
-    }
-
-    private static int Usage(string name, bool move, bool toVm, int status)
-    {
-        StringBuilder text = new();
-        text.Append(toVm
-            ? $"usage: {name} [--without-progress] [--ignore-symlinks] destination_qube_name FILE [FILE ...]\n"
-            : $"usage: {name} [--without-progress] [--ignore-symlinks] FILE [FILE ...]\n");
-        text.Append("""
-            Options:
-                --no-ignore-symlinks   Do not ignore symbolic links (default).
-                --ignore-symlinks      Ignore symbolic links.
-                --with-progress        Show a progress indicator (default on a terminal).
-                --without-progress     Do not show a progress indicator.
-                -h, --help             Show this message and exit.
-                --                     Stop searching for options.
-
-                If there is a conflict, later options override earlier options.
-
-
-            """);
-        text.Append(move
-            ? "Move FILE to ~/QubesIncoming/[THIS QUBE'S NAME]/ in the destination qube.\n"
-            : "Copy FILE to ~/QubesIncoming/[THIS QUBE'S NAME]/ in the destination qube.\n");
-        text.Append("\nYou will be prompted to select the destination qube. If FILE is a directory, it will be copied recursively.\n");
-        if (toVm)
-        {
-            text.Append("In order to avoid typing target qube name twice, use qvm-copy/qvm-move instead of qvm-copy-to-vm/qvm-move-to-vm.\n");
-        }
-        Console.Out.Write(text.ToString());
         return status;
     }
 
