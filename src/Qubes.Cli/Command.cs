@@ -203,6 +203,33 @@ public sealed class Command
     }
 
     /// <summary>
+    /// Reads the option words at the start of <paramref name="args"/>, each with its values (see
+    /// <see cref="Read"/>), up to the first operand or <c>--</c> (which is passed over);
+    /// <paramref name="operands"/> is the index of the first operand.
+    /// </summary>
+    public List<Parsed> ReadOptions(IReadOnlyList<string> args, out int operands)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        List<Parsed> options = [];
+        int i = 0;
+        for (; i < args.Count; i++)
+        {
+            if (args[i] == "--")
+            {
+                i++;
+                break;
+            }
+            if (!IsOption(args[i]))
+            {
+                break;
+            }
+            options.AddRange(Read(args, ref i));
+        }
+        operands = i;
+        return options;
+    }
+
+    /// <summary>
     /// Reads the option word at <c>args[i]</c> (see <see cref="IsOption"/>) with its values, moving
     /// <paramref name="i"/> onto the last word used: long options by name or unique prefix, with
     /// <c>=VALUE</c> or the next word; short options clustered (<c>-vq</c>), a value attached or in

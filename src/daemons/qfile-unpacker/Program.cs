@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using Qubes.Cli;
@@ -75,30 +76,18 @@ internal static class Program
         UserAccount account = UserAccount.Find(args[0]) ?? UserAccount.FindByUid((uint)LeadingInteger(args[0]))
             ?? throw new FatalError($"getpwuid: no user {args[0]}", Errno.ENOENT) { Plain = true };
         EntryTypes types = EntryTypes.All;
-        bool verbose = false;
-        ulong waitForSpace = 0;
-        for (int i = 2; i < args.Length; i++)
-        {
-            switch (args[i])
+        (bool verbose, ulong waitForSpace) = TrailingOptions(args,
+            static margin => margin.Length > 0 && char.IsAsciiDigit(margin[0]) && TryParseCInteger(margin, out ulong m)
+                ? m : throw new FatalError($"Invalid value for -w option: {margin}", Errno.EINVAL) { Plain = true },
+            option =>
             {
-                case "-v":
-                    verbose = true;
-                    break;
-                case "-w" when i + 1 < args.Length && !args[i + 1].StartsWith('-'):
-                    string margin = args[++i];
-                    waitForSpace = margin.Length > 0 && char.IsAsciiDigit(margin[0]) && TryParseCInteger(margin, out ulong m)
-                        ? m : throw new FatalError($"Invalid value for -w option: {margin}", Errno.EINVAL) { Plain = true };
-                    break;
-                case "-w":
-                    waitForSpace = 1;
-                    break;
-                case "--only-regular-files":
-                    types = EntryTypes.RegularFiles;
-                    break;
-                default:
-                    throw new FatalError($"Invalid option {args[i]}", Errno.EINVAL) { Plain = true };
-            }
-        }
+                if (option != "--only-regular-files")
+                {
+                    return false;
+                }
+                types = EntryTypes.RegularFiles;
+                return true;
+            });
         uint caller = Libc.getuid();
         bool root = Libc.geteuid() == 0;
         if (root)
@@ -140,6 +129,39 @@ internal static class Program
             filesLimit = (ulong)LeadingInteger(maxFiles);
         }
         return Unpack(target, new UnpackOptions(types, NameRules.Strict, bytesLimit, filesLimit, waitForSpace, verbose));
+    }
+
+    /// <summary>
+    /// The options after <c>USER DIR</c> of the older command lines: <c>-v</c>, <c>-w [BYTES]</c>
+    /// (alone: 1 byte, the margin read by <paramref name="space"/>), and whatever
+    /// <paramref name="other"/> takes (true); anything else is refused.
+    /// </summary>
+    private static (bool Verbose, ulong WaitForSpace) TrailingOptions(string[] args, Func<string, ulong> space, Func<string, bool> other)
+    {
+        bool verbose = false;
+        ulong waitForSpace = 0;
+        for (int i = 2; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "-v":
+                    verbose = true;
+                    break;
+                case "-w" when i + 1 < args.Length && !args[i + 1].StartsWith('-'):
+                    waitForSpace = space(args[++i]);
+                    break;
+                case "-w":
+                    waitForSpace = 1;
+                    break;
+                default:
+                    if (!other(args[i]))
+                    {
+                        throw new FatalError($"Invalid option {args[i]}", Errno.EINVAL) { Plain = true };
+                    }
+                    break;
+            }
+        }
+        return (verbose, waitForSpace);
     }
 
     /// <summary>The integer at the start of <paramref name="text"/> as C's atoll reads it (blanks, a sign, digits; 0 when there are none).</summary>
@@ -190,70 +212,41 @@ internal static class Program
             // the older form: UID DIR [-v] [-w [BYTES]]
             uid = ParseUid(args[0]);
             directory = args[1];
-            for (int i = 2; i < args.Length; i++)
-            {
-                switch (args[i])
-                {
-                    case "-v":
-                        verbose = true;
-                        break;
-                    case "-w" when i + 1 < args.Length && !args[i + 1].StartsWith('-'):
-                        waitForSpace = ParseSpace(args[++i]);
-                        break;
-                    case "-w":
-                        waitForSpace = 1;
-                        break;
-                    default:
-                        throw new FatalError($"Invalid option {args[i]}", Errno.None);
-                }
-            }
+            (verbose, waitForSpace) = TrailingOptions(args, ParseSpace, static _ => false);
         }
         else
         {
-            int i = 0;
-            for (; i < args.Length; i++)
+            List<Parsed> options = Command.ReadOptions(args, out int i);
+            foreach (Parsed parsed in options)
             {
-                string a = args[i];
-                if (a == "--")
+                Option option = parsed.Option ?? throw new UsageException($"unrecognized option '{parsed.Text}'");
+                string full = option.Names[^1];
+                // an abbreviation is refused, so that what a caller wrote means the same to every version
+                string written = parsed.Text.Split('=')[0];
+                if (written.StartsWith("--", StringComparison.Ordinal) && written != full)
                 {
-                    i++;
-                    break;
+                    throw new FatalError($"Option {written} must be passed as {full}", Errno.EINVAL) { Plain = true };
                 }
-                if (!Command.IsOption(a))
+                switch (option.Name)
                 {
-                    break;
-                }
-                foreach (Parsed parsed in Command.Read(args, ref i))
-                {
-                    Option option = parsed.Option ?? throw new UsageException($"unrecognized option '{parsed.Text}'");
-                    string full = option.Names[^1];
-                    // an abbreviation is refused, so that what a caller wrote means the same to every version
-                    string written = parsed.Text.Split('=')[0];
-                    if (written.StartsWith("--", StringComparison.Ordinal) && written != full)
-                    {
-                        throw new FatalError($"Option {written} must be passed as {full}", Errno.EINVAL) { Plain = true };
-                    }
-                    switch (option.Name)
-                    {
-                        case "--allow-all-names":
-                            rules |= NameRules.AllowAllNames;
-                            break;
-                        case "--no-allow-all-names":
-                            rules &= ~NameRules.AllowAllNames;
-                            break;
-                        case "--allow-unsafe-symlinks":
-                            rules |= NameRules.AllowUnsafeSymlinks;
-                            break;
-                        case "--no-allow-unsafe-symlinks":
-                            rules &= ~NameRules.AllowUnsafeSymlinks;
-                            break;
-                        case "-v":
-                            verbose = true;
-                            break;
-                        case "-w":
-                            waitForSpace = ParseSpace(parsed.Value!);
-                            break;
-                    }
+                    case "--allow-all-names":
+                        rules |= NameRules.AllowAllNames;
+                        break;
+                    case "--no-allow-all-names":
+                        rules &= ~NameRules.AllowAllNames;
+                        break;
+                    case "--allow-unsafe-symlinks":
+                        rules |= NameRules.AllowUnsafeSymlinks;
+                        break;
+                    case "--no-allow-unsafe-symlinks":
+                        rules &= ~NameRules.AllowUnsafeSymlinks;
+                        break;
+                    case "-v":
+                        verbose = true;
+                        break;
+                    case "-w":
+                        waitForSpace = ParseSpace(parsed.Value!);
+                        break;
                 }
             }
             int operands = args.Length - i;

@@ -44,71 +44,58 @@ internal static class Program
         bool stdinSocket = false;
         string? source = null;
         (uint Domain, uint Port)? connected = null;
-        int i = 0;
-        for (; i < args.Length; i++)
+        List<Parsed> options = Command.ReadOptions(args, out int i);
+        foreach (Parsed parsed in options)
         {
-            string a = args[i];
-            if (a == "--")
+            string? v = parsed.Value;
+            switch (parsed.Option?.Name)
             {
-                i++;
-                break;
-            }
-            if (!Command.IsOption(a))
-            {
-                break;
-            }
-            foreach (Parsed parsed in Command.Read(args, ref i))
-            {
-                string? v = parsed.Value;
-                switch (parsed.Option?.Name)
-                {
-                    case "--buffer-size":
-                        if (!TryParseSize(v!, out bufferSize))
-                        {
-                            Console.Error.WriteLine($"qrexec-client-vm: invalid buffer size {v}");
-                            return 2;
-                        }
-                        break;
-                    case "--exec-params":
-                        if (!TryParseExecParams(v!, out (uint, uint) parameters))
-                        {
-                            Console.Error.WriteLine($"qrexec-client-vm: invalid exec parameters {v}");
-                            return 2;
-                        }
-                        connected = parameters;
-                        break;
-                    case "--agent-socket":
-                        agentSocket = v!;
-                        break;
-                    case "-p":
-                        prefix = v;
-                        break;
-                    case "-s":
-                        if (source != null)
-                        {
-                            Console.Error.WriteLine("qrexec-client-vm: --source-qube given twice");
-                            return 2;
-                        }
-                        source = v;
-                        break;
-                    case "-t":
-                        filterOut = true;
-                        break;
-                    case "-T":
-                        filterErr = true;
-                        break;
-                    case "--no-filter-escape-chars-stdout":
-                        filterOut = false;
-                        break;
-                    case "--no-filter-escape-chars-stderr":
-                        filterErr = false;
-                        break;
-                    case "--use-stdin-socket":
-                        stdinSocket = true;
-                        break;
-                    default:
-                        throw new UsageException($"unknown option {parsed.Text}");
-                }
+                case "--buffer-size":
+                    if (!TryParseSize(v!, out bufferSize))
+                    {
+                        Console.Error.WriteLine($"qrexec-client-vm: invalid buffer size {v}");
+                        return 2;
+                    }
+                    break;
+                case "--exec-params":
+                    if (!TryParseExecParams(v!, out (uint, uint) parameters))
+                    {
+                        Console.Error.WriteLine($"qrexec-client-vm: invalid exec parameters {v}");
+                        return 2;
+                    }
+                    connected = parameters;
+                    break;
+                case "--agent-socket":
+                    agentSocket = v!;
+                    break;
+                case "-p":
+                    prefix = v;
+                    break;
+                case "-s":
+                    if (source != null)
+                    {
+                        Console.Error.WriteLine("qrexec-client-vm: --source-qube given twice");
+                        return 2;
+                    }
+                    source = v;
+                    break;
+                case "-t":
+                    filterOut = true;
+                    break;
+                case "-T":
+                    filterErr = true;
+                    break;
+                case "--no-filter-escape-chars-stdout":
+                    filterOut = false;
+                    break;
+                case "--no-filter-escape-chars-stderr":
+                    filterErr = false;
+                    break;
+                case "--use-stdin-socket":
+                    stdinSocket = true;
+                    break;
+                default:
+                    throw new UsageException($"unknown option {parsed.Text}");
             }
         }
         if (args.Length - i < 2)

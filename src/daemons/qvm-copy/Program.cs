@@ -148,37 +148,25 @@ internal static class Program
         {
             bool? progress = null;
             bool ignoreSymlinks = false;
-            int i = 0;
-            for (; i < args.Length; i++)
+            List<Parsed> options = command.ReadOptions(args, out int i);
+            foreach (Parsed parsed in options)
             {
-                if (args[i] == "--")
+                switch (parsed.Option?.Name)
                 {
-                    i++;
-                    break;
-                }
-                if (!command.IsOption(args[i]))
-                {
-                    break;
-                }
-                foreach (Parsed parsed in command.Read(args, ref i))
-                {
-                    switch (parsed.Option?.Name)
-                    {
-                        case "--without-progress":
-                            progress = false;
-                            break;
-                        case "--with-progress":
-                            progress = true;
-                            break;
-                        case "--ignore-symlinks":
-                            ignoreSymlinks = true;
-                            break;
-                        case "--no-ignore-symlinks":
-                            ignoreSymlinks = false;
-                            break;
-                        default:
-                            throw new UsageException($"unrecognized option '{parsed.Text}'");
-                    }
+                    case "--without-progress":
+                        progress = false;
+                        break;
+                    case "--with-progress":
+                        progress = true;
+                        break;
+                    case "--ignore-symlinks":
+                        ignoreSymlinks = true;
+                        break;
+                    case "--no-ignore-symlinks":
+                        ignoreSymlinks = false;
+                        break;
+                    default:
+                        throw new UsageException($"unrecognized option '{parsed.Text}'");
                 }
             }
             List<string> rest = [.. args[i..]];
