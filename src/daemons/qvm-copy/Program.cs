@@ -33,7 +33,7 @@ internal static class Program
     {
         string name = Command.InvokedName();
         // where no qrexec agent listens, this is dom0: upstream's dom0 tools, which copy through qvm-run
-        bool dom0 = !File.Exists(Environment.GetEnvironmentVariable("QREXEC_AGENT_SOCKET") is { Length: > 0 } socket ? socket : QrexecProtocol.DefaultAgentSocket);
+        bool dom0 = !File.Exists(AgentRequest.DefaultSocket);
         return name switch
         {
             "qvm-copy" or "qvm-move" or "qvm-copy-to-vm" or "qvm-move-to-vm" => Send(args, name, dom0),
