@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -31,16 +30,16 @@ internal static class FileCopyBench
         try
         {
             Console.WriteLine($"filecopy: {rounds} rounds; large: 1 file of {largeBytes >> 20} MiB; small: {smallFiles} files of {smallBytes} bytes; volumes under {stateParent}");
-            Tool(bin, state, "qubes", "up");
+            AdminBench.Tool(bin, state, "qubes", "up");
             File.WriteAllText(Path.Combine(state, "policy.d", "20-bench.policy"),
                 "qubes.Filecopy  *  work  personal  allow\nbench.TarReceive  *  work  personal  allow\n");
-            Tool(bin, state, "qvm-run", "-p", "-u", "root", "personal",
+            AdminBench.Tool(bin, state, "qvm-run", "-p", "-u", "root", "personal",
                 "mkdir -p /usr/local/etc/qubes-rpc && cd /usr/local/etc/qubes-rpc"
                 + " && printf '#!/bin/sh\\nmkdir -p ~/tarin && cd ~/tarin && exec tar -xf -\\n' > bench.TarReceive"
                 + " && printf '#!/bin/sh\\nmkdir -p ~/tarin && cd ~/tarin && tar -xf - && exec sync -f .\\n' > bench.TarReceiveSync"
                 + " && chmod +x bench.TarReceive bench.TarReceiveSync");
             File.AppendAllText(Path.Combine(state, "policy.d", "20-bench.policy"), "bench.TarReceiveSync  *  work  personal  allow\n");
-            Tool(bin, state, "qvm-run", "-p", "work", string.Create(CultureInfo.InvariantCulture,
+            AdminBench.Tool(bin, state, "qvm-run", "-p", "work", string.Create(CultureInfo.InvariantCulture,
                 $"rm -rf ~/bench && mkdir -p ~/bench/large ~/bench/small && head -c {largeBytes} /dev/urandom > ~/bench/large/data"
                 + $" && cd ~/bench/small && head -c {(long)smallFiles * smallBytes} /dev/urandom | split -b {smallBytes} -a 6 - f"));
             string[] methods = ["qvm-copy", "tar", "tar+sync"];
@@ -60,18 +59,18 @@ internal static class FileCopyBench
                     int files = set == "large" ? 1 : smallFiles;
                     foreach (string method in methods)
                     {
-                        Tool(bin, state, "qvm-run", "-p", "personal", "rm -rf ~/QubesIncoming ~/tarin && sync -f ~");
+                        AdminBench.Tool(bin, state, "qvm-run", "-p", "personal", "rm -rf ~/QubesIncoming ~/tarin && sync -f ~");
                         string send = method switch
                         {
                             "qvm-copy" => $"qvm-copy-to-vm personal {set} 2>/dev/null",
                             "tar" => $"tar -cf - {set} | qrexec-client-vm personal bench.TarReceive",
                             _ => $"tar -cf - {set} | qrexec-client-vm personal bench.TarReceiveSync",
                         };
-                        string output = Tool(bin, state, "qvm-run", "-p", "work",
+                        string output = AdminBench.Tool(bin, state, "qvm-run", "-p", "work",
                             $"cd ~/bench && a=$(date +%s%N) && {send} && b=$(date +%s%N) && echo $((b - a))");
                         seconds[(set, method)].Add(long.Parse(output.Trim(), CultureInfo.InvariantCulture) / 1e9);
                         string where = method == "qvm-copy" ? $"~/QubesIncoming/work/{set}" : $"~/tarin/{set}";
-                        string check = Tool(bin, state, "qvm-run", "-p", "personal", $"find {where} -type f | wc -l; du -sb --apparent-size {where} | cut -f1").Trim();
+                        string check = AdminBench.Tool(bin, state, "qvm-run", "-p", "personal", $"find {where} -type f | wc -l; du -sb --apparent-size {where} | cut -f1").Trim();
                         string[] counted = check.Split('\n');
                         long received = long.Parse(counted[1], CultureInfo.InvariantCulture);
                         if (int.Parse(counted[0], CultureInfo.InvariantCulture) != files || received < bytes)
@@ -81,7 +80,7 @@ internal static class FileCopyBench
                     }
                 }
             }
-            Tool(bin, state, "qvm-run", "-p", "personal", "rm -rf ~/QubesIncoming ~/tarin");
+            AdminBench.Tool(bin, state, "qvm-run", "-p", "personal", "rm -rf ~/QubesIncoming ~/tarin");
             double largeGb = largeBytes / 1e9;
             Console.WriteLine($"large ({largeBytes >> 20} MiB), GB/s:");
             Dictionary<string, Stats> large = [];
@@ -105,24 +104,8 @@ internal static class FileCopyBench
         }
         finally
         {
-            Tool(bin, state, "qubes", false, "down");
+            AdminBench.Tool(bin, state, "qubes", false, "down");
             Directory.Delete(state, recursive: true);
         }
-    }
-
-    private static string Tool(string bin, string state, string tool, params string[] args) => Tool(bin, state, tool, true, args);
-
-    private static string Tool(string bin, string state, string tool, bool check, params string[] args)
-    {
-        ProcessStartInfo psi = new(Path.Combine(bin, tool), args) { RedirectStandardOutput = true, UseShellExecute = false };
-        psi.Environment["QUBES_STATE_DIR"] = state;
-        using Process p = Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (check && p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{tool} {string.Join(' ', args)}: exit {p.ExitCode}");
-        }
-        return output;
     }
 }

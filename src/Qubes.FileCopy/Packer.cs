@@ -277,5 +277,5 @@ public sealed unsafe class Packer
     }
 
     private static string Message(Errno error, uint raw = 0)
-        => raw == FileCopyProtocol.LegalEof ? "Unexpected end of data" : System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage((int)error);
+        => raw == FileCopyProtocol.LegalEof ? "Unexpected end of data" : FatalError.ErrorText(error);
 }
