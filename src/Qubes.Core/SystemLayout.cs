@@ -44,6 +44,15 @@ public sealed class SystemLayout(string stateDirectory)
 
     public string Dom0Services => Path.Combine(State, "dom0", "rpc");
 
+    /// <summary>dom0's updates directory (upstream's <c>/var/lib/qubes/updates</c>): the packages qubes.ReceiveUpdates accepted and their repository metadata.</summary>
+    public string Dom0Updates => Path.Combine(State, "dom0", "updates");
+
+    /// <summary>dom0's rpm database, which holds the keys that updates must be signed with (upstream: dom0's own rpm database).</summary>
+    public string Dom0RpmDatabase => Path.Combine(State, "dom0", "rpmdb");
+
+    /// <summary>dom0's application-menu store (upstream's <c>~/.local/share/qubes-appmenus</c>): per qube, the entries and icons it sent, and the menu files made from them.</summary>
+    public string Dom0AppMenus => Path.Combine(State, "dom0", "appmenus");
+
     /// <summary>The policy daemon's <c>policy.EvalSimple</c> socket: a dom0 qrexec socket service, as upstream's <c>/etc/qubes-rpc/policy.EvalSimple</c>.</summary>
     public string PolicyEvalSimpleSocket => Path.Combine(Dom0Services, "policy.EvalSimple");
 

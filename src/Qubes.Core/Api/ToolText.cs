@@ -7,7 +7,7 @@ using Qubes.Cli;
 namespace Qubes.Core.Api;
 
 /// <summary>Text layout and the command line shared by the qvm-* tools (spec core-stack §10.1).</summary>
-internal static class ToolText
+public static class ToolText
 {
     /// <summary>
     /// The options of upstream's <c>QubesArgumentParser</c>, which every qvm-* tool has, then

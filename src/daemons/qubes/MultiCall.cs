@@ -9,6 +9,7 @@ extern alias qubes_lohv;
 extern alias qubes_policy;
 extern alias qubesd;
 extern alias qvchan;
+extern alias qvm_appmenus;
 extern alias qvm_copy;
 
 using System;
@@ -38,6 +39,7 @@ internal static class MultiCall
         "qvchan" => qvchan::Qubes.Tools.Qvchan.Program.Main,
         "qfile-unpacker" or "qfile-dom0-unpacker" => qfile_unpacker::Qubes.Tools.QfileUnpacker.Program.Main,
         "qvm-copy" or "qvm-move" or "qvm-copy-to-vm" or "qvm-move-to-vm" or "qfile-agent" => qvm_copy::Qubes.Tools.QvmCopy.Program.Main,
+        "qvm-appmenus" or "qvm-sync-appmenus" => qvm_appmenus::Qubes.Tools.QvmAppmenus.Program.Main,
         _ => null,
     };
 }

@@ -162,6 +162,8 @@ internal sealed class SystemControl(string state)
         File.WriteAllText(Path.Combine(Layout.PolicyDirectory, "90-default.policy"), """
             # the default policy of this system (the files before this one decide first)
             qubes.Filecopy   *  @anyvm  @anyvm  ask
+            qubes.SyncAppMenus  *  @anyvm  dom0  allow
+            qubes.ReceiveUpdates  *  @anyvm  dom0  allow
             qubes.VMShell    *  @anyvm  @anyvm  deny
             admin.vm.List    *  @anyvm  @adminvm  deny
 

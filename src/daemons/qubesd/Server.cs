@@ -66,6 +66,14 @@ internal sealed class Server(string store, SystemLayout? layout)
             File.Delete(link);
             File.CreateSymbolicLink(link, layout.QubesdSocket);
         }
+        // dom0's other services (app menus, updates), shipped beside the programs in dom0-rpc/
+        string shipped = Path.Combine(AppContext.BaseDirectory, "dom0-rpc");
+        foreach (string service in Directory.Exists(shipped) ? Directory.GetFiles(shipped) : [])
+        {
+            string link = Path.Combine(layout.Dom0Services, Path.GetFileName(service));
+            File.Delete(link);
+            File.CreateSymbolicLink(link, service);
+        }
         LoopbackRuntime runtime = _runtime;
         _termination = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
         {
