@@ -7,8 +7,10 @@ extern alias qrexec_policy_daemon;
 extern alias qrexec_policy_exec;
 extern alias qubes_lohv;
 extern alias qubes_policy;
+extern alias qubes_receive_updates;
 extern alias qubesd;
 extern alias qvchan;
+extern alias rpmcanon;
 extern alias qvm_appmenus;
 extern alias qvm_copy;
 
@@ -40,6 +42,8 @@ internal static class MultiCall
         "qfile-unpacker" or "qfile-dom0-unpacker" => qfile_unpacker::Qubes.Tools.QfileUnpacker.Program.Main,
         "qvm-copy" or "qvm-move" or "qvm-copy-to-vm" or "qvm-move-to-vm" or "qfile-agent" => qvm_copy::Qubes.Tools.QvmCopy.Program.Main,
         "qvm-appmenus" or "qvm-sync-appmenus" => qvm_appmenus::Qubes.Tools.QvmAppmenus.Program.Main,
+        "qubes-receive-updates" => qubes_receive_updates::Qubes.Tools.QubesReceiveUpdates.Program.Main,
+        "rpmcanon" => rpmcanon::Qubes.Tools.Rpmcanon.Program.Main,
         _ => null,
     };
 }

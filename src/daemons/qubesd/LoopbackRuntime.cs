@@ -185,6 +185,8 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         }
         daemon.Environment[LoopbackPlatform.DirectoryVariable] = _layout.Broker;
         daemon.Environment["QREXEC_SERVICE_PATH"] = _layout.Dom0Services;
+        // dom0's services it starts (qubes.SyncAppMenus, qubes.ReceiveUpdates) work on this system
+        daemon.Environment["QUBES_STATE_DIR"] = _layout.State;
         Process process = Process.Start(daemon)!;
         // the daemon's log carries what the qube asks for: each line capped, the file rotated
         RotatingLog log = new(_layout.Log("qrexec." + qube.Name));
