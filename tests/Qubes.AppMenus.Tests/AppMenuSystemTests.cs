@@ -24,8 +24,7 @@ public sealed class AppMenuSystemTests : IClassFixture<AppMenuSystemTests.Runnin
         {
             System = new("appmenus-test");
             (int status, string output) = System.RunAsRoot("debian-12", "mkdir -p /usr/share/applications /usr/share/icons/hicolor/32x32/apps"
-                + " && cp /usr/share/pixmaps/python3.11.xpm /usr/share/icons/hicolor/32x32/apps/notes.xpm"
-                + " && gm convert /usr/share/pixmaps/python3.11.xpm /usr/share/icons/hicolor/32x32/apps/notes.png"
+                + " && gm convert -size 32x32 gradient:yellow-navy /usr/share/icons/hicolor/32x32/apps/notes.png"
                 + " && cat > /usr/share/applications/notes.desktop",
                 "[Desktop Entry]\nType=Application\nName=Notes\nName[de]=Notizen\nComment=Write notes\nExec=touch /tmp/notes-started %F\nIcon=notes\n"
                 + "Categories=Utility;TextEditor;Screensaver;\n[Desktop Action new]\nName=Injected\n");

@@ -107,6 +107,9 @@ internal sealed class Scenarios : IDisposable
         (_, output) = Run("untrusted", "cat ~/QubesIncoming/personal/diary.txt");
         Expect(output == "diary\n", "untrusted has personal's diary in ~/QubesIncoming/personal");
 
+        AppMenus();
+        Updates();
+
         _step("a disposable: qvm-run --dispvm=work --service (refused), qvm-prefs work template_for_dispvms True, again");
         (status, output) = Tool("qvm-run", ["--dispvm=work", "--service", "qubes.VMShell"]);
         Expect(status == 255 && output.Contains("Refusing to create DispVM out of this AppVM, because template_for_dispvms=False", StringComparison.Ordinal), "a disposable from work is refused");
@@ -147,6 +150,99 @@ internal sealed class Scenarios : IDisposable
         _system.Down(down);
         Lines(down.ToString());
         _say($"the scenarios took {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    /// <summary>A Notes application installed in the template reaches work's menu through dom0's checks, and starts from it.</summary>
+    private void AppMenus()
+    {
+        _step("app menus: Notes installed in the template debian-12; dom0 asks for the template's menu (qvm-sync-appmenus), and work's menu has it, in work's colour");
+        Run("debian-12", "mkdir -p /usr/share/applications /usr/share/icons/hicolor/32x32/apps"
+            + " && gm convert -size 32x32 gradient:white-black /usr/share/icons/hicolor/32x32/apps/notes.png && cat > /usr/share/applications/notes.desktop", asRoot: true,
+            input: "[Desktop Entry]\nType=Application\nName=Notes\nComment=Write notes\nExec=touch /tmp/notes-started %F\nIcon=notes\nCategories=Utility;TextEditor;Screensaver;\n");
+        (int status, string output) = Tool("qvm-sync-appmenus", ["debian-12"]);
+        Expect(status == 0, "qvm-sync-appmenus debian-12");
+        (_, output) = Tool("qvm-appmenus", ["--get-available", "work"]);
+        Expect(output.Contains("notes.desktop - Notes\n", StringComparison.Ordinal), "work's menu offers Notes");
+        string store = _system.Layout.Dom0AppMenus;
+        string entry = File.ReadAllText(Path.Combine(store, "work", "apps", "org.qubes-os.vm._work.notes.desktop"));
+        _say("dom0's menu file for it (written by dom0; the qube's Exec is not in it):");
+        Lines(string.Join('\n', entry.Split('\n').Where(static l => l.StartsWith("Name=", StringComparison.Ordinal) || l.StartsWith("Exec=", StringComparison.Ordinal)
+            || l.StartsWith("Icon=", StringComparison.Ordinal) || l.StartsWith("Categories=", StringComparison.Ordinal))));
+        Expect(entry.Contains("\nExec=qvm-run -q -a --service -- work qubes.StartApp+notes\n", StringComparison.Ordinal)
+            && entry.Contains("\nCategories=Utility;TextEditor;X-Qubes-VM;\n", StringComparison.Ordinal), "work's entry runs qubes.StartApp+notes in work; Screensaver was dropped");
+        Qubes.AppMenus.RgbaImage? icon = Qubes.AppMenus.RgbaImage.LoadTrustedPng(Path.Combine(store, "work", "apps.icons", "notes.png"));
+        Expect(icon != null && icon.Pixels[2] > icon.Pixels[0], "work's icon is tinted blue (its label)");
+        Tool("qvm-shutdown", ["--wait", "debian-12", "work"]);
+        Tool("qvm-run", ["-q", "-a", "--service", "--", "work", "qubes.StartApp+notes"]);
+        (status, _) = Run("work", "ls /tmp/notes-started");
+        Expect(status == 0, "the menu's command started Notes in work");
+    }
+
+    /// <summary>sys-update, the updatevm, sends dom0 a package signed by dom0's key (kept) and a tampered copy (refused).</summary>
+    private void Updates()
+    {
+        _step("dom0 updates: sys-update (the updatevm) sends packages with qubes.ReceiveUpdates; dom0 keeps one signed by its key, refuses a tampered copy");
+        Tool("qvm-create", ["sys-update", "-l", "red"]);
+        Tool("qubes-prefs", ["updatevm", "sys-update"]);
+        string work = Directory.CreateTempSubdirectory("qubes-demo-updates").FullName;
+        try
+        {
+            string package = Path.Combine(work, "rpmbuild", "RPMS", "noarch", "qubes-demo-hello-1.0-1.noarch.rpm");
+            _say("dom0: a key (gpg), trusted by dom0's rpm database (rpmkeys --import), and a package signed with it (rpmbuild, rpmsign)");
+            Host(work, $$"""
+                set -e
+                export GNUPGHOME="$PWD/gnupg"; mkdir -m 700 "$GNUPGHOME"
+                printf '%%no-protection\nKey-Type: RSA\nKey-Length: 2048\nName-Real: Demo updates\nName-Email: updates@dom0\nExpire-Date: 0\n%%commit\n' > key.params
+                gpg --batch --gen-key key.params 2>/dev/null
+                gpg --batch --armor --export updates@dom0 > key.asc
+                mkdir -p '{{_system.Layout.Dom0RpmDatabase}}' && rpmkeys --dbpath '{{_system.Layout.Dom0RpmDatabase}}' --import key.asc
+                mkdir -p rpmbuild/SPECS
+                printf 'Name: qubes-demo-hello\nVersion: 1.0\nRelease: 1\nSummary: a package for dom0\nLicense: MIT\nBuildArch: noarch\n%%description\nA single file.\n%%install\nmkdir -p %%{buildroot}/usr/share/qubes-demo\necho hello > %%{buildroot}/usr/share/qubes-demo/hello\n%%files\n/usr/share/qubes-demo/hello\n' > rpmbuild/SPECS/hello.spec
+                rpmbuild --define "_topdir $PWD/rpmbuild" --quiet -bb rpmbuild/SPECS/hello.spec
+                rpmsign --define '_gpg_name updates@dom0' --define "_gpg_path $GNUPGHOME" --define '__gpg /usr/bin/gpg' --addsign '{{package}}' >/dev/null
+                gpgconf --kill gpg-agent
+                """);
+            byte[] signed = File.ReadAllBytes(package);
+            byte[] tampered = (byte[])signed.Clone();
+            tampered[^1] ^= 0x55; // the payload's last byte
+            string name = Path.GetFileName(package);
+            Run("sys-update", $"mkdir -p ~/signed ~/tampered && base64 -d > ~/signed/{name}", input: Convert.ToBase64String(signed));
+            Run("sys-update", $"base64 -d > ~/tampered/{name}", input: Convert.ToBase64String(tampered));
+
+            (int status, _) = Run("sys-update", $"qrexec-client-vm dom0 qubes.ReceiveUpdates \"$(command -v qfile-agent)\" ~/signed/{name}");
+            string updates = _system.Layout.Dom0Updates;
+            Expect(status == 0 && File.Exists(Path.Combine(updates, "rpm", name)) && File.Exists(Path.Combine(updates, "repodata", "repomd.xml")),
+                $"dom0 kept the signed package in {updates}/rpm and indexed it (repodata/repomd.xml)");
+            (status, _) = Run("sys-update", $"qrexec-client-vm dom0 qubes.ReceiveUpdates \"$(command -v qfile-agent)\" ~/tampered/{name}");
+            string errors = File.Exists(Path.Combine(updates, "errors")) ? File.ReadAllText(Path.Combine(updates, "errors")) : "";
+            _say($"dom0's {updates}/errors:");
+            Lines(errors);
+            Expect(status != 0 && errors.Length > 0 && !Directory.Exists(Path.Combine(updates, "rpm")), "the tampered package was refused and nothing of the transfer stayed");
+            (status, _) = Run("work", $"printf 'x' > /tmp/{name} && qrexec-client-vm dom0 qubes.ReceiveUpdates \"$(command -v qfile-agent)\" /tmp/{name}");
+            string refusal = File.ReadLines(_system.Layout.Log("qrexec.work")).LastOrDefault(static l => l.Contains("not allowed to send dom0 updates", StringComparison.Ordinal)) ?? "";
+            _say("dom0's service, in qrexec.work's log: " + refusal);
+            Expect(status != 0 && refusal.EndsWith("Domain work not allowed to send dom0 updates", StringComparison.Ordinal) && File.ReadAllText(Path.Combine(updates, "errors")) == errors,
+                "work, not the updatevm, may not send updates; dom0's updates are unchanged");
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>Runs a shell script in dom0 (this host) in <paramref name="directory"/>; a failure ends the demo.</summary>
+    private void Host(string directory, string script)
+    {
+        ProcessStartInfo psi = new("/bin/sh", ["-c", script]) { WorkingDirectory = directory, UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        using Process p = Process.Start(psi)!;
+        System.Threading.Tasks.Task<string> errors = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            Lines(errors.Result);
+        }
+        Expect(p.ExitCode == 0, "dom0's preparation");
     }
 
     /// <summary>Runs a qvm tool on the system as dom0, showing the command and (unless told not to) its output.</summary>
