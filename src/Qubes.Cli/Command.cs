@@ -230,6 +230,35 @@ public sealed class Command
     }
 
     /// <summary>
+    /// Reads every option word of <paramref name="args"/> wherever it stands (argparse's and GNU
+    /// getopt's order), each with its values (see <see cref="Read"/>); the other words, and all
+    /// after <c>--</c>, are the <paramref name="operands"/>, in order.
+    /// </summary>
+    public List<Parsed> ReadAll(IReadOnlyList<string> args, out List<string> operands)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        List<Parsed> options = [];
+        operands = [];
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (args[i] == "--")
+            {
+                operands.AddRange(args.Skip(i + 1));
+                break;
+            }
+            if (IsOption(args[i]))
+            {
+                options.AddRange(Read(args, ref i));
+            }
+            else
+            {
+                operands.Add(args[i]);
+            }
+        }
+        return options;
+    }
+
+    /// <summary>
     /// Reads the option word at <c>args[i]</c> (see <see cref="IsOption"/>) with its values, moving
     /// <paramref name="i"/> onto the last word used: long options by name or unique prefix, with
     /// <c>=VALUE</c> or the next word; short options clustered (<c>-vq</c>), a value attached or in

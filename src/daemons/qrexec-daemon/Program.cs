@@ -48,50 +48,37 @@ internal static class Program
         bool direct = false;
         bool quiet = false;
         bool readyOnStdout = false;
-        System.Collections.Generic.List<string> positional = [];
-        for (int i = 0; i < args.Length; i++)
+        System.Collections.Generic.List<Parsed> parsedOptions = Command.ReadAll(args, out System.Collections.Generic.List<string> positional);
+        foreach (Parsed parsed in parsedOptions)
         {
-            if (args[i] == "--")
+            switch (parsed.Option?.Name)
             {
-                positional.AddRange(args[(i + 1)..]);
-                break;
-            }
-            if (!Command.IsOption(args[i]))
-            {
-                positional.Add(args[i]);
-                continue;
-            }
-            foreach (Parsed parsed in Command.Read(args, ref i))
-            {
-                switch (parsed.Option?.Name)
-                {
-                    case "-u":
-                        uuid = parsed.Value;
-                        break;
-                    case "--socket-dir":
-                        socketDir = parsed.Value!;
-                        break;
-                    case "-p":
-                        policyProgram = parsed.Value!;
-                        break;
-                    case "--policy-socket":
-                        policySocket = parsed.Value!;
-                        break;
-                    case "--qubesd-socket":
-                        qubesdSocket = parsed.Value!;
-                        break;
-                    case "-D":
-                        direct = true;
-                        break;
-                    case "--ready-on-stdout":
-                        readyOnStdout = true;
-                        break;
-                    case "-q":
-                        quiet = true;
-                        break;
-                    default:
-                        throw new UsageException($"unknown option {parsed.Text}");
-                }
+                case "-u":
+                    uuid = parsed.Value;
+                    break;
+                case "--socket-dir":
+                    socketDir = parsed.Value!;
+                    break;
+                case "-p":
+                    policyProgram = parsed.Value!;
+                    break;
+                case "--policy-socket":
+                    policySocket = parsed.Value!;
+                    break;
+                case "--qubesd-socket":
+                    qubesdSocket = parsed.Value!;
+                    break;
+                case "-D":
+                    direct = true;
+                    break;
+                case "--ready-on-stdout":
+                    readyOnStdout = true;
+                    break;
+                case "-q":
+                    quiet = true;
+                    break;
+                default:
+                    throw new UsageException($"unknown option {parsed.Text}");
             }
         }
         if (uuid == null || positional.Count is < 2 or > 3

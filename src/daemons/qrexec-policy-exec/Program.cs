@@ -40,36 +40,23 @@ internal static class Program
     {
         PolicyPaths paths = new();
         EvaluationMode mode = EvaluationMode.Normal;
-        List<string> positional = [];
-        for (int i = 0; i < args.Length; i++)
+        List<Parsed> options = Command.ReadAll(args, out List<string> positional);
+        foreach (Parsed parsed in options)
         {
-            if (args[i] == "--")
+            if (paths.Take(parsed))
             {
-                positional.AddRange(args[(i + 1)..]);
-                break;
-            }
-            if (!Command.IsOption(args[i]))
-            {
-                positional.Add(args[i]);
                 continue;
             }
-            foreach (Parsed parsed in Command.Read(args, ref i))
+            switch (parsed.Option?.Name)
             {
-                if (paths.Take(parsed))
-                {
-                    continue;
-                }
-                switch (parsed.Option?.Name)
-                {
-                    case "--assume-yes-for-ask":
-                        mode |= EvaluationMode.AssumeYesForAsk;
-                        break;
-                    case "--just-evaluate":
-                        mode |= EvaluationMode.JustEvaluate;
-                        break;
-                    default:
-                        throw new UsageException($"unrecognized arguments: {parsed.Text}");
-                }
+                case "--assume-yes-for-ask":
+                    mode |= EvaluationMode.AssumeYesForAsk;
+                    break;
+                case "--just-evaluate":
+                    mode |= EvaluationMode.JustEvaluate;
+                    break;
+                default:
+                    throw new UsageException($"unrecognized arguments: {parsed.Text}");
             }
         }
         if (positional.Count == 5)

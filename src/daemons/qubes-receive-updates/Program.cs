@@ -17,15 +17,18 @@ internal static class Program
 {
     internal static Command Command { get; } = new("qubes-receive-updates", HelpStyle.Getopt, Command.GetoptHelp)
     {
-        Synopsis = "qubes-receive-updates",
+        Synopsis = "qubes-receive-updates [--help]   (dom0's qubes.ReceiveUpdates: the transfer on stdin)",
         UsageStatus = 1,
     };
 
     public static int Main(string[] args)
         => Command.Run(Console.Out, Console.Error, () =>
         {
-            // qrexec passes the service argument, if any; like upstream's, the service takes none and ignores it
-            Command.ReadOptions(args, out _);
+            // the service script passes no argument (upstream's takes none)
+            foreach (Parsed parsed in Command.ReadOptions(args, out _))
+            {
+                throw new UsageException($"unknown option {parsed.Text}");
+            }
             string? state = Environment.GetEnvironmentVariable("QUBES_STATE_DIR");
             string? updateVm;
             try

@@ -48,10 +48,13 @@ internal static class Program
             Positionals = [s_vmNames],
         };
 
+    /// <summary>The command line of the name this process was started by.</summary>
+    internal static Command Command => CommandFor(Command.InvokedName() == "qvm-sync-appmenus" ? "qvm-sync-appmenus" : "qvm-appmenus");
+
     internal static int Main(string[] args)
     {
-        string prog = Command.InvokedName() == "qvm-sync-appmenus" ? "qvm-sync-appmenus" : "qvm-appmenus";
-        Command command = CommandFor(prog);
+        Command command = Command;
+        string prog = command.Prog;
         return ToolText.Run(command, Console.Out, Console.Error, () =>
         {
             (Dictionary<string, List<string>> options, List<string> operands) = Parse(command, args);
@@ -82,28 +85,15 @@ internal static class Program
     private static (Dictionary<string, List<string>>, List<string>) Parse(Command command, string[] args)
     {
         Dictionary<string, List<string>> options = new(StringComparer.Ordinal);
-        List<string> operands = [];
-        for (int i = 0; i < args.Length; i++)
+        List<Parsed> parsedOptions = command.ReadAll(args, out List<string> operands);
+        foreach (Parsed parsed in parsedOptions)
         {
-            if (args[i] == "--")
+            Option option = parsed.Option ?? throw new UsageException($"unrecognized arguments: {parsed.Text}");
+            if (!options.TryGetValue(option.Name, out List<string>? values))
             {
-                operands.AddRange(args[(i + 1)..]);
-                break;
+                options[option.Name] = values = [];
             }
-            if (!command.IsOption(args[i]))
-            {
-                operands.Add(args[i]);
-                continue;
-            }
-            foreach (Parsed parsed in command.Read(args, ref i))
-            {
-                Option option = parsed.Option ?? throw new UsageException($"unrecognized arguments: {parsed.Text}");
-                if (!options.TryGetValue(option.Name, out List<string>? values))
-                {
-                    options[option.Name] = values = [];
-                }
-                values.AddRange(parsed.Values);
-            }
+            values.AddRange(parsed.Values);
         }
         return (options, operands);
     }

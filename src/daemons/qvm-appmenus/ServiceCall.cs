@@ -1,35 +1,28 @@
-using System;
 using System.Diagnostics;
 using System.IO;
 using System.Text;
 using Qubes.AppMenus;
-using Qubes.Core;
+using Qubes.Core.Api;
 
 namespace Qubes.Tools.QvmAppmenus;
 
 /// <summary>
-/// A qrexec service run in a qube from dom0, its output read here: <c>qrexec-client</c> (built
-/// beside this program) with <c>DEFAULT:QUBESRPC SERVICE dom0</c>, as qvm-run's calls.
+/// A qrexec service run in a qube from dom0 (<see cref="Dom0Call"/>, as qvm-run's calls), its
+/// output read here.
 /// </summary>
 internal static class ServiceCall
 {
     public static Process Start(string vm, string service)
     {
-        ProcessStartInfo start = new(Path.Combine(AppContext.BaseDirectory, "qrexec-client"))
+        ProcessStartInfo start = new(Dom0Call.Client, Dom0Call.Arguments(vm, "DEFAULT", service))
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
         };
-        if (Environment.GetEnvironmentVariable("QUBES_STATE_DIR") is { } state)
+        foreach ((string name, string value) in Dom0Call.Environment())
         {
-            SystemLayout layout = new(state);
-            start.ArgumentList.Add("--socket-dir=" + layout.QrexecSockets);
-            start.Environment["QUBES_LOHV_DIR"] = layout.Broker;
-        }
-        foreach (string a in (ReadOnlySpan<string>)["-d", vm, $"DEFAULT:QUBESRPC {service} dom0"])
-        {
-            start.ArgumentList.Add(a);
+            start.Environment[name] = value;
         }
         return Process.Start(start) ?? throw new IOException("cannot start qrexec-client");
     }

@@ -171,25 +171,14 @@ internal static class Program
     /// <summary>Runs <paramref name="service"/> in <paramref name="vm"/> through qrexec-client; returns the remote exit status.</summary>
     private static int RunIn(string vm, string user, string service, string? input, bool passIo, string? localcmd, bool wait)
     {
-        string client = Path.Combine(AppContext.BaseDirectory, "qrexec-client");
-        List<string> argv = [client];
+        string client = Dom0Call.Client;
+        List<string> argv = [client, .. Dom0Call.Arguments(vm, user, service, localcmd)];
         List<string> environment = Spawner.CurrentEnvironment();
-        string? state = Environment.GetEnvironmentVariable("QUBES_STATE_DIR");
-        if (state != null)
+        foreach ((string name, string value) in Dom0Call.Environment())
         {
-            SystemLayout layout = new(state);
-            argv.Add("--socket-dir=" + layout.QrexecSockets);
-            environment.RemoveAll(static v => v.StartsWith("QUBES_LOHV_DIR=", StringComparison.Ordinal));
-            environment.Add("QUBES_LOHV_DIR=" + layout.Broker);
+            environment.RemoveAll(v => v.StartsWith(name + "=", StringComparison.Ordinal));
+            environment.Add(name + "=" + value);
         }
-        argv.Add("-d");
-        argv.Add(vm);
-        if (localcmd != null)
-        {
-            argv.Add("-l");
-            argv.Add(localcmd);
-        }
-        argv.Add($"{user}:QUBESRPC {service} dom0");
         // the command's input through a pipe when there is some to give; without --pass-io the
         // remote program's input is empty and its output is dropped
         SafeFd? readEnd = null, writeEnd = null;
