@@ -83,6 +83,7 @@ public sealed unsafe class Unpacker
     private bool _linkByDescriptor = true;
     private ulong _totalBytes;
     private ulong _totalFiles;
+    private readonly WriteBack _writeBack;
 
     /// <summary>
     /// A receiver into the directory <paramref name="root"/> (a descriptor the caller keeps open);
@@ -94,9 +95,13 @@ public sealed unsafe class Unpacker
         _root = root;
         _procFds = procFds;
         _options = options;
+        _writeBack = new WriteBack(root);
         _umask = Libc.umask(0x12);
         Libc.umask(_umask);
     }
+
+    /// <summary>How many flushes ran during transfers, beside the final one of each (<see cref="WriteBack"/>).</summary>
+    internal int WriteBackFlushes => _writeBack.Flushes;
 
     /// <summary>Whether a complete unnamed file is linked in by its descriptor (else through /proc/self/fd); found out on the first file.</summary>
     internal bool LinkByDescriptor
@@ -122,6 +127,8 @@ public sealed unsafe class Unpacker
         finally
         {
             ForgetParent();
+            // no flush of this transfer outlives it (the caller closes the directory next)
+            _writeBack.Quiesce();
         }
         uint crc = _crc.GetCurrentHashAsUInt32();
         if (outcome.Code == Abort)
@@ -215,7 +222,9 @@ public sealed unsafe class Unpacker
                 _name[length] = 0;
             }
         }
-        // what was received reaches the disk before the sender is told it arrived
+        // what was received reaches the disk before the sender is told it arrived (most of it already
+        // has, through the write-back during the transfer)
+        _writeBack.Quiesce();
         uint code = Libc.syncfs(_root) == 0 ? 0 : (uint)LastError.Get();
         return new(code, NameKind.Entry);
     }
@@ -286,6 +295,7 @@ public sealed unsafe class Unpacker
                 {
                     return new((uint)linkError, NameKind.Entry);
                 }
+                _writeBack.Completed();
                 // an unnamed file was made with its permissions unless the umask took some or it has set-id or sticky bits
                 bool modeSet = _useTemporaryFiles && (header.Mode & FileCopyProtocol.PermissionMask) == (header.Mode & 0x1FF & ~_umask);
                 return ApplyModeAndTimes(file, header, modeSet);
@@ -337,6 +347,7 @@ public sealed unsafe class Unpacker
             {
                 return (uint)error;
             }
+            _writeBack.Wrote((ulong)chunk.Length);
             length -= (ulong)chunk.Length;
         }
         return 0;

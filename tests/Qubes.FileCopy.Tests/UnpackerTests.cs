@@ -401,6 +401,38 @@ public sealed class UnpackerTests : IDisposable
     }
 
     [Fact]
+    public void A_large_transfer_is_written_back_while_it_runs_and_arrives_whole()
+    {
+        Stream many = new();
+        int files = (int)WriteBack.FilesStep * 2 + 5;
+        for (int i = 0; i < files; i++)
+        {
+            many.File($"f{i}", $"content {i}");
+        }
+        string input = Path.Combine(_base, "stream");
+        File.WriteAllBytes(input, many.End().Bytes);
+        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        int fd = Libc.open(input, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        try
+        {
+            Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+            Assert.Equal(0u, unpacker.Run(fd, devNull).Code);
+            Assert.InRange(unpacker.WriteBackFlushes, 1, 2);
+            Assert.Equal(files, System.IO.Directory.GetFiles(_incoming).Length);
+            Assert.Equal($"content {files - 1}", File.ReadAllText(Path.Combine(_incoming, $"f{files - 1}")));
+        }
+        finally
+        {
+            Libc.close(fd);
+            Libc.close(root);
+            Libc.close(proc);
+            Libc.close(devNull);
+        }
+    }
+
+    [Fact]
     public void Unpacking_allocates_nothing_per_record_in_steady_state()
     {
         Stream small = new();
