@@ -15,7 +15,15 @@ internal sealed class RpmPackageTarget : ITarget
 
     public string Name => "rpm-package";
 
-    public byte[][] Seeds => [Package()];
+    public byte[][] Seeds => [Package(), RealPackage()];
+
+    private static byte[] RealPackage()
+    {
+        using System.IO.Stream stream = typeof(RpmPackageTarget).Assembly.GetManifestResourceStream("seed.rpm")!;
+        using System.IO.MemoryStream copy = new();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
 
     /// <summary>A lead and two small headers: enough structure for mutations to reach every check.</summary>
     private static byte[] Package()
@@ -58,7 +66,11 @@ internal sealed class RpmPackageTarget : ITarget
         {
             return;
         }
-        Check(RpmSignatureHeader.Check(header, keepHeaderPayloadSignatures: true, out _), long.MaxValue);
+        RpmParseResult check = RpmSignatureHeader.Check(header, keepHeaderPayloadSignatures: true, out _);
+        if (check.Status == RpmParseStatus.Invalid && string.IsNullOrEmpty(check.Reason))
+        {
+            throw new FuzzFailure("a refused signature header without a reason");
+        }
         int padded = (int)((signature.Length + 7) & ~7L);
         if (padded > rest.Length)
         {

@@ -311,8 +311,13 @@ public static unsafe class DirectoryTree
         }
     }
 
-    /// <summary>The names in the directory <paramref name="fd"/> (but . and ..) as the bytes they are (NUL-terminated), read through a duplicate of its descriptor; <paramref name="path"/> names it in errors.</summary>
-    public static List<byte[]> List(int fd, string path)
+    /// <summary>
+    /// The names in the directory <paramref name="fd"/> (but . and ..) as the bytes they are
+    /// (NUL-terminated), read through a duplicate of its descriptor; <paramref name="path"/> names it
+    /// in errors. With <paramref name="types"/>, each entry's type as the directory reports it
+    /// (<c>DT_REG</c>, <c>DT_DIR</c>, <c>DT_LNK</c>..., <c>DT_UNKNOWN</c> where the file system does not say).
+    /// </summary>
+    public static List<byte[]> List(int fd, string path, List<byte>? types = null)
     {
         int copy = Libc.fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
         if (copy < 0)
@@ -336,6 +341,7 @@ public static unsafe class DirectoryTree
                 if (!name.SequenceEqual("."u8) && !name.SequenceEqual(".."u8))
                 {
                     names.Add([.. name, 0]);
+                    types?.Add(*(byte*)(entry + Libc.DirentNameOffset - 1));
                 }
             }
         }

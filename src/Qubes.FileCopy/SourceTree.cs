@@ -20,8 +20,12 @@ public readonly record struct SourceTreeSummary(ulong Bytes, bool UnsafeNames);
 /// </summary>
 public static class SourceTree
 {
-    /// <summary>Checks <paramref name="paths"/>; a refusal is a <see cref="FatalError"/> with upstream's message.</summary>
-    public static SourceTreeSummary Check(IReadOnlyList<string> paths, bool ignoreSymlinks)
+    /// <summary>
+    /// Checks <paramref name="paths"/>; a refusal is a <see cref="FatalError"/> with upstream's
+    /// message. Without <paramref name="countBytes"/> (no progress to show) the summary's byte count
+    /// is 0 and regular files the directory reports as such are not looked at one by one.
+    /// </summary>
+    public static SourceTreeSummary Check(IReadOnlyList<string> paths, bool ignoreSymlinks, bool countBytes = true)
     {
         ArgumentNullException.ThrowIfNull(paths);
         if (paths.Count == 0)
@@ -51,12 +55,12 @@ public static class SourceTree
             }
             using SafeFd parent = TreeWalk.OpenParent(trimmed, out byte[] leaf, out byte[] transferName, out Errno error)
                 ?? throw Refuse($"open({Escape(path)}): {FatalError.ErrorText(error)}");
-            unsafeNames |= Visit(parent.Fd, leaf, transferName, ignoreSymlinks, ref bytes);
+            unsafeNames |= Visit(parent.Fd, leaf, transferName, ignoreSymlinks, countBytes, ref bytes);
         }
         return new(bytes, unsafeNames);
     }
 
-    private static bool Visit(int directory, byte[] leaf, byte[] name, bool ignoreSymlinks, ref ulong bytes)
+    private static bool Visit(int directory, byte[] leaf, byte[] name, bool ignoreSymlinks, bool countBytes, ref ulong bytes)
     {
         if (TreeWalk.Status(directory, leaf, out Libc.stat status) is var error and not Errno.None)
         {
@@ -80,13 +84,19 @@ public static class SourceTree
                 throw Refuse($"open({Escape(name)}): {FatalError.ErrorText(LastError.Get())}");
             }
             using SafeFd children = new(fd);
-            foreach (byte[] child in TreeWalk.Children(fd, TreeWalk.Display(name)))
+            List<byte> types = [];
+            List<byte[]> entries = TreeWalk.Children(fd, TreeWalk.Display(name), types);
+            for (int i = 0; i < entries.Count; i++)
             {
-                unsafeName |= Visit(fd, child, TreeWalk.Join(name, child), ignoreSymlinks, ref bytes);
+                byte[] child = entries[i];
+                // a regular file is only its name here, unless its size counts: no lstat for it
+                unsafeName |= !countBytes && types[i] == TreeWalk.RegularEntry
+                    ? !PathValidator.IsSafeForDisplay(child)
+                    : Visit(fd, child, TreeWalk.Join(name, child), ignoreSymlinks, countBytes, ref bytes);
             }
             return unsafeName;
         }
-        ulong size = (ulong)status.st_size;
+        ulong size = countBytes ? (ulong)status.st_size : 0;
         if (bytes > ulong.MaxValue - size)
         {
             throw Refuse("Refusing to copy over 2**64 bytes");

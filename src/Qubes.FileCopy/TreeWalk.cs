@@ -49,8 +49,11 @@ internal static unsafe class TreeWalk
         }
     }
 
-    /// <summary>The entries of the open directory <paramref name="fd"/>, NUL-terminated.</summary>
-    public static List<byte[]> Children(int fd, string display) => DirectoryTree.List(fd, display);
+    /// <summary>The entries of the open directory <paramref name="fd"/>, NUL-terminated (with their <c>d_type</c>s when <paramref name="types"/> is given).</summary>
+    public static List<byte[]> Children(int fd, string display, List<byte>? types = null) => DirectoryTree.List(fd, display, types);
+
+    /// <summary><c>d_type</c> of a regular file.</summary>
+    public const byte RegularEntry = 8;
 
     /// <summary>The target of the link <paramref name="leaf"/>, which lstat said is <paramref name="size"/> bytes long; null with the errno (EAGAIN when it changed meanwhile).</summary>
     public static byte[]? ReadLink(int directory, byte[] leaf, long size, out Errno error)

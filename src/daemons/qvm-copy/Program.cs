@@ -197,17 +197,17 @@ internal static class Program
         }
         // one trailing slash goes, as upstream's "${@%/}"
         string[] sources = [.. rest.ConvertAll(static s => s.Length > 1 && s.EndsWith('/') ? s[..^1] : s)];
+        // a bar on a terminal (or when asked for), nothing when quiet
+        bool showProgress = progress ?? isatty(2) != 0;
         SourceTreeSummary summary;
         try
         {
-            summary = SourceTree.Check(sources, ignoreSymlinks);
+            summary = SourceTree.Check(sources, ignoreSymlinks, countBytes: showProgress);
         }
         catch (FatalError e)
         {
             return e.Report(name, Console.Error);
         }
-        // a bar on a terminal (or when asked for), nothing when quiet
-        bool showProgress = progress ?? isatty(2) != 0;
         string service = summary.UnsafeNames ? "qubes.Filecopy+allow-all-names" : "qubes.Filecopy";
         int status = Call(target, service, sources, ignoreSymlinks, showProgress ? (long)summary.Bytes : -1, name);
         if (status != 0)
