@@ -271,7 +271,7 @@ public sealed unsafe class DataPump
             int drained = Drain();
             if (drained < 0)
             {
-                return ChannelFailed();
+                return ChannelFailed("receiving");
             }
             if (_isCaller && _haveExitCode)
             {
@@ -324,7 +324,7 @@ public sealed unsafe class DataPump
             }
             if (!FlushPending())
             {
-                return ChannelFailed();
+                return ChannelFailed("sending the end of a stream or the exit code");
             }
             if (_exitSent)
             {
@@ -337,7 +337,7 @@ public sealed unsafe class DataPump
             {
                 if (!SendPrefix(space) && !StopSendingToClosedPeer())
                 {
-                    return ChannelFailed();
+                    return ChannelFailed("sending the prefix");
                 }
                 space = _channel.Space();
             }
@@ -392,7 +392,7 @@ public sealed unsafe class DataPump
             }
             if (fds[altIndex].revents != 0 && SendFromStdinSocket() == int.MinValue)
             {
-                return ChannelFailed();
+                return ChannelFailed("relaying the stdin socket");
             }
             if (r == 0 && _channel.State == Vchan.VchanState.Disconnected && _channel.Ready() == 0)
             {
@@ -400,7 +400,8 @@ public sealed unsafe class DataPump
             }
             for (int s = 0; s < 3; s++)
             {
-                if (fds[sourceBase + s].revents == 0)
+                // a source polled readable waits when an earlier one filled the channel meanwhile
+                if (fds[sourceBase + s].revents == 0 || _channel.Space() <= QrexecProtocol.HeaderSize)
                 {
                     continue;
                 }
@@ -415,7 +416,7 @@ public sealed unsafe class DataPump
                 {
                     if (!StopSendingToClosedPeer())
                     {
-                        return ChannelFailed();
+                        return ChannelFailed("sending");
                     }
                     break;
                 }
@@ -903,9 +904,9 @@ public sealed unsafe class DataPump
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int ChannelFailed()
+    private int ChannelFailed(string doing)
     {
-        Failure ??= "the connection failed";
+        Failure ??= $"the connection failed ({doing}, {_channel.State})";
         return _isCaller ? 255 : -1;
     }
 

@@ -27,6 +27,49 @@ public sealed class SandboxSystemTests : IClassFixture<SandboxSystemTests.Runnin
         public void Dispose() => System.Dispose();
     }
 
+    /// <summary>
+    /// A service that writes much and ends its stderr as it finishes, read slowly by dom0 with its
+    /// own input already at its end: every byte and the exit code arrive. (The service's side once
+    /// read its stderr's end while its stdout had just filled the ring, took the full ring for a
+    /// failed channel and dropped the rest of the call.)
+    /// </summary>
+    [Fact]
+    public async System.Threading.Tasks.Task A_long_output_read_slowly_arrives_whole_with_its_exit_code()
+    {
+        (int status, string output) = _system.RunAsRoot("personal", "mkdir -p /usr/local/etc/qubes-rpc && cat > /usr/local/etc/qubes-rpc/test.Flood && chmod +x /usr/local/etc/qubes-rpc/test.Flood",
+            "#!/bin/sh\nyes 0123456789abcdef0123456789abcdef | head -n 100000\nexit 7\n");
+        Assert.True(status == 0, output);
+        for (int round = 0; round < 10; round++)
+        {
+            System.Diagnostics.ProcessStartInfo start = new(Path.Combine(_system.Bin, "qrexec-client"),
+                ["--socket-dir=" + Path.Combine(_system.State, "run", "qrexec"), "-d", "personal", "DEFAULT:QUBESRPC test.Flood dom0"])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            start.Environment["QUBES_LOHV_DIR"] = Path.Combine(_system.State, "lohv");
+            using System.Diagnostics.Process client = System.Diagnostics.Process.Start(start)!;
+            client.StandardInput.Close();
+            System.Threading.Tasks.Task<string> errors = client.StandardError.ReadToEndAsync();
+            Stream stdout = client.StandardOutput.BaseStream;
+            byte[] buffer = new byte[1024];
+            long total = 0;
+            int n;
+            while ((n = stdout.Read(buffer)) > 0)
+            {
+                total += n;
+                if (total % (256 * 1024) < n)
+                {
+                    System.Threading.Thread.Sleep(2); // a slow reader: the ring fills
+                }
+            }
+            await client.WaitForExitAsync();
+            string messages = await errors;
+            Assert.True(total == 100000L * 33 && client.ExitCode == 7, $"round {round}: {total} bytes, exit {client.ExitCode}: {messages}");
+        }
+    }
+
     [Fact]
     public void A_qube_sees_neither_another_qubes_files_nor_its_processes_and_has_no_network()
     {

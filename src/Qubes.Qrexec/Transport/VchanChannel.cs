@@ -66,7 +66,9 @@ public sealed unsafe class VchanChannel : IQrexecChannel
         Span<byte> run = _vchan.WritableRun(QrexecProtocol.HeaderSize, maxChunk);
         if (run.IsEmpty)
         {
-            return int.MinValue;
+            // no room behind a header (or this end closed): nothing read, the source waits, as the
+            // socket channel answers; a peer that is gone shows on the next send or receive
+            return -(int)Errno.EAGAIN;
         }
         nint n;
         fixed (byte* p = run)

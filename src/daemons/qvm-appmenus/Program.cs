@@ -144,7 +144,8 @@ internal static class Program
         MenuList.Result list = MenuList.Read(p.StandardOutput.BaseStream, pull: true, Console.Error);
         p.StandardOutput.Close();
         p.WaitForExit();
-        return p.ExitCode != 0 ? new(null, "Error getting application list") : list;
+        // a list refused whole says why; the qube's service may have failed only because reading stopped
+        return list.Error == null && p.ExitCode != 0 ? new(null, "Error getting application list") : list;
     }
 
     private static int AppMenus(Dictionary<string, List<string>> options, List<string> operands, AdminQubes qubes, AppMenuStore store)
