@@ -21,7 +21,7 @@ internal static unsafe class Program
 
     private static int Main(string[] args)
     {
-        ITarget[] all = [new BrokerRequestTarget(), new VchanRingTarget(), new OrdersTarget(), new QrexecTriggerTarget(), new PolicyRequestTarget(), new FileCopyStreamTarget(), new AppMenuListTarget(), new ImageRgbaTarget(), new RpmPackageTarget()];
+        ITarget[] all = [new BrokerRequestTarget(), new VchanRingTarget(), new OrdersTarget(), new QrexecTriggerTarget(), new PolicyRequestTarget(), new FileCopyStreamTarget(), new AppMenuListTarget(), new ImageRgbaTarget(), new RpmPackageTarget(), new GuiDispatchTarget()];
         if (args.Length == 0)
         {
             Console.Error.WriteLine($"usage: Qubes.Fuzz {string.Join('|', all.Select(t => t.Name))}|all [--seconds N] [--seed S] [--corpus DIR]");
