@@ -52,8 +52,11 @@ public static class Wire
     /// <summary>Most grant refs a single GrantMap request names.</summary>
     public const int MaxMapRefs = 256;
 
-    /// <summary>Most pages one GrantAlloc may share.</summary>
-    public const int MaxGrantPages = 1024;
+    /// <summary>
+    /// Most pages one GrantAlloc may share or one map may name: the largest window image of the
+    /// GUI protocol (16384 × 6144 × 4 bytes). A domain's total stays bounded by the broker.
+    /// </summary>
+    public const int MaxGrantPages = 98304;
 
     /// <summary>Flag bit of GrantAlloc (read-only grant) and GrantMap (writable mapping).</summary>
     public const uint FlagReadOnly = 1;
