@@ -157,7 +157,8 @@ internal sealed class GuiDispatchTarget : ITarget
             Check(g.Width is >= 0 and <= GuiProtocol.MaxWindowWidth && g.Height is >= 0 and <= GuiProtocol.MaxWindowHeight, $"size {g}");
             Check(Math.Abs(g.X) <= GuiProtocol.MaxWindowWidth && Math.Abs(g.Y) <= GuiProtocol.MaxWindowHeight, $"place {g}");
             bool offScreen = g.X >= Screen || g.Y >= ScreenHeight || g.X + g.Width <= 0 || g.Y + g.Height <= 0;
-            Check(!overrideRedirect || offScreen || (g.X >= 0 && g.Y >= 0 && g.X + g.Width <= Screen && g.Y + g.Height <= ScreenHeight), $"override-redirect window {g} partly off the screen");
+            const int Frame = GuiDispatcher<CheckingHost>.FrameWidth;
+            Check(!overrideRedirect || offScreen || (g.X >= Frame && g.Y >= Frame && g.X + g.Width <= Screen - Frame && g.Y + g.Height <= ScreenHeight - Frame), $"override-redirect window {g} or its frame partly off the screen");
             Mix((ulong)(uint)g.X << 32 | (uint)g.Y);
             Mix((ulong)(uint)g.Width << 32 | (uint)g.Height);
         }

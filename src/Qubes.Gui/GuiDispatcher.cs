@@ -43,8 +43,11 @@ public sealed class GuiDispatcher<THost> where THost : IGuiHost
     /// <summary>The longest message the dispatcher takes whole: a clipboard at its limit or a full WINDOW_DUMP.</summary>
     public const int MaxMessage = GuiProtocol.MaxWindowDumpMessage;
 
-    /// <summary>Frame drawn by the daemon inside an override-redirect window, which must stay on screen.</summary>
-    public const int OverrideRedirectBorder = 0;
+    /// <summary>
+    /// The frame in the qube's colour the daemon draws around each window; an override-redirect
+    /// window is kept on screen with its frame.
+    /// </summary>
+    public const int FrameWidth = 2;
 
     private struct Window
     {
@@ -281,7 +284,7 @@ public sealed class GuiDispatcher<THost> where THost : IGuiHost
             return;
         }
         WindowGeometry area = _options.Area;
-        int border = OverrideRedirectBorder;
+        int border = FrameWidth;
         int maxWidth = area.Width - 2 * border, maxHeight = area.Height - 2 * border;
         w.Width = Math.Min(w.Width, maxWidth);
         w.Height = Math.Min(w.Height, maxHeight);

@@ -175,12 +175,12 @@ public class DispatcherTests
     }
 
     [Theory]
-    [InlineData(-50, -50, 100, 100, 0, 0, 100, 100)]
-    [InlineData(950, 750, 100, 100, 900, 700, 100, 100)]
-    [InlineData(-20, 10, 2000, 30, 0, 10, 1000, 30)]
+    [InlineData(-50, -50, 100, 100, 2, 2, 100, 100)]
+    [InlineData(950, 750, 100, 100, 898, 698, 100, 100)]
+    [InlineData(-20, 10, 2000, 30, 2, 10, 996, 30)]
     [InlineData(10, 10, 50, 50, 10, 10, 50, 50)]
     [InlineData(-500, 10, 100, 100, -500, 10, 100, 100)]   // wholly off the screen: covers nothing
-    public void Override_redirect_windows_are_forced_onto_the_screen(int x, int y, int w, int h, int ex, int ey, int ew, int eh)
+    public void Override_redirect_windows_are_forced_onto_the_screen_with_their_frame(int x, int y, int w, int h, int ex, int ey, int ew, int eh)
     {
         var d = Dispatcher(options: new GuiDaemonOptions("work") { ScreenWidth = 1000, ScreenHeight = 800, OverrideRedirectProtection = false });
         Run(d, Create(1, x, y, w, h, overrideRedirect: true));
@@ -189,7 +189,7 @@ public class DispatcherTests
         Run(d, Map(1, overrideRedirect: true));
         Run(d, Configure(1, x - 3000, y, w, h));
         WindowGeometry g = d.Geometry(d.Slot(1));
-        Assert.True(g.X + g.Width <= 0 || (g.X >= 0 && g.X + g.Width <= 1000 && g.Y >= 0 && g.Y + g.Height <= 800), $"{g}");
+        Assert.True(g.X + g.Width <= 0 || (g.X >= 2 && g.X + g.Width <= 998 && g.Y >= 2 && g.Y + g.Height <= 798), $"{g}");
     }
 
     [Fact]
@@ -197,7 +197,7 @@ public class DispatcherTests
     {
         var d = Dispatcher(options: new GuiDaemonOptions("work") { ScreenWidth = 1000, ScreenHeight = 800, WorkArea = new(0, 30, 1000, 770) });
         Run(d, Create(1, 100, 0, 100, 100, overrideRedirect: true));
-        Assert.Equal(new WindowGeometry(100, 30, 100, 100), d.Geometry(d.Slot(1)));
+        Assert.Equal(new WindowGeometry(100, 32, 100, 100), d.Geometry(d.Slot(1)));
     }
 
     [Theory]
