@@ -189,6 +189,9 @@ public sealed class GuiAgentConnection : IDisposable
     /// <summary>Readable when the daemon has sent something.</summary>
     public int EventFd => _channel.EventFd;
 
+    /// <summary>Whether the daemon's end is still there.</summary>
+    public bool IsOpen => !_channel.PeerClosed;
+
     /// <summary>Serves the GUI channel for <paramref name="guiDomain"/> and waits for its daemon's handshake.</summary>
     public static GuiAgentConnection Serve(IPlatform platform, int guiDomain, uint version = GuiProtocol.Version)
     {

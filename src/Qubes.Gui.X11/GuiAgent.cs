@@ -1,0 +1,370 @@
+using System;
+using System.Collections.Generic;
+using Qubes.Interop.Linux;
+using Qubes.Interop.X11;
+using Qubes.Platform;
+
+namespace Qubes.Gui.X11;
+
+/// <summary>
+/// The GUI agent in a qube: follows the top-level windows of the qube's own X server and shows them
+/// through the GUI daemon. Each mapped window's content is kept in pages granted read-only to the
+/// GUI domain: what XDamage reports changed is read from the window (MIT-SHM) into them and the
+/// daemon told where. The daemon's input is played into the X server with XTest, its configure
+/// requests applied (the window's own ConfigureNotify then answers them), its close requests sent
+/// as WM_DELETE_WINDOW.
+/// </summary>
+public sealed unsafe class GuiAgent : IDisposable
+{
+    private sealed class Window
+    {
+        public ulong Id;
+        public int X, Y, Width, Height;
+        public bool OverrideRedirect, Mapped;
+        public ulong Damage;
+        public SharedWindowImage? Image;
+        public SharedWindowImage? Retired;
+        public ShmImage? Capture;
+    }
+
+    private readonly IPlatform _platform;
+    private readonly GuiAgentConnection _connection;
+    private readonly DisplayHandle _display;
+    private readonly nint _d;
+    private readonly ulong _root;
+    private readonly int _damageEvent;
+    private readonly Dictionary<ulong, Window> _windows = [];
+    private readonly ulong _wmName, _netWmName, _utf8String, _wmProtocols, _wmDelete;
+    private readonly byte[] _message = new byte[GuiProtocol.MaxWindowDumpMessage];
+
+    private GuiAgent(IPlatform platform, GuiAgentConnection connection, DisplayHandle display)
+    {
+        _platform = platform;
+        _connection = connection;
+        _display = display;
+        _d = display.Pointer;
+        _root = display.RootWindow;
+        int damageEvent, damageError, compositeEvent, compositeError;
+        if (Xdamage.XDamageQueryExtension(_d, &damageEvent, &damageError) == 0 || Xcomposite.XCompositeQueryExtension(_d, &compositeEvent, &compositeError) == 0)
+        {
+            throw new X11Exception("the qube's X server lacks DAMAGE or Composite");
+        }
+        _damageEvent = damageEvent;
+        _wmName = Xlib.XA_WM_NAME;
+        _netWmName = Xlib.XInternAtom(_d, "_NET_WM_NAME", 0);
+        _utf8String = Xlib.XInternAtom(_d, "UTF8_STRING", 0);
+        _wmProtocols = Xlib.XInternAtom(_d, "WM_PROTOCOLS", 0);
+        _wmDelete = Xlib.XInternAtom(_d, "WM_DELETE_WINDOW", 0);
+    }
+
+    /// <summary>
+    /// Serves the GUI channel for <paramref name="guiDomain"/> (waiting for its daemon), then
+    /// follows the windows of <paramref name="xDisplay"/>, the qube's X server.
+    /// </summary>
+    public static GuiAgent Start(IPlatform platform, int guiDomain, string xDisplay)
+    {
+        DisplayHandle display = DisplayHandle.Open(xDisplay);
+        GuiAgentConnection? connection = null;
+        try
+        {
+            connection = GuiAgentConnection.Serve(platform, guiDomain);
+            var agent = new GuiAgent(platform, connection, display);
+            agent.Follow();
+            return agent;
+        }
+        catch
+        {
+            connection?.Dispose();
+            display.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>dom0's screen, as its daemon described it.</summary>
+    public XConf Screen => _connection.Screen;
+
+    private void Follow()
+    {
+        Xlib.XSelectInput(_d, _root, Xlib.SubstructureNotifyMask);
+        // every top-level window renders into its own pixmap, so its content is there to read even when covered
+        Xcomposite.XCompositeRedirectSubwindows(_d, _root, Xcomposite.CompositeRedirectAutomatic);
+        ulong rootReturn, parent;
+        ulong* children;
+        uint count;
+        if (Xlib.XQueryTree(_d, _root, &rootReturn, &parent, &children, &count) != 0)
+        {
+            for (uint i = 0; i < count; i++)
+            {
+                XWindowAttributes a;
+                if (Xlib.XGetWindowAttributes(_d, children[i], &a) != 0)
+                {
+                    Created(children[i], a.x, a.y, a.width, a.height, a.override_redirect != 0);
+                    if (a.map_state == Xlib.IsViewable)
+                    {
+                        Mapped(children[i]);
+                    }
+                }
+            }
+            Xlib.XFree(children);
+        }
+        Xlib.XFlush(_d);
+    }
+
+    private bool Send(MessageType type, ulong window, ReadOnlySpan<uint> fields) => _connection.Send(type, (uint)window, fields);
+
+    private void Created(ulong id, int x, int y, int width, int height, bool overrideRedirect)
+    {
+        if (_windows.ContainsKey(id))
+        {
+            return;
+        }
+        var w = new Window { Id = id, X = x, Y = y, Width = width, Height = height, OverrideRedirect = overrideRedirect };
+        _windows[id] = w;
+        Xlib.XSelectInput(_d, id, Xlib.PropertyChangeMask);
+        Send(MessageType.Create, id, [(uint)x, (uint)y, (uint)width, (uint)height, 0, overrideRedirect ? 1u : 0u]);
+    }
+
+    private void Mapped(ulong id)
+    {
+        if (!_windows.TryGetValue(id, out Window? w) || w.Mapped)
+        {
+            return;
+        }
+        w.Mapped = true;
+        SendTitle(w);
+        NewImage(w);
+        ulong transientFor = 0;
+        Xlib.XGetTransientForHint(_d, id, &transientFor);
+        Send(MessageType.Map, id, [(uint)(_windows.ContainsKey(transientFor) ? transientFor : 0), w.OverrideRedirect ? 1u : 0u]);
+        w.Damage = Xdamage.XDamageCreate(_d, id, Xdamage.XDamageReportNonEmpty);
+        Update(w, 0, 0, w.Width, w.Height);
+    }
+
+    /// <summary>New pages for the window's size, announced with WINDOW_DUMP; the old ones stay until the daemon acknowledges.</summary>
+    private void NewImage(Window w)
+    {
+        w.Retired?.Dispose();
+        w.Retired = w.Image;
+        w.Capture?.Dispose();
+        int width = Math.Clamp(w.Width, 1, GuiProtocol.MaxWindowWidth), height = Math.Clamp(w.Height, 1, GuiProtocol.MaxWindowHeight);
+        w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height);
+        w.Capture = ShmImage.Create(_display, Xlib.XDefaultVisual(_d, _display.DefaultScreen), Xlib.XDefaultDepth(_d, _display.DefaultScreen), width, height);
+        int length = w.Image.WriteDump(_message, (uint)w.Id);
+        _connection.Send(_message.AsSpan(0, length));
+    }
+
+    /// <summary>Reads a changed rectangle of the window into its granted pages and tells the daemon.</summary>
+    private void Update(Window w, int x, int y, int width, int height)
+    {
+        if (w.Image == null || w.Capture == null)
+        {
+            return;
+        }
+        x = Math.Clamp(x, 0, w.Image.Width);
+        y = Math.Clamp(y, 0, w.Image.Height);
+        width = Math.Min(width, w.Image.Width - x);
+        height = Math.Min(height, w.Image.Height - y);
+        if (width <= 0 || height <= 0)
+        {
+            return;
+        }
+        // the window's pixels into our segment (one request), then the rows that changed into the grant
+        X11ErrorTrap.Reset(_d);
+        if (XShm.XShmGetImage(_d, w.Id, w.Capture.Image, 0, 0, Xlib.AllPlanes) == 0)
+        {
+            return;
+        }
+        Span<byte> source = w.Capture.Data, target = w.Image.Pixels;
+        int stride = w.Image.Stride;
+        for (int row = y; row < y + height; row++)
+        {
+            source.Slice(row * w.Capture.BytesPerLine + x * 4, width * 4).CopyTo(target.Slice(row * stride + x * 4));
+        }
+        Send(MessageType.ShmImage, w.Id, [(uint)x, (uint)y, (uint)width, (uint)height]);
+    }
+
+    private void SendTitle(Window w)
+    {
+        Span<byte> message = _message.AsSpan(0, GuiProtocol.HeaderSize + GuiProtocol.NameSize);
+        message.Clear();
+        GuiProtocol.WriteHeader(message, MessageType.WmName, (uint)w.Id, GuiProtocol.NameSize);
+        if (!ReadText(w.Id, _netWmName, _utf8String, message[GuiProtocol.HeaderSize..^1]))
+        {
+            ReadText(w.Id, _wmName, Xlib.XA_STRING, message[GuiProtocol.HeaderSize..^1]);
+        }
+        _connection.Send(message);
+    }
+
+    private bool ReadText(ulong window, ulong property, ulong type, Span<byte> destination)
+    {
+        ulong actualType, items, after;
+        int format;
+        byte* data = null;
+        if (Xlib.XGetWindowProperty(_d, window, property, 0, GuiProtocol.NameSize / 4, 0, type, &actualType, &format, &items, &after, &data) != Xlib.Success || data == null)
+        {
+            return false;
+        }
+        try
+        {
+            if (format != 8 || items == 0)
+            {
+                return false;
+            }
+            new ReadOnlySpan<byte>(data, (int)Math.Min(items, (ulong)destination.Length)).CopyTo(destination);
+            return true;
+        }
+        finally
+        {
+            Xlib.XFree(data);
+        }
+    }
+
+    /// <summary>Handles what the qube's X server reports.</summary>
+    private void HandleXEvents()
+    {
+        XEvent e;
+        while (Xlib.XPending(_d) > 0)
+        {
+            Xlib.XNextEvent(_d, &e);
+            Window? w;
+            switch (e.type)
+            {
+                case Xlib.CreateNotify when e.xcreatewindow.parent == _root:
+                    Created(e.xcreatewindow.window, e.xcreatewindow.x, e.xcreatewindow.y, e.xcreatewindow.width, e.xcreatewindow.height, e.xcreatewindow.override_redirect != 0);
+                    break;
+                case Xlib.MapNotify when e.xmap.@event == _root:
+                    Mapped(e.xmap.window);
+                    break;
+                case Xlib.UnmapNotify when e.xunmap.@event == _root && _windows.TryGetValue(e.xunmap.window, out w):
+                    if (w.Mapped)
+                    {
+                        w.Mapped = false;
+                        if (w.Damage != 0)
+                        {
+                            Xdamage.XDamageDestroy(_d, w.Damage);
+                            w.Damage = 0;
+                        }
+                        Send(MessageType.Unmap, w.Id, []);
+                    }
+                    break;
+                case Xlib.DestroyNotify when e.xdestroywindow.@event == _root && _windows.Remove(e.xdestroywindow.window, out w):
+                    Send(MessageType.Destroy, w.Id, []);
+                    // the daemon acknowledges DESTROY; the pages may go now that it has no window for them
+                    w.Image?.Dispose();
+                    w.Retired?.Dispose();
+                    w.Capture?.Dispose();
+                    break;
+                case Xlib.ConfigureNotify when e.xconfigure.@event == _root && _windows.TryGetValue(e.xconfigure.window, out w):
+                    bool resized = e.xconfigure.width != w.Width || e.xconfigure.height != w.Height;
+                    (w.X, w.Y, w.Width, w.Height) = (e.xconfigure.x, e.xconfigure.y, e.xconfigure.width, e.xconfigure.height);
+                    Send(MessageType.Configure, w.Id, [(uint)w.X, (uint)w.Y, (uint)w.Width, (uint)w.Height, w.OverrideRedirect ? 1u : 0u]);
+                    if (resized && w.Mapped)
+                    {
+                        NewImage(w);
+                        Update(w, 0, 0, w.Width, w.Height);
+                    }
+                    break;
+                case Xlib.PropertyNotify when (e.xproperty.atom == _wmName || e.xproperty.atom == _netWmName) && _windows.TryGetValue(e.xproperty.window, out w):
+                    SendTitle(w);
+                    break;
+                default:
+                    if (e.type == _damageEvent + Xdamage.XDamageNotify && _windows.TryGetValue(e.xdamage.drawable, out w))
+                    {
+                        Xdamage.XDamageSubtract(_d, e.xdamage.damage, 0, 0);
+                        // NonEmpty reports the first change of a burst; by now the whole window may have changed
+                        Update(w, 0, 0, w.Width, w.Height);
+                    }
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Plays the daemon's messages into the qube's X server.</summary>
+    private void HandleDaemonMessages()
+    {
+        while (_connection.HasMessage)
+        {
+            if (!_connection.TryRead(out MessageType type, out uint id, out ReadOnlySpan<byte> body))
+            {
+                return;
+            }
+            _windows.TryGetValue(id, out Window? w);
+            switch (type)
+            {
+                case MessageType.KeyPress when body.Length >= 20:
+                    XTest.XTestFakeKeyEvent(_d, GuiProtocol.U32(body, 4), GuiProtocol.U32(body, 0) == Xlib.KeyPress ? 1 : 0, 0);
+                    break;
+                case MessageType.Button when body.Length >= 20 && w != null:
+                    XTest.XTestFakeMotionEvent(_d, _display.DefaultScreen, w.X + GuiProtocol.I32(body, 1), w.Y + GuiProtocol.I32(body, 2), 0);
+                    XTest.XTestFakeButtonEvent(_d, GuiProtocol.U32(body, 4), GuiProtocol.U32(body, 0) == Xlib.ButtonPress ? 1 : 0, 0);
+                    break;
+                case MessageType.Motion when body.Length >= 16 && w != null:
+                    XTest.XTestFakeMotionEvent(_d, _display.DefaultScreen, w.X + GuiProtocol.I32(body, 0), w.Y + GuiProtocol.I32(body, 1), 0);
+                    break;
+                case MessageType.Focus when body.Length >= 12 && w != null && GuiProtocol.U32(body, 0) == Xlib.FocusIn:
+                    X11ErrorTrap.Reset(_d);
+                    Xlib.XSetInputFocus(_d, w.Id, Xlib.RevertToParent, Xlib.CurrentTime);
+                    break;
+                case MessageType.Configure when body.Length >= 20 && w != null:
+                    Xlib.XMoveResizeWindow(_d, w.Id, GuiProtocol.I32(body, 0), GuiProtocol.I32(body, 1), Math.Max(GuiProtocol.U32(body, 2), 1), Math.Max(GuiProtocol.U32(body, 3), 1));
+                    break;
+                case MessageType.Close when w != null:
+                    XEvent close = default;
+                    close.xclient.type = Xlib.ClientMessage;
+                    close.xclient.window = w.Id;
+                    close.xclient.message_type = _wmProtocols;
+                    close.xclient.format = 32;
+                    close.xclient.data.l[0] = (long)_wmDelete;
+                    close.xclient.data.l[1] = (long)Xlib.CurrentTime;
+                    Xlib.XSendEvent(_d, w.Id, 0, Xlib.NoEventMask, &close);
+                    break;
+                case MessageType.WindowDumpAck when w != null:
+                    w.Retired?.Dispose();
+                    w.Retired = null;
+                    break;
+            }
+        }
+        Xlib.XFlush(_d);
+    }
+
+    /// <summary>Runs until the daemon goes (0) or <paramref name="stopFd"/> becomes readable.</summary>
+    public int Run(int stopFd = -1)
+    {
+        Span<Libc.pollfd> fds = stackalloc Libc.pollfd[3];
+        fds[0] = new Libc.pollfd { fd = _connection.EventFd, events = Libc.POLLIN };
+        fds[1] = new Libc.pollfd { fd = Xlib.XConnectionNumber(_d), events = Libc.POLLIN };
+        fds[2] = new Libc.pollfd { fd = stopFd, events = Libc.POLLIN };
+        while (true)
+        {
+            HandleXEvents();
+            HandleDaemonMessages();
+            if (!_connection.IsOpen || _display.IsConnectionLost)
+            {
+                return 0;
+            }
+            Xlib.XFlush(_d);
+            fds[0].revents = fds[1].revents = fds[2].revents = 0;
+            fixed (Libc.pollfd* p = fds)
+            {
+                Libc.poll(p, stopFd >= 0 ? 3u : 2u, 100);
+            }
+            if (stopFd >= 0 && fds[2].revents != 0)
+            {
+                return 0;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (Window w in _windows.Values)
+        {
+            w.Image?.Dispose();
+            w.Retired?.Dispose();
+            w.Capture?.Dispose();
+        }
+        _windows.Clear();
+        _connection.Dispose();
+        _display.Dispose();
+    }
+}
