@@ -19,7 +19,7 @@ public sealed class GuiAgentTests : IDisposable
 {
     private const int X = 40, Y = 30, Width = 160, Height = 90;
 
-    private readonly XvfbServer _dom0Screen = new(), _qubeScreen = new();
+    private readonly Xvfb _dom0Screen = new(), _qubeScreen = new();
     private readonly TestBroker _broker = new();
 
     public void Dispose()

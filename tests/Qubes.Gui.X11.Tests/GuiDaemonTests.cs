@@ -21,7 +21,7 @@ public sealed class GuiDaemonTests : IDisposable
 {
     private const uint Blue = 0x3465a4, Red = 0xcc0000;
 
-    private readonly XvfbServer _xvfb = new();
+    private readonly Xvfb _xvfb = new();
     private readonly TestBroker _broker = new();
     private readonly DisplayHandle _observer;
 

@@ -1,14 +1,15 @@
 using System;
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>Composite: a redirected window's content is readable from its pixmap, not from the screen.</summary>
-public sealed unsafe class CompositeTests : IClassFixture<XvfbServer>
+public sealed unsafe class CompositeTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public CompositeTests(XvfbServer server) => _server = server;
+    public CompositeTests(Xvfb server) => _server = server;
 
     [Fact]
     public void A_manually_redirected_window_is_read_from_its_named_pixmap()

@@ -1,13 +1,14 @@
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>DAMAGE: drawing by another client into a watched window is reported with its area.</summary>
-public sealed unsafe class DamageTests : IClassFixture<XvfbServer>
+public sealed unsafe class DamageTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public DamageTests(XvfbServer server) => _server = server;
+    public DamageTests(Xvfb server) => _server = server;
 
     [Fact]
     public void Drawing_from_another_connection_raises_DamageNotify_with_the_drawn_area()

@@ -1,16 +1,17 @@
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>Protocol errors and a lost server are recorded for the caller instead of ending the process.</summary>
-public sealed unsafe class ErrorTrapTests : IClassFixture<XvfbServer>
+public sealed unsafe class ErrorTrapTests : IClassFixture<Xvfb>
 {
     private const byte X_GetWindowAttributes = 3;
     private const byte X_MapWindow = 8;
 
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public ErrorTrapTests(XvfbServer server) => _server = server;
+    public ErrorTrapTests(Xvfb server) => _server = server;
 
     [Fact]
     public void A_request_on_a_missing_window_reports_BadWindow_and_the_connection_goes_on()
@@ -76,7 +77,7 @@ public sealed unsafe class ErrorTrapTests : IClassFixture<XvfbServer>
     [Fact]
     public void Losing_the_server_marks_the_display_lost_and_the_process_lives_on()
     {
-        using var doomed = new XvfbServer();
+        using var doomed = new Xvfb();
         DisplayHandle display = DisplayHandle.Open(doomed.Name);
         Assert.False(display.IsConnectionLost);
         doomed.Kill();

@@ -1,15 +1,16 @@
 using System;
 using System.Text;
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>Window properties as the GUI daemon sets them, read back as a window manager would.</summary>
-public sealed unsafe class PropertyTests : IClassFixture<XvfbServer>
+public sealed unsafe class PropertyTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public PropertyTests(XvfbServer server) => _server = server;
+    public PropertyTests(Xvfb server) => _server = server;
 
     private readonly record struct Property(ulong Type, int Format, ulong Items, ulong BytesAfter, byte[] Data);
 

@@ -1,14 +1,15 @@
 using System.Text;
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>The clipboard protocol between two clients, as the daemon and an application play it.</summary>
-public sealed unsafe class SelectionTests : IClassFixture<XvfbServer>
+public sealed unsafe class SelectionTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public SelectionTests(XvfbServer server) => _server = server;
+    public SelectionTests(Xvfb server) => _server = server;
 
     [Fact]
     public void CLIPBOARD_text_travels_from_the_owner_to_the_requestor()

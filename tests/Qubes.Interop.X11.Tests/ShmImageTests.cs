@@ -1,14 +1,15 @@
 using System;
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>MIT-SHM: pixels written into a shared segment reach the screen exactly, and come back.</summary>
-public sealed unsafe class ShmImageTests : IClassFixture<XvfbServer>
+public sealed unsafe class ShmImageTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public ShmImageTests(XvfbServer server) => _server = server;
+    public ShmImageTests(Xvfb server) => _server = server;
 
     [Fact]
     public void XShmPutImage_shows_the_segment_pixels_in_the_window()

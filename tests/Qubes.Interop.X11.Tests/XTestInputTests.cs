@@ -1,13 +1,14 @@
+using Qubes.Gui.X11;
 using Xunit;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>XTEST: input injected on one connection reaches another client's window as real input.</summary>
-public sealed unsafe class XTestInputTests : IClassFixture<XvfbServer>
+public sealed unsafe class XTestInputTests : IClassFixture<Xvfb>
 {
-    private readonly XvfbServer _server;
+    private readonly Xvfb _server;
 
-    public XTestInputTests(XvfbServer server) => _server = server;
+    public XTestInputTests(Xvfb server) => _server = server;
 
     [Fact]
     public void A_fake_click_and_key_arrive_at_the_window_under_the_pointer()

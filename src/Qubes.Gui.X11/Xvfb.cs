@@ -5,14 +5,15 @@ using System.IO;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
 
-namespace Qubes.Interop.X11.Tests;
+namespace Qubes.Gui.X11;
 
 /// <summary>
-/// A private Xvfb for one test class. Xvfb picks the first free display number itself
+/// A private X server without a screen (Xvfb): dom0's display when there is no desktop, each
+/// qube's own display, and the tests'. Xvfb picks the first free display number itself
 /// (-displayfd: it tries each number's lock file and socket in turn) and writes it once it accepts
-/// connections, so parallel test classes and other users of this machine never collide.
+/// connections, so servers started at once never collide.
 /// </summary>
-public sealed partial class XvfbServer : IDisposable
+public sealed partial class Xvfb : IDisposable
 {
     private const int SIGTERM = 15;
 
@@ -21,7 +22,16 @@ public sealed partial class XvfbServer : IDisposable
     [LibraryImport("libc.so.6")]
     private static partial int kill(int pid, int sig);
 
-    public XvfbServer()
+    /// <summary>A server with a 1280×800 screen of depth 24.</summary>
+    public Xvfb()
+        : this("1280x800x24")
+    {
+    }
+
+    /// <summary>A server with a screen of <paramref name="screen"/>, WIDTHxHEIGHTxDEPTH.</summary>
+    public static Xvfb WithScreen(string screen) => new(screen);
+
+    private Xvfb(string screen)
     {
         var psi = new ProcessStartInfo("Xvfb")
         {
@@ -29,8 +39,8 @@ public sealed partial class XvfbServer : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // -noreset: the server would otherwise reset whenever its last client leaves, between tests
-        foreach (string a in new[] { "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset" })
+        // -noreset: the server would otherwise reset whenever its last client leaves
+        foreach (string a in new[] { "-displayfd", "1", "-screen", "0", screen, "-nolisten", "tcp", "-noreset" })
         {
             psi.ArgumentList.Add(a);
         }
