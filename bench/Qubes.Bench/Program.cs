@@ -44,7 +44,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin|start|filecopy [options]");
+            return Usage("usage: Qubes.Bench stream|pingpong|micro|qrexec-stream|qrexec-call|qrexec-compare|qrexec-concurrent|policy|admin|start|filecopy|gui [options]");
         }
         switch (args[0])
         {
@@ -69,6 +69,8 @@ internal static class Program
             case "filecopy":
                 return FileCopyBench.Run(Option(args, "--mib", 1024) << 20, (int)Option(args, "--files", 10000), (int)Option(args, "--file-bytes", 4096),
                     (int)Option(args, "--rounds", 3), StringOption(args, "--state-parent") ?? (Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath()));
+            case "gui":
+                return GuiBench.Run((int)Option(args, "--width", 1920), (int)Option(args, "--height", 1080), (int)Option(args, "--frames", 60), (int)Option(args, "--rounds", 3));
             case "admin":
                 return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":

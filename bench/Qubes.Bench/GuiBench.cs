@@ -1,0 +1,157 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading.Tasks;
+using Qubes.Gui.X11;
+using Qubes.Interop.Linux;
+using Qubes.Interop.X11;
+using Qubes.Platform.Loopback;
+
+namespace Qubes.Bench;
+
+/// <summary>
+/// A window whose whole content changes every frame, from a client on the qube's own X server to
+/// dom0's screen (agent, granted pages, daemon, MIT-SHM), against the same frames drawn by a local
+/// client on dom0's display. A frame counts when dom0's screen shows it (read back at the window's
+/// centre); each round draws the frames one after another.
+/// </summary>
+internal static unsafe class GuiBench
+{
+    public static int Run(int width, int height, int frames, int rounds)
+    {
+        string screen = $"{width}x{height}x24";
+        using Xvfb dom0Screen = Xvfb.WithScreen(screen), qubeScreen = Xvfb.WithScreen(screen);
+        using var host = new LoopbackHost();
+        (int id, SafeFd connection) = host.CreateDomain("work");
+        using LoopbackPlatform qube = LoopbackPlatform.Connect(connection.Release());
+        using DisplayHandle dom0 = DisplayHandle.Open(dom0Screen.Name), observer = DisplayHandle.Open(dom0Screen.Name);
+        using DisplayHandle client = DisplayHandle.Open(qubeScreen.Name), local = DisplayHandle.Open(dom0Screen.Name);
+        Task<GuiAgent> starting = Task.Run(() => GuiAgent.Start(qube, 0, qubeScreen.Name));
+        using GuiDaemon daemon = GuiDaemon.Start(host.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
+        using GuiAgent agent = starting.GetAwaiter().GetResult();
+        using SafeFd stop = EventFd.Create();
+        Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd)), agentRunning = Task.Run(() => agent.Run(stop.Fd));
+
+        Console.WriteLine($"gui: {rounds} rounds of {frames} frames of {width}x{height}, every pixel changed each frame");
+        // the qube's window covers dom0's screen where the local client's will be: one at a time
+        Frames remote = new(client, width, height);
+        if (!WaitFor(observer, width / 2, height / 2, remote.Draw(1), TimeSpan.FromSeconds(20)))
+        {
+            Console.Error.WriteLine("gui: the qube's window never showed on dom0's screen");
+            return 1;
+        }
+        var remoteRates = new List<double>();
+        for (int round = 0; round < rounds; round++)
+        {
+            remoteRates.Add(Measure(remote, observer, width, height, frames));
+        }
+        remote.Dispose();
+        TaskWait(() => daemon.Dispatcher.WindowCount == 0);
+
+        Frames mine = new(local, width, height);
+        WaitFor(observer, width / 2, height / 2, mine.Draw(1), TimeSpan.FromSeconds(20));
+        var localRates = new List<double>();
+        for (int round = 0; round < rounds; round++)
+        {
+            localRates.Add(Measure(mine, observer, width, height, frames));
+        }
+        mine.Dispose();
+        EventFd.Signal(stop.Fd);
+        daemonRunning.Wait(10_000);
+        agentRunning.Wait(10_000);
+
+        double megabytes = width * (double)height * 4 / 1e6;
+        Stats g = Stats.Of(remoteRates), l = Stats.Of(localRates);
+        Console.WriteLine($"qube window on dom0's screen: {g.Format("frames/s", "F1")} ({(g.Median * megabytes).ToString("F0", CultureInfo.InvariantCulture)} MB/s median)");
+        Console.WriteLine($"local client on dom0's screen: {l.Format("frames/s", "F1")} ({(l.Median * megabytes).ToString("F0", CultureInfo.InvariantCulture)} MB/s median)");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio gui/local: {g.Median / l.Median:F2}"));
+        return 0;
+    }
+
+    /// <summary>Frames per second: each frame drawn, then waited for on dom0's screen.</summary>
+    private static double Measure(Frames frames, DisplayHandle observer, int width, int height, int count)
+    {
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            uint color = frames.Draw(2 + i);
+            if (!WaitFor(observer, width / 2, height / 2, color, TimeSpan.FromSeconds(10)))
+            {
+                throw new InvalidOperationException($"frame {i} never showed on dom0's screen");
+            }
+        }
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    private static bool WaitFor(DisplayHandle observer, int x, int y, uint color, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit)
+        {
+            XImage* pixel = Xlib.XGetImage(observer.Pointer, observer.RootWindow, x, y, 1, 1, Xlib.AllPlanes, Xlib.ZPixmap);
+            if (pixel != null)
+            {
+                using var image = new XImageHandle(pixel);
+                if ((image.Row32(0)[0] & 0xFFFFFF) == color)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private static void TaskWait(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition() && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            System.Threading.Thread.Sleep(5);
+        }
+    }
+
+    /// <summary>A client's full-screen window, redrawn whole from a shared-memory image.</summary>
+    private sealed class Frames : IDisposable
+    {
+        private readonly DisplayHandle _display;
+        private readonly ulong _window;
+        private readonly ShmImage _image;
+        private readonly nint _gc;
+
+        public Frames(DisplayHandle display, int width, int height)
+        {
+            _display = display;
+            nint d = display.Pointer;
+            int screen = display.DefaultScreen;
+            XSetWindowAttributes attributes = default;
+            attributes.override_redirect = 1;
+            _window = Xlib.XCreateWindow(d, display.RootWindow, 0, 0, (uint)width, (uint)height, 0, Xlib.XDefaultDepth(d, screen), Xlib.InputOutput,
+                Xlib.XDefaultVisual(d, screen), Xlib.CWOverrideRedirect, &attributes);
+            Xlib.XMapWindow(d, _window);
+            _image = ShmImage.Create(display, Xlib.XDefaultVisual(d, screen), Xlib.XDefaultDepth(d, screen), width, height);
+            _gc = Xlib.XDefaultGC(d, screen);
+            Xlib.XSync(d, 0);
+        }
+
+        /// <summary>Fills the window with a colour of its own for frame <paramref name="n"/> and returns it.</summary>
+        public uint Draw(int n)
+        {
+            uint color = (uint)(n * 0x010305 + 0x204060) & 0xFFFFFF;
+            for (int y = 0; y < _image.Height; y++)
+            {
+                _image.Row32(y).Fill(color);
+            }
+            XShm.XShmPutImage(_display.Pointer, _window, _gc, _image.Image, 0, 0, 0, 0, (uint)_image.Width, (uint)_image.Height, 0);
+            Xlib.XSync(_display.Pointer, 0);
+            return color;
+        }
+
+        public void Dispose()
+        {
+            Xlib.XDestroyWindow(_display.Pointer, _window);
+            Xlib.XSync(_display.Pointer, 0);
+            _image.Dispose();
+        }
+    }
+}
