@@ -17,9 +17,16 @@ public sealed unsafe class GuiDaemon : IDisposable
     private readonly GuiDaemonHost _host;
     private readonly GuiDispatcher<GuiDaemonHost> _dispatcher;
     private readonly QubeIdentity _qube;
+    private readonly IPlatform _platform;
+    private readonly int _domain;
 
-    private GuiDaemon(GuiDaemonConnection connection, MappedWindowImages images, GuiDaemonHost host, GuiDispatcher<GuiDaemonHost> dispatcher, QubeIdentity qube)
+    /// <summary>How often an idle session checks that the qube still exists (a qube that dies cannot close its channel).</summary>
+    private const int AliveCheckMs = 1000;
+
+    private GuiDaemon(IPlatform platform, int domain, GuiDaemonConnection connection, MappedWindowImages images, GuiDaemonHost host, GuiDispatcher<GuiDaemonHost> dispatcher, QubeIdentity qube)
     {
+        _platform = platform;
+        _domain = domain;
         _connection = connection;
         _images = images;
         _host = host;
@@ -47,11 +54,11 @@ public sealed unsafe class GuiDaemon : IDisposable
         var host = new GuiDaemonHost(display, qube, images, connection.Send, settings.MaxWindows);
         var dispatcher = new GuiDispatcher<GuiDaemonHost>(host, settings, connection.Version);
         host.Dispatcher = dispatcher;
-        return new GuiDaemon(connection, images, host, dispatcher, qube);
+        return new GuiDaemon(platform, domain, connection, images, host, dispatcher, qube);
     }
 
     /// <summary>
-    /// Serves until the agent closes (0), breaks the protocol or sends what needs the user (1), or
+    /// Serves until the agent closes or its qube is gone (0), breaks the protocol or sends what needs the user (1), or
     /// <paramref name="stopFd"/> becomes readable (0).
     /// </summary>
     public int Run(int stopFd = -1)
@@ -95,7 +102,12 @@ public sealed unsafe class GuiDaemon : IDisposable
             int ready;
             fixed (Libc.pollfd* p = fds)
             {
-                ready = Libc.poll(p, stopFd >= 0 ? 3u : 2u, -1);
+                ready = Libc.poll(p, stopFd >= 0 ? 3u : 2u, AliveCheckMs);
+            }
+            if (ready == 0 && !_platform.Domains.IsAlive(_domain))
+            {
+                Ending = $"{_qube.Name}: the qube is gone";
+                return 0;
             }
             if (ready < 0 && LastError.Get() != Errno.EINTR)
             {

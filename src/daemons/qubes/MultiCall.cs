@@ -13,6 +13,8 @@ extern alias qvchan;
 extern alias rpmcanon;
 extern alias qvm_appmenus;
 extern alias qvm_copy;
+extern alias qubes_guid;
+extern alias qubes_gui_agent;
 
 using System;
 
@@ -44,6 +46,8 @@ internal static class MultiCall
         "qvm-appmenus" or "qvm-sync-appmenus" => qvm_appmenus::Qubes.Tools.QvmAppmenus.Program.Main,
         "qubes-receive-updates" => qubes_receive_updates::Qubes.Tools.QubesReceiveUpdates.Program.Main,
         "rpmcanon" => rpmcanon::Qubes.Tools.Rpmcanon.Program.Main,
+        "qubes-guid" => qubes_guid::Qubes.Tools.Guid.Program.Main,
+        "qubes-gui-agent" => qubes_gui_agent::Qubes.Tools.QubesGuiAgent.Program.Main,
         _ => null,
     };
 }

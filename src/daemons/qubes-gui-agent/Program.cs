@@ -1,0 +1,80 @@
+using System;
+using System.Globalization;
+using Qubes.Cli;
+using Qubes.Gui;
+using Qubes.Gui.X11;
+using Qubes.Platform;
+
+namespace Qubes.Tools.QubesGuiAgent;
+
+/// <summary>
+/// qubes-gui-agent [--display :N | --screen WxHxD] [--gui-domain ID]: in a qube, shows the windows
+/// of its X server through the GUI domain's daemon. With --screen it starts the qube's own Xvfb of
+/// that size (by default dom0's screen size is not known before the handshake: 1920x1080x24).
+/// </summary>
+internal static class Program
+{
+    internal static Command Command { get; } = new("qubes-gui-agent", HelpStyle.Getopt,
+        Command.GetoptHelp,
+        new Option("the qube's X server (default: $DISPLAY, else a new Xvfb)", "--display") { Metavar = "DISPLAY" },
+        new Option("the screen of the Xvfb to start, WIDTHxHEIGHTxDEPTH (default 1920x1080x24)", "--screen") { Metavar = "GEOMETRY" },
+        new Option("the GUI domain (default 0, dom0)", "--gui-domain") { Metavar = "ID" },
+        new Option("print the display's name on stdout once it serves", "--print-display"))
+    {
+        Synopsis = "qubes-gui-agent [--display DISPLAY | --screen WxHxD] [--gui-domain ID]",
+        UsageStatus = 1,
+    };
+
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+
+    private static int Run(string[] args)
+    {
+        string? display = Environment.GetEnvironmentVariable("DISPLAY");
+        string? screen = null;
+        int guiDomain = 0;
+        bool print = false;
+        System.Collections.Generic.List<Parsed> parsedOptions = Command.ReadAll(args, out System.Collections.Generic.List<string> positional);
+        foreach (Parsed parsed in parsedOptions)
+        {
+            switch (parsed.Option?.Name)
+            {
+                case "--display":
+                    display = parsed.Value;
+                    break;
+                case "--screen":
+                    screen = parsed.Value;
+                    display = null;
+                    break;
+                case "--gui-domain":
+                    guiDomain = int.TryParse(parsed.Value, NumberStyles.None, CultureInfo.InvariantCulture, out int id) ? id : throw new UsageException($"invalid domain {parsed.Value}");
+                    break;
+                case "--print-display":
+                    print = true;
+                    break;
+            }
+        }
+        if (positional.Count > 0)
+        {
+            throw new UsageException($"unexpected argument {positional[0]}");
+        }
+        // the hypervisor connection first: it stops being inheritable before the X server is started
+        using IPlatform platform = GuiPlatform.FromEnvironment();
+        using Xvfb? xvfb = string.IsNullOrEmpty(display) ? Xvfb.WithScreen(screen ?? "1920x1080x24") : null;
+        display = xvfb?.Name ?? display!;
+        if (print)
+        {
+            Console.Out.WriteLine(display);
+            Console.Out.Flush();
+        }
+        try
+        {
+            using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display);
+            return agent.Run();
+        }
+        catch (GuiHandshakeException e)
+        {
+            Console.Error.WriteLine($"qubes-gui-agent: {e.Message}");
+            return 1;
+        }
+    }
+}
