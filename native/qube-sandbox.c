@@ -43,7 +43,8 @@
  *   /rw      the private volume (IMAGE, loop-mounted, idmapped), /home and /usr/local are its
  *            home and usrlocal directories;
  *   /proc    the pid namespace's, with the kernel's sensitive files masked and /proc/sys read-only;
- *   /dev     null, zero, full, random, urandom, tty and a tmpfs /dev/shm;
+ *   /dev     null, zero, full, random, urandom, tty, a tmpfs /dev/shm and a devpts instance of
+ *            its own at /dev/pts (/dev/ptmx links to its ptmx);
  *   /tmp, /run, /var/tmp  tmpfs of bounded size;
  *   each --bind-ro PATH at its own path, read-only (the runtime's executables).
  * Files on the volumes hold the qube's own ids (0 for its root), so a volume copied to another
@@ -663,7 +664,12 @@ static void build_dev(const char *newroot)
     make_dirs(sub, 0755);
     snprintf(data, sizeof data, "size=%lld,mode=1777,uid=%lu,gid=%lu", opt.tmp_size, opt.id_base, opt.id_base);
     mount_or_die("qube-shm", sub, "tmpfs", MS_NOSUID | MS_NODEV, data);
-    static const char *links[][2] = { { "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
+    /* terminals: a devpts instance of the qube's own (its ptys are not the host's nor another qube's), group tty (5) */
+    path_join(sub, sizeof sub, path, "pts");
+    make_dirs(sub, 0755);
+    snprintf(data, sizeof data, "newinstance,ptmxmode=0666,mode=0620,gid=%lu", opt.id_base + 5);
+    mount_or_die("devpts", sub, "devpts", MS_NOSUID | MS_NOEXEC, data);
+    static const char *links[][2] = { { "ptmx", "pts/ptmx" }, { "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
                                       { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" } };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         path_join(sub, sizeof sub, path, links[i][0]);

@@ -32,6 +32,9 @@ public sealed class SystemLayout(string stateDirectory)
     /// <summary>The terminal the policy daemon asks on for <c>ask</c> rules (<c>qubes up --ask-tty</c>), when this file names one.</summary>
     public string AskTtyFile => Path.Combine(Run, "ask-tty");
 
+    /// <summary>The name of dom0's display where the qubes' windows go (written by the supervisor while the system is up).</summary>
+    public string DisplayFile => Path.Combine(Run, "display");
+
     public string QrexecSockets => Path.Combine(Run, "qrexec");
 
     public string PolicyDirectory => Path.Combine(State, "policy.d");

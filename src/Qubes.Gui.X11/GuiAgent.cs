@@ -12,7 +12,9 @@ namespace Qubes.Gui.X11;
 /// GUI domain: what XDamage reports changed is read from the window (MIT-SHM) into them and the
 /// daemon told where. The daemon's input is played into the X server with XTest, its configure
 /// requests applied (the window's own ConfigureNotify then answers them), its close requests sent
-/// as WM_DELETE_WINDOW.
+/// as WM_DELETE_WINDOW. The clipboard: on the daemon's request the agent reads the qube's CLIPBOARD
+/// selection and sends it; what the daemon pastes, the agent owns as the CLIPBOARD selection and
+/// gives to the qube's programs that ask for it.
 /// </summary>
 public sealed unsafe class GuiAgent : IDisposable
 {
@@ -35,7 +37,10 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly int _damageEvent;
     private readonly Dictionary<ulong, Window> _windows = [];
     private readonly ulong _wmName, _netWmName, _utf8String, _wmProtocols, _wmDelete;
-    private readonly byte[] _message = new byte[GuiProtocol.MaxWindowDumpMessage];
+    private readonly ulong _clipboard, _targets, _text, _clipboardProperty, _clipboardWindow;
+    private readonly byte[] _message = new byte[Math.Max(GuiProtocol.MaxWindowDumpMessage, GuiProtocol.HeaderSize + GuiProtocol.MaxClipboardBufferSize + 1)];
+    private readonly byte[] _pasted = new byte[GuiProtocol.MaxClipboardBufferSize + 1];
+    private int _pastedLength = -1;
 
     private GuiAgent(IPlatform platform, GuiAgentConnection connection, DisplayHandle display)
     {
@@ -55,6 +60,12 @@ public sealed unsafe class GuiAgent : IDisposable
         _utf8String = Xlib.XInternAtom(_d, "UTF8_STRING", 0);
         _wmProtocols = Xlib.XInternAtom(_d, "WM_PROTOCOLS", 0);
         _wmDelete = Xlib.XInternAtom(_d, "WM_DELETE_WINDOW", 0);
+        _clipboard = Xlib.XInternAtom(_d, "CLIPBOARD", 0);
+        _targets = Xlib.XInternAtom(_d, "TARGETS", 0);
+        _text = Xlib.XInternAtom(_d, "TEXT", 0);
+        _clipboardProperty = Xlib.XInternAtom(_d, "_QUBES_CLIPBOARD", 0);
+        // the agent's own window, never shown: it asks for and owns the qube's CLIPBOARD selection
+        _clipboardWindow = Xlib.XCreateSimpleWindow(_d, _root, -1, -1, 1, 1, 0, 0, 0);
     }
 
     /// <summary>
@@ -96,7 +107,7 @@ public sealed unsafe class GuiAgent : IDisposable
             for (uint i = 0; i < count; i++)
             {
                 XWindowAttributes a;
-                if (Xlib.XGetWindowAttributes(_d, children[i], &a) != 0)
+                if (children[i] != _clipboardWindow && Xlib.XGetWindowAttributes(_d, children[i], &a) != 0)
                 {
                     Created(children[i], a.x, a.y, a.width, a.height, a.override_redirect != 0);
                     if (a.map_state == Xlib.IsViewable)
@@ -264,6 +275,15 @@ public sealed unsafe class GuiAgent : IDisposable
                         Update(w, 0, 0, w.Width, w.Height);
                     }
                     break;
+                case Xlib.SelectionNotify when e.xselection.requestor == _clipboardWindow && e.xselection.selection == _clipboard:
+                    SendClipboard(e.xselection.property);
+                    break;
+                case Xlib.SelectionRequest when e.xselectionrequest.owner == _clipboardWindow:
+                    ServeClipboard(ref e.xselectionrequest);
+                    break;
+                case Xlib.SelectionClear when e.xselectionclear.window == _clipboardWindow:
+                    _pastedLength = -1;
+                    break;
                 case Xlib.PropertyNotify when (e.xproperty.atom == _wmName || e.xproperty.atom == _netWmName) && _windows.TryGetValue(e.xproperty.window, out w):
                     SendTitle(w);
                     break;
@@ -318,6 +338,21 @@ public sealed unsafe class GuiAgent : IDisposable
                     close.xclient.data.l[1] = (long)Xlib.CurrentTime;
                     Xlib.XSendEvent(_d, w.Id, 0, Xlib.NoEventMask, &close);
                     break;
+                case MessageType.ClipboardReq:
+                    if (Xlib.XGetSelectionOwner(_d, _clipboard) == 0)
+                    {
+                        SendClipboard(0);
+                    }
+                    else
+                    {
+                        Xlib.XConvertSelection(_d, _clipboard, _utf8String, _clipboardProperty, _clipboardWindow, Xlib.CurrentTime);
+                    }
+                    break;
+                case MessageType.ClipboardData:
+                    body.CopyTo(_pasted);
+                    _pastedLength = body.Length;
+                    Xlib.XSetSelectionOwner(_d, _clipboard, _clipboardWindow, Xlib.CurrentTime);
+                    break;
                 case MessageType.WindowDumpAck when w != null:
                     w.Retired?.Dispose();
                     w.Retired = null;
@@ -325,6 +360,64 @@ public sealed unsafe class GuiAgent : IDisposable
             }
         }
         Xlib.XFlush(_d);
+    }
+
+    /// <summary>
+    /// Sends the qube's clipboard as converted into <paramref name="property"/> of the agent's
+    /// window (0: there is none, an empty clipboard). More than the protocol carries goes as one
+    /// byte more than the limit, so that the daemon reports it too large rather than cut it.
+    /// </summary>
+    private void SendClipboard(ulong property)
+    {
+        int length = 0;
+        if (property != 0)
+        {
+            ulong actualType, items, after;
+            int format;
+            byte* data = null;
+            const int Longest = GuiProtocol.MaxClipboardBufferSize + 1;
+            if (Xlib.XGetWindowProperty(_d, _clipboardWindow, property, 0, (Longest + 3) / 4, 1, Xlib.AnyPropertyType, &actualType, &format, &items, &after, &data) == Xlib.Success && data != null)
+            {
+                if (format == 8)
+                {
+                    length = (int)Math.Min(items, (ulong)Longest);
+                    new ReadOnlySpan<byte>(data, length).CopyTo(_message.AsSpan(GuiProtocol.HeaderSize));
+                }
+                Xlib.XFree(data);
+            }
+        }
+        GuiProtocol.WriteHeader(_message, MessageType.ClipboardData, 0, (uint)length);
+        _connection.Send(_message.AsSpan(0, GuiProtocol.HeaderSize + length));
+    }
+
+    /// <summary>Gives what dom0 pasted to a program of the qube that asks for the CLIPBOARD selection.</summary>
+    private void ServeClipboard(ref XSelectionRequestEvent request)
+    {
+        ulong property = request.property == 0 ? request.target : request.property;
+        bool served = false;
+        if (_pastedLength >= 0 && request.target == _targets)
+        {
+            ulong* targets = stackalloc ulong[] { _targets, _utf8String, Xlib.XA_STRING, _text };
+            Xlib.XChangeProperty(_d, request.requestor, property, Xlib.XA_ATOM, 32, Xlib.PropModeReplace, (byte*)targets, 4);
+            served = true;
+        }
+        else if (_pastedLength >= 0 && (request.target == _utf8String || request.target == Xlib.XA_STRING || request.target == _text))
+        {
+            fixed (byte* data = _pasted)
+            {
+                Xlib.XChangeProperty(_d, request.requestor, property, request.target == _text ? _utf8String : request.target, 8, Xlib.PropModeReplace, data, _pastedLength);
+            }
+            served = true;
+        }
+        XEvent reply = default;
+        reply.xselection.type = Xlib.SelectionNotify;
+        reply.xselection.requestor = request.requestor;
+        reply.xselection.selection = request.selection;
+        reply.xselection.target = request.target;
+        reply.xselection.property = served ? property : 0;
+        reply.xselection.time = request.time;
+        X11ErrorTrap.Reset(_d);
+        Xlib.XSendEvent(_d, request.requestor, 0, Xlib.NoEventMask, &reply);
     }
 
     /// <summary>Runs until the daemon goes (0) or <paramref name="stopFd"/> becomes readable.</summary>
@@ -364,6 +457,7 @@ public sealed unsafe class GuiAgent : IDisposable
             w.Capture?.Dispose();
         }
         _windows.Clear();
+        Xlib.XDestroyWindow(_d, _clipboardWindow);
         _connection.Dispose();
         _display.Dispose();
     }

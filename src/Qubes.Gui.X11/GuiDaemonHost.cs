@@ -37,7 +37,13 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
     private readonly ulong _wmName, _utf8String, _wmProtocols, _wmDelete, _vmName, _label, _labelColor;
     private readonly Visual* _visual;
     private readonly int _depth;
+    private readonly uint _copyKey, _pasteKey;
+    private uint _clipboardTime;
     private GuiDispatcher<GuiDaemonHost>? _dispatcher;
+
+    /// <summary>The modifiers of the clipboard keys (upstream's default: Ctrl+Shift+C copies, Ctrl+Shift+V pastes).</summary>
+    private const uint ClipboardModifiers = Xlib.ControlMask | Xlib.ShiftMask;
+    private const uint ConsideredModifiers = Xlib.ShiftMask | Xlib.ControlMask | Xlib.Mod1Mask | Xlib.Mod4Mask;
 
     /// <param name="display">dom0's display.</param>
     /// <param name="qube">The qube this daemon serves.</param>
@@ -65,7 +71,18 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
         _vmName = Xlib.XInternAtom(_d, "_QUBES_VMNAME", 0);
         _label = Xlib.XInternAtom(_d, "_QUBES_LABEL", 0);
         _labelColor = Xlib.XInternAtom(_d, "_QUBES_LABEL_COLOR", 0);
+        _copyKey = Xlib.XKeysymToKeycode(_d, 'c');
+        _pasteKey = Xlib.XKeysymToKeycode(_d, 'v');
     }
+
+    /// <summary>dom0's global clipboard; none: the clipboard keys go to the qube like any others.</summary>
+    public GlobalClipboard? Clipboard { get; set; }
+
+    /// <summary>Whether the policy lets the clipboard of a qube (the argument) be pasted into this one (<c>qubes.ClipboardPaste</c>).</summary>
+    public Func<string, bool> PastePolicy { get; set; } = static _ => false;
+
+    /// <summary>Tells the user what the clipboard did (upstream: a desktop notification).</summary>
+    public Action<string> Notify { get; set; } = static message => Console.Error.WriteLine("qubes-guid: " + message);
 
     /// <summary>The dispatcher whose checked messages this host carries out (set once, before the first message).</summary>
     public GuiDispatcher<GuiDaemonHost> Dispatcher
@@ -253,11 +270,64 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
     public void OverrideRedirectRefused(int slot)
         => Console.Error.WriteLine($"qubes-guid: {_qube.Name}: a window asked to cover most of the screen without a frame of the window manager; it is managed as a normal window");
 
-    public bool ClipboardChangedSince(uint requestTime) => false;
+    public bool ClipboardChangedSince(uint requestTime) => Clipboard?.ChangedSince(requestTime) ?? false;
 
     public void ClipboardReceived(ReadOnlySpan<byte> data, ClipboardOutcome outcome)
     {
-        // the global clipboard comes with the copy and paste keys
+        if (Clipboard == null)
+        {
+            return;
+        }
+        switch (outcome)
+        {
+            case ClipboardOutcome.Stored:
+                Clipboard.Store(data, _qube.Name, _clipboardTime);
+                Notify($"{_qube.Name}: copied {data.Length} bytes to the global clipboard; Ctrl+Shift+V pastes them into the focused qube");
+                break;
+            case ClipboardOutcome.TooLarge:
+                Clipboard.Clear(_clipboardTime);
+                Notify($"{_qube.Name}: the clipboard is too large for the global clipboard; nothing was copied and the global clipboard is empty");
+                break;
+            default:
+                Clipboard.Clear(_clipboardTime);
+                Notify($"{_qube.Name}: the clipboard is empty; so is the global clipboard");
+                break;
+        }
+    }
+
+    /// <summary>Whether a key event is a clipboard key, handled here (copy or paste) and not given to the qube.</summary>
+    private bool ClipboardKey(int slot, in XKeyEvent key)
+    {
+        if (Clipboard == null || (key.state & ConsideredModifiers) != ClipboardModifiers || (key.keycode != _copyKey && key.keycode != _pasteKey))
+        {
+            return false;
+        }
+        if (key.type != Xlib.KeyPress)
+        {
+            return true;
+        }
+        _clipboardTime = (uint)key.time;
+        if (key.keycode == _copyKey)
+        {
+            Dispatcher.RequestClipboard(slot, _clipboardTime);
+            return true;
+        }
+        // the clipboard is emptied by every paste attempt, allowed or not
+        (byte[] data, string source) = Clipboard.Take(_clipboardTime);
+        if (source.Length == 0)
+        {
+            Notify($"{_qube.Name}: the global clipboard is empty; nothing to paste");
+        }
+        else if (!PastePolicy(source))
+        {
+            Notify($"{_qube.Name}: the policy refuses qubes.ClipboardPaste from {source}; the global clipboard was emptied");
+        }
+        else
+        {
+            Dispatcher.Paste(slot, data);
+            Notify($"{_qube.Name}: pasted {data.Length} bytes copied from {source}; the global clipboard was emptied");
+        }
+        return true;
     }
 
     /// <summary>
@@ -277,7 +347,7 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
             GuiDispatcher<GuiDaemonHost> d = Dispatcher;
             switch (e.type)
             {
-                case Xlib.KeyPress or Xlib.KeyRelease:
+                case Xlib.KeyPress or Xlib.KeyRelease when !ClipboardKey(slot, e.xkey):
                     d.SendToWindow(slot, MessageType.KeyPress, [(uint)e.type, (uint)e.xkey.x, (uint)e.xkey.y, e.xkey.state, e.xkey.keycode]);
                     break;
                 case Xlib.ButtonPress or Xlib.ButtonRelease:

@@ -24,14 +24,17 @@ public sealed partial class Xvfb : IDisposable
 
     /// <summary>A server with a 1280×800 screen of depth 24.</summary>
     public Xvfb()
-        : this("1280x800x24")
+        : this("1280x800x24", null)
     {
     }
 
-    /// <summary>A server with a screen of <paramref name="screen"/>, WIDTHxHEIGHTxDEPTH.</summary>
-    public static Xvfb WithScreen(string screen) => new(screen);
+    /// <summary>
+    /// A server with a screen of <paramref name="screen"/>, WIDTHxHEIGHTxDEPTH, on display
+    /// <paramref name="display"/> (":N") or else the first free one.
+    /// </summary>
+    public static Xvfb WithScreen(string screen, string? display = null) => new(screen, display);
 
-    private Xvfb(string screen)
+    private Xvfb(string screen, string? display = null)
     {
         var psi = new ProcessStartInfo("Xvfb")
         {
@@ -39,6 +42,10 @@ public sealed partial class Xvfb : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (display != null)
+        {
+            psi.ArgumentList.Add(display);
+        }
         // -noreset: the server would otherwise reset whenever its last client leaves
         foreach (string a in new[] { "-displayfd", "1", "-screen", "0", screen, "-nolisten", "tcp", "-noreset" })
         {

@@ -1,6 +1,10 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
 using Qubes.Cli;
+using Qubes.Interop.Linux;
+using Qubes.Platform.Loopback;
 using Qubes.Qrexec;
 using Qubes.Qrexec.Runtime;
 using Qubes.Qrexec.Transport;
@@ -42,12 +46,48 @@ internal static class Program
         // as upstream's: an agent that is root (a qube's) runs each call as the user it names
         ServiceRunner.RunAsCallUser = Environment.IsPrivilegedProcess;
         ServiceRunner.IgnoreServiceSignals();
-        using Qubes.Qrexec.Runtime.QrexecAgent agent = new(ChannelFactory.FromEnvironment(), new AgentOptions(socket));
+        IChannelFactory channels = ChannelFactory.FromEnvironment();
+        using Process? gui = StartGuiAgent(channels);
+        using Qubes.Qrexec.Runtime.QrexecAgent agent = new(channels, new AgentOptions(socket));
         if (!agent.Start())
         {
             return 1;
         }
         SystemdNotify.Ready();
         return agent.Run();
+    }
+
+    /// <summary>The variable by which the qube learns its GUI domain (upstream's <c>/qubes-gui-domain-xid</c>).</summary>
+    internal const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
+
+    /// <summary>The qube's display, as upstream's: services started with a GUI find their X server there.</summary>
+    private const string Display = ":0";
+
+    /// <summary>
+    /// On the loopback hypervisor the qube has no init of its own to start its GUI agent: when the
+    /// qube has a GUI domain, the agent starts qubes-gui-agent (its own Xvfb on :0) on a connection
+    /// of its own, and the services it runs get <c>DISPLAY=:0</c>.
+    /// </summary>
+    private static Process? StartGuiAgent(IChannelFactory channels)
+    {
+        string? domain = Environment.GetEnvironmentVariable(GuiDomainVariable);
+        Environment.SetEnvironmentVariable(GuiDomainVariable, null);
+        if (string.IsNullOrEmpty(domain) || channels is not VchanChannelFactory { Platform: LoopbackPlatform platform })
+        {
+            return null;
+        }
+        string program = Path.Combine(AppContext.BaseDirectory, "qubes-gui-agent");
+        if (!File.Exists(program))
+        {
+            Console.Error.WriteLine($"qrexec-agent: the qube has a GUI domain ({domain}) but there is no {program}");
+            return null;
+        }
+        Environment.SetEnvironmentVariable("DISPLAY", Display);
+        ProcessStartInfo start = new(program, ["--gui-domain", domain, "--display", Display, "--screen", "1920x1080x24"]) { UseShellExecute = false };
+        using SafeFd connection = platform.OpenConnection();
+        Process agent = LoopbackPlatform.StartInDomain(connection, start);
+        agent.EnableRaisingEvents = true;
+        agent.Exited += (_, _) => Console.Error.WriteLine($"qrexec-agent: qubes-gui-agent exited with status {agent.ExitCode}");
+        return agent;
     }
 }

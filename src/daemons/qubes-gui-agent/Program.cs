@@ -8,20 +8,21 @@ using Qubes.Platform;
 namespace Qubes.Tools.QubesGuiAgent;
 
 /// <summary>
-/// qubes-gui-agent [--display :N | --screen WxHxD] [--gui-domain ID]: in a qube, shows the windows
-/// of its X server through the GUI domain's daemon. With --screen it starts the qube's own Xvfb of
-/// that size (by default dom0's screen size is not known before the handshake: 1920x1080x24).
+/// qubes-gui-agent [--display :N] [--screen WxHxD] [--gui-domain ID]: in a qube, shows the windows
+/// of its X server through the GUI domain's daemon. With --screen, or without any display, it
+/// starts the qube's own Xvfb (on --display's number when given; dom0's screen size is not known
+/// before the handshake, so 1920x1080x24 by default) and stops it when it ends.
 /// </summary>
 internal static class Program
 {
     internal static Command Command { get; } = new("qubes-gui-agent", HelpStyle.Getopt,
         Command.GetoptHelp,
-        new Option("the qube's X server (default: $DISPLAY, else a new Xvfb)", "--display") { Metavar = "DISPLAY" },
-        new Option("the screen of the Xvfb to start, WIDTHxHEIGHTxDEPTH (default 1920x1080x24)", "--screen") { Metavar = "GEOMETRY" },
+        new Option("the qube's X server (default: $DISPLAY, else a new Xvfb); with --screen, the number of the one to start", "--display") { Metavar = "DISPLAY" },
+        new Option("start the qube's Xvfb with this screen, WIDTHxHEIGHTxDEPTH (default 1920x1080x24)", "--screen") { Metavar = "GEOMETRY" },
         new Option("the GUI domain (default 0, dom0)", "--gui-domain") { Metavar = "ID" },
         new Option("print the display's name on stdout once it serves", "--print-display"))
     {
-        Synopsis = "qubes-gui-agent [--display DISPLAY | --screen WxHxD] [--gui-domain ID]",
+        Synopsis = "qubes-gui-agent [--display DISPLAY] [--screen WxHxD] [--gui-domain ID]",
         UsageStatus = 1,
     };
 
@@ -29,8 +30,7 @@ internal static class Program
 
     private static int Run(string[] args)
     {
-        string? display = Environment.GetEnvironmentVariable("DISPLAY");
-        string? screen = null;
+        string? display = null, screen = null;
         int guiDomain = 0;
         bool print = false;
         System.Collections.Generic.List<Parsed> parsedOptions = Command.ReadAll(args, out System.Collections.Generic.List<string> positional);
@@ -43,7 +43,6 @@ internal static class Program
                     break;
                 case "--screen":
                     screen = parsed.Value;
-                    display = null;
                     break;
                 case "--gui-domain":
                     guiDomain = int.TryParse(parsed.Value, NumberStyles.None, CultureInfo.InvariantCulture, out int id) ? id : throw new UsageException($"invalid domain {parsed.Value}");
@@ -59,7 +58,11 @@ internal static class Program
         }
         // the hypervisor connection first: it stops being inheritable before the X server is started
         using IPlatform platform = GuiPlatform.FromEnvironment();
-        using Xvfb? xvfb = string.IsNullOrEmpty(display) ? Xvfb.WithScreen(screen ?? "1920x1080x24") : null;
+        if (screen == null && string.IsNullOrEmpty(display))
+        {
+            display = Environment.GetEnvironmentVariable("DISPLAY");
+        }
+        using Xvfb? xvfb = screen != null || string.IsNullOrEmpty(display) ? Xvfb.WithScreen(screen ?? "1920x1080x24", string.IsNullOrEmpty(display) ? null : display) : null;
         display = xvfb?.Name ?? display!;
         if (print)
         {

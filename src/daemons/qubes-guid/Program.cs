@@ -1,5 +1,7 @@
 using System;
+using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using Qubes.Cli;
 using Qubes.Gui;
 using Qubes.Gui.X11;
@@ -99,9 +101,42 @@ internal static class Program
         {
             Console.Error.WriteLine($"qubes-guid: {name}: connected, protocol {daemon.Dispatcher.Version >> 16}.{daemon.Dispatcher.Version & 0xFFFF}");
         }
+        daemon.Host.Clipboard = new GlobalClipboard(Environment.GetEnvironmentVariable(ClipboardDirectoryVariable) is { Length: > 0 } directory ? directory : "/run/qubes");
+        daemon.Host.PastePolicy = source => PasteAllowed(source, name);
         int status = daemon.Run();
         Console.Error.WriteLine($"qubes-guid: {daemon.Ending}");
         return status;
+    }
+
+    /// <summary>Where the global clipboard's files are (default: upstream's <c>/run/qubes</c>).</summary>
+    internal const string ClipboardDirectoryVariable = "QUBES_CLIPBOARD_DIR";
+
+    /// <summary>
+    /// Asks the policy whether <paramref name="source"/>'s clipboard may be pasted into
+    /// <paramref name="target"/>, as upstream: <c>qrexec-policy-exec --just-evaluate</c> on
+    /// <c>qubes.ClipboardPaste</c>, whose exit status 0 means allowed.
+    /// </summary>
+    private static bool PasteAllowed(string source, string target)
+    {
+        ProcessStartInfo start = new(Path.Combine(AppContext.BaseDirectory, "qrexec-policy-exec"), ["--just-evaluate", "--", source, target, "qubes.ClipboardPaste"])
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        };
+        try
+        {
+            using Process policy = Process.Start(start)!;
+            policy.StandardInput.Close();
+            policy.StandardOutput.ReadToEnd();
+            policy.WaitForExit();
+            return policy.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.Error.WriteLine($"qubes-guid: cannot ask the policy ({start.FileName}: {e.Message}); paste refused");
+            return false;
+        }
     }
 
     private static int Number(string text, string what)

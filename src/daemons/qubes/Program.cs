@@ -17,10 +17,11 @@ internal static class Program
     internal static Command Command { get; } = new("qubes", HelpStyle.Getopt,
         Command.GetoptHelp,
         new Option("with up, down and status: the state directory of the system (default: $QUBES_STATE_DIR, else /var/lib/qubes-runtime)", "--state") { Metavar = "DIR" },
-        new Option("with up: the terminal on which the policy daemon asks for 'ask' rules (without one they are refused)", "--ask-tty") { Metavar = "DEVICE" })
+        new Option("with up: the terminal on which the policy daemon asks for 'ask' rules (without one they are refused)", "--ask-tty") { Metavar = "DEVICE" },
+        new Option("with up: dom0's display, where the qubes' windows go (default: $DISPLAY, else a private Xvfb)", "--display") { Metavar = "DISPLAY" })
     {
         Synopsis = """
-            qubes up [--state DIR] [--ask-tty DEVICE]
+            qubes up [--state DIR] [--ask-tty DEVICE] [--display DISPLAY]
                                                 start the system (the first time: create the default one)
                    qubes down [--state DIR]     stop every qube and the system's daemons
                    qubes status [--state DIR]   the daemons and the qubes
@@ -46,7 +47,7 @@ internal static class Program
             switch (command)
             {
                 case "up":
-                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args, out string? askTty)).Up(Console.Out, askTty));
+                    return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args, out string? askTty, out string? display)).Up(Console.Out, askTty, display));
                 case "down":
                     return Command.Run(Console.Out, Console.Error, () => new SystemControl(State(args)).Down(Console.Out));
                 case "status":
@@ -84,15 +85,15 @@ internal static class Program
     /// <summary>The state directory of <c>qubes up|down|status|supervise [--state DIR]</c>.</summary>
     private static string State(string[] args)
     {
-        string state = State(args, out string? askTty);
-        return askTty == null ? state : throw new UsageException($"{args[0]}: --ask-tty goes with up");
+        string state = State(args, out string? askTty, out string? display);
+        return askTty == null && display == null ? state : throw new UsageException($"{args[0]}: --ask-tty and --display go with up");
     }
 
-    /// <summary>The state directory and the terminal of <c>qubes up [--state DIR] [--ask-tty DEVICE]</c>.</summary>
-    private static string State(string[] args, out string? askTty)
+    /// <summary>The state directory, the terminal and the display of <c>qubes up [--state DIR] [--ask-tty DEVICE] [--display DISPLAY]</c>.</summary>
+    private static string State(string[] args, out string? askTty, out string? display)
     {
         string state = SystemControl.DefaultState;
-        askTty = null;
+        askTty = display = null;
         for (int i = 1; i < args.Length; i++)
         {
             IReadOnlyList<Parsed> options = Command.IsOption(args[i]) ? Command.Read(args, ref i) : [new Parsed(null, args[i], [])];
@@ -105,6 +106,9 @@ internal static class Program
                         break;
                     case "--ask-tty":
                         askTty = parsed.Value!;
+                        break;
+                    case "--display":
+                        display = parsed.Value!;
                         break;
                     default:
                         throw new UsageException($"{args[0]}: unexpected argument '{parsed.Text}'");

@@ -36,6 +36,10 @@ internal sealed class Supervisor
     private readonly Dictionary<string, Process> _running = [];
     private readonly BlockingCollection<string?> _events = [];
 
+    /// <summary>dom0's display for the qubes' windows: the one <c>qubes up</c> named, else a private Xvfb.</summary>
+    private string? _display;
+    private Gui.X11.Xvfb? _privateDisplay;
+
     public Supervisor(SystemLayout layout)
     {
         _layout = layout;
@@ -57,6 +61,10 @@ internal sealed class Supervisor
             context.Cancel = true;
             _events.Add(null);
         });
+        if (!OpenDisplay())
+        {
+            return 1;
+        }
         foreach (string daemon in Daemons)
         {
             File.Delete(RestartsFile(_layout, daemon));
@@ -101,6 +109,32 @@ internal sealed class Supervisor
                 Say($"{died} did not come back; the next death or SIGTERM decides");
             }
         }
+    }
+
+    /// <summary>
+    /// The display qubesd shows the qubes' windows on: <c>$DISPLAY</c> as <c>qubes up</c> passed
+    /// it (the user's desktop), or when empty a private Xvfb of 1920x1080 that lives as long as the
+    /// system. Its name goes to <c>run/display</c>.
+    /// </summary>
+    private bool OpenDisplay()
+    {
+        _display = Environment.GetEnvironmentVariable("DISPLAY");
+        if (string.IsNullOrEmpty(_display))
+        {
+            try
+            {
+                _privateDisplay = Gui.X11.Xvfb.WithScreen("1920x1080x24");
+            }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                Say($"no display for the qubes' windows: {e.Message}");
+                return false;
+            }
+            _display = _privateDisplay.Name;
+        }
+        File.WriteAllText(_layout.DisplayFile, _display + "\n");
+        Say($"the qubes' windows go to display {_display}{(_privateDisplay != null ? " (a private Xvfb)" : "")}");
+        return true;
     }
 
     /// <summary>How many times a daemon was restarted since the system came up.</summary>
@@ -159,6 +193,14 @@ internal sealed class Supervisor
         {
             psi.Environment[variable] = value;
         }
+        if (daemon == "qubesd")
+        {
+            psi.Environment["DISPLAY"] = _display;
+            if (_privateDisplay == null && Environment.GetEnvironmentVariable("XAUTHORITY") is { Length: > 0 } cookies)
+            {
+                psi.Environment["XAUTHORITY"] = cookies;
+            }
+        }
         Process process = Process.Start(psi)!;
         process.StandardInput.Close();
         RotatingLog log = new(_layout.Log(daemon));
@@ -214,6 +256,8 @@ internal sealed class Supervisor
             Say($"stopped {Daemons[i]} (pid {process.Id})");
             File.Delete(_layout.PidFile(Daemons[i]));
         }
+        File.Delete(_layout.DisplayFile);
+        _privateDisplay?.Dispose();
         File.Delete(_layout.PidFile("supervisor"));
     }
 

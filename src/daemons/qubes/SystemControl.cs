@@ -32,8 +32,10 @@ internal sealed class SystemControl(string state)
     /// Starts the supervisor unless it runs; returns 0 when the whole system is up. With
     /// <paramref name="askTty"/> the policy daemon asks on that terminal for <c>ask</c> rules
     /// (without one they are refused); it takes effect when the policy daemon starts.
+    /// <paramref name="display"/> is where the qubes' windows go (default: <c>$DISPLAY</c>, else a
+    /// private Xvfb); it takes effect when the supervisor starts.
     /// </summary>
-    public int Up(TextWriter output, string? askTty = null)
+    public int Up(TextWriter output, string? askTty = null, string? display = null)
     {
         Directory.CreateDirectory(Layout.State, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(Layout.Run);
@@ -51,6 +53,8 @@ internal sealed class SystemControl(string state)
         if (Pid("supervisor") == 0)
         {
             ProcessStartInfo psi = new("setsid") { UseShellExecute = false };
+            // dom0's display: the one named, else the caller's, else (empty) a private Xvfb
+            psi.Environment["DISPLAY"] = display ?? Environment.GetEnvironmentVariable("DISPLAY") ?? string.Empty;
             // the supervisor's own output goes nowhere: it logs to log/supervisor.log
             const string Script = "exec \"$@\" > /dev/null 2>&1 < /dev/null";
             foreach (string a in (string[])["-f", "/bin/sh", "-c", Script, "sh", Path.Combine(AppContext.BaseDirectory, "qubes"), "supervise", "--state", Layout.State])
@@ -165,6 +169,8 @@ internal sealed class SystemControl(string state)
             qubes.SyncAppMenus  *  @anyvm  dom0  allow
             qubes.ReceiveUpdates  *  @anyvm  dom0  allow
             qubes.VMShell    *  @anyvm  @anyvm  deny
+            qubes.ClipboardPaste  *  @adminvm  @anyvm  deny
+            qubes.ClipboardPaste  *  @anyvm  @anyvm  allow
             admin.vm.List    *  @anyvm  @adminvm  deny
 
             """);

@@ -50,6 +50,12 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     private readonly string _tools = AppContext.BaseDirectory;
     private readonly string _native = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../native"));
 
+    /// <summary>dom0's display, where the qubes' windows go; none: the qubes run without a GUI.</summary>
+    private readonly string? _display = Environment.GetEnvironmentVariable("DISPLAY") is { Length: > 0 } display ? display : null;
+
+    /// <summary>The variable by which qrexec-agent learns the qube's GUI domain (it starts the GUI agent).</summary>
+    private const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
+
     /// <summary>The first of the 65536 host ids of a qube: ids no host user owns, a range for each qid.</summary>
     public static long IdBase(Qube qube) => FirstIdBase + ((long)qube.Qid << 16);
 
@@ -73,6 +79,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         public Process Sandbox { get; } = sandbox;
         public int DomainId { get; } = domainId;
         public Process? Daemon { get; set; }
+        public Process? Gui { get; set; }
         public string State { get; set; } = "Transient";
         public string StartTime { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
     }
@@ -95,6 +102,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         string staging = _layout.Staging(name);
         Directory.CreateDirectory(staging);
         Directory.CreateDirectory(_layout.Logs);
+        bool gui = HasGui(qube);
         (int domainId, SafeFd connection) = _dom0.CreateDomain(name);
         Running running;
         using (connection)
@@ -121,7 +129,8 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
             }
             // the whole environment of the qube: nothing of dom0's reaches it
             foreach (string variable in (string[])[$"PATH={_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-                "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc", .. runtime])
+                "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc", .. runtime,
+                .. gui ? (string[])[GuiDomainVariable + "=0"] : []])
             {
                 sandbox.ArgumentList.Add("--env");
                 sandbox.ArgumentList.Add(variable);
@@ -138,6 +147,10 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         {
             running.Daemon = StartDaemon(qube, domainId);
             WaitUntilConnected(qube, running);
+            if (gui)
+            {
+                running.Gui = StartGuiDaemon(qube, domainId);
+            }
         }
         catch
         {
@@ -148,6 +161,29 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         StateChanges++;
         Thread watcher = new(() => Watch(qube, running)) { IsBackground = true, Name = "watch " + name };
         watcher.Start();
+    }
+
+    /// <summary>
+    /// Whether the qube shows its windows on dom0's display: dom0 has one, dom0 is the qube's
+    /// <c>guivm</c>, and its <c>gui</c> feature (or its template's) is not false, as upstream decides.
+    /// </summary>
+    private bool HasGui(Qube qube)
+        => _display != null && qube.Has("guivm") && qube.Ref("guivm") is { IsAdmin: true } && qube.FeatureWithTemplate("gui") is not "";
+
+    /// <summary>qubes-guid for the qube, upstream's command line, its messages in <c>guid.NAME.log</c>.</summary>
+    private Process StartGuiDaemon(Qube qube, int domainId)
+    {
+        Label label = qube.Label;
+        ProcessStartInfo guid = new(Path.Combine(_tools, "qubes-guid"), ["-d", domainId.ToString(CultureInfo.InvariantCulture), "-N", qube.Name,
+            "-c", label.Color, "-l", label.Index.ToString(CultureInfo.InvariantCulture), "-f"])
+        {
+            UseShellExecute = false,
+            RedirectStandardError = true,
+        };
+        guid.Environment[LoopbackPlatform.DirectoryVariable] = _layout.Broker;
+        guid.Environment["DISPLAY"] = _display;
+        guid.Environment["QUBES_CLIPBOARD_DIR"] = _layout.Run;
+        return StartLogged(guid, "guid." + qube.Name);
     }
 
     /// <summary>The root layer a qube runs on, and whether it writes to it (its own) or not (its template's).</summary>
@@ -187,9 +223,14 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         daemon.Environment["QREXEC_SERVICE_PATH"] = _layout.Dom0Services;
         // dom0's services it starts (qubes.SyncAppMenus, qubes.ReceiveUpdates) work on this system
         daemon.Environment["QUBES_STATE_DIR"] = _layout.State;
-        Process process = Process.Start(daemon)!;
-        // the daemon's log carries what the qube asks for: each line capped, the file rotated
-        RotatingLog log = new(_layout.Log("qrexec." + qube.Name));
+        return StartLogged(daemon, "qrexec." + qube.Name);
+    }
+
+    /// <summary>Starts a dom0 daemon of a qube with its stderr in a log of its own (it carries what the qube sends: each line capped, the file rotated).</summary>
+    private Process StartLogged(ProcessStartInfo start, string logName)
+    {
+        Process process = Process.Start(start)!;
+        RotatingLog log = new(_layout.Log(logName));
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data != null)
@@ -277,10 +318,13 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
         }
         running.Sandbox.WaitForExit();
         running.Sandbox.Dispose();
-        if (running.Daemon != null)
+        foreach (Process? daemon in (Process?[])[running.Gui, running.Daemon])
         {
-            KillAndWait(running.Daemon);
-            running.Daemon.Dispose();
+            if (daemon != null)
+            {
+                KillAndWait(daemon);
+                daemon.Dispose();
+            }
         }
         try
         {
