@@ -14,10 +14,11 @@ namespace Qubes.Front;
 /// under policy; the template writing its root for its AppVMs; qvm-copy under tag rules letting
 /// the qubes tagged <c>work</c> copy among themselves while personal and work cannot, and an
 /// <c>ask</c> answered at dom0's prompt (a terminal the demo types into); a disposable refused and
-/// then made with <c>qvm-run --dispvm</c>; a management qube that manages only what it created.
+/// then made with <c>qvm-run --dispvm</c>; a management qube that manages only what it created;
+/// qubes' windows on dom0's screen (a private Xvfb), typed into, and the clipboard under policy.
 /// Every outcome is checked; a mismatch fails the demo.
 /// </summary>
-internal sealed class Scenarios : IDisposable
+internal sealed partial class Scenarios : IDisposable
 {
     private readonly Action<string> _step;
     private readonly Action<string> _say;
@@ -44,18 +45,37 @@ internal sealed class Scenarios : IDisposable
         catch (DemoFailure e)
         {
             Console.WriteLine($"demo FAILED: {e.Message}");
+            s.ShowLogs();
             return 1;
         }
     }
 
     private sealed class DemoFailure(string message) : Exception(message);
 
+    /// <summary>The last lines of each of the system's logs, to see why a step failed.</summary>
+    private void ShowLogs()
+    {
+        if (!Directory.Exists(_system.Layout.Logs))
+        {
+            return;
+        }
+        foreach (string log in Directory.GetFiles(_system.Layout.Logs).Order(StringComparer.Ordinal))
+        {
+            string[] lines = File.ReadAllLines(log);
+            Console.WriteLine($"--- {Path.GetFileName(log)} (last {Math.Min(lines.Length, 15)} of {lines.Length} lines)");
+            foreach (string line in lines.TakeLast(15))
+            {
+                Console.WriteLine("    " + line);
+            }
+        }
+    }
+
     private void All()
     {
         Stopwatch clock = Stopwatch.StartNew();
         _step($"the system: qubes up --state {_system.Layout.State} (hypervisor, policy daemon, qubesd; a default system on first start)");
         StringWriter up = new();
-        _system.Up(up, _prompt.Terminal);
+        _system.Up(up, _prompt.Terminal, display: string.Empty);
         Lines(up.ToString());
         Tool("qvm-ls");
 
@@ -109,6 +129,7 @@ internal sealed class Scenarios : IDisposable
 
         AppMenus();
         Updates();
+        Gui();
 
         _step("a disposable: qvm-run --dispvm=work --service (refused), qvm-prefs work template_for_dispvms True, again");
         (status, output) = Tool("qvm-run", ["--dispvm=work", "--service", "qubes.VMShell"]);

@@ -61,10 +61,7 @@ internal sealed class Supervisor
             context.Cancel = true;
             _events.Add(null);
         });
-        if (!OpenDisplay())
-        {
-            return 1;
-        }
+        OpenDisplay();
         foreach (string daemon in Daemons)
         {
             File.Delete(RestartsFile(_layout, daemon));
@@ -114,9 +111,9 @@ internal sealed class Supervisor
     /// <summary>
     /// The display qubesd shows the qubes' windows on: <c>$DISPLAY</c> as <c>qubes up</c> passed
     /// it (the user's desktop), or when empty a private Xvfb of 1920x1080 that lives as long as the
-    /// system. Its name goes to <c>run/display</c>.
+    /// system. Its name goes to <c>run/display</c>. Without either the qubes run without a GUI.
     /// </summary>
-    private bool OpenDisplay()
+    private void OpenDisplay()
     {
         _display = Environment.GetEnvironmentVariable("DISPLAY");
         if (string.IsNullOrEmpty(_display))
@@ -127,14 +124,14 @@ internal sealed class Supervisor
             }
             catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
             {
-                Say($"no display for the qubes' windows: {e.Message}");
-                return false;
+                Say($"no display for the qubes' windows ({e.Message}): the qubes run without a GUI");
+                _display = null;
+                return;
             }
             _display = _privateDisplay.Name;
         }
         File.WriteAllText(_layout.DisplayFile, _display + "\n");
         Say($"the qubes' windows go to display {_display}{(_privateDisplay != null ? " (a private Xvfb)" : "")}");
-        return true;
     }
 
     /// <summary>How many times a daemon was restarted since the system came up.</summary>
@@ -195,7 +192,7 @@ internal sealed class Supervisor
         }
         if (daemon == "qubesd")
         {
-            psi.Environment["DISPLAY"] = _display;
+            psi.Environment["DISPLAY"] = _display ?? string.Empty;
             if (_privateDisplay == null && Environment.GetEnvironmentVariable("XAUTHORITY") is { Length: > 0 } cookies)
             {
                 psi.Environment["XAUTHORITY"] = cookies;
