@@ -1,5 +1,8 @@
 using System;
+using System.Diagnostics;
+using System.IO;
 using System.Text;
+using System.Threading;
 using System.Threading.Tasks;
 using Qubes.Interop.Linux;
 using Qubes.Interop.X11;
@@ -78,6 +81,103 @@ public sealed class GuiAgentTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_clipboard_goes_from_the_qube_to_dom0_with_the_copy_keys_and_into_it_with_the_paste_keys_when_the_policy_allows()
+    {
+        (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
+        using SafeFd stop = EventFd.Create();
+        string directory = Directory.CreateTempSubdirectory("qubes-clipboard-").FullName;
+        var clipboard = new GlobalClipboard(directory);
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        bool allow = false;
+        try
+        {
+            using (qube)
+            using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
+            using (DisplayHandle keyboard = DisplayHandle.Open(_dom0Screen.Name))
+            using (DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name))
+            {
+                Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qube, 0, _qubeScreen.Name));
+                using GuiDaemon daemon = GuiDaemon.Start(_broker.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
+                daemon.Host.Clipboard = clipboard;
+                var notes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+                daemon.Host.Notify = notes.Enqueue;
+                daemon.Host.PastePolicy = source =>
+                {
+                    asked.Enqueue(source);
+                    return Volatile.Read(ref allow);
+                };
+                using GuiAgent agent = await agentStarting;
+                Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
+                Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
+                ShowClientWindow(client);
+                Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 1 && daemon.Dispatcher.IsMapped(0), 10_000), "the qube's window is on dom0's screen");
+
+                // copy: a program of the qube owns the CLIPBOARD; Ctrl+Shift+C on its window on dom0's screen
+                using (Process owner = Xclip(_qubeScreen.Name, "-i", "-loops", "1"))
+                {
+                    owner.StandardInput.Write("secret of work");
+                    owner.StandardInput.Close();
+                    await Task.Delay(300);
+                    PressCtrlShift(keyboard, X + 10, Y + 10, 'c');
+                    Assert.True(TestBroker.Eventually(() => clipboard.Source == "work", 10_000), "dom0's global clipboard has work's copy");
+                    Assert.Equal("secret of work", File.ReadAllText(Path.Combine(directory, "qubes-clipboard.bin")));
+                    await owner.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                }
+
+                // paste refused: the clipboard is emptied and nothing reaches the qube
+                clipboard.Store("from personal"u8, "personal", 1);
+                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard; the daemon said: " + string.Join(" | ", notes));
+                Assert.Equal(["personal"], asked);
+                Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
+
+                // paste allowed: the qube's programs read it from the CLIPBOARD
+                Volatile.Write(ref allow, true);
+                clipboard.Store("from personal"u8, "personal", 2);
+                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
+                using (Process reader = Xclip(_qubeScreen.Name, "-o"))
+                {
+                    reader.StandardInput.Close();
+                    Assert.Equal("from personal", await reader.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+                }
+                Assert.Equal(0, new FileInfo(Path.Combine(directory, "qubes-clipboard.bin")).Length);
+
+                EventFd.Signal(stop.Fd);
+                Assert.Equal(0, await daemonRunning.WaitAsync(TimeSpan.FromSeconds(10)));
+                Assert.Equal(0, await agentRunning.WaitAsync(TimeSpan.FromSeconds(10)));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static Process Xclip(string display, params string[] args)
+    {
+        ProcessStartInfo start = new("xclip", ["-selection", "clipboard", "-quiet", .. args])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        };
+        start.Environment["DISPLAY"] = display;
+        return Process.Start(start)!;
+    }
+
+    /// <summary>The user presses Ctrl+Shift+<paramref name="key"/> with the pointer at (x, y) of dom0's screen.</summary>
+    private static void PressCtrlShift(DisplayHandle display, int x, int y, char key)
+    {
+        nint d = display.Pointer;
+        uint control = Xlib.XKeysymToKeycode(d, 0xffe3), shift = Xlib.XKeysymToKeycode(d, 0xffe1), letter = Xlib.XKeysymToKeycode(d, key);
+        XTest.XTestFakeMotionEvent(d, display.DefaultScreen, x, y, 0);
+        foreach ((uint code, int down) in (ReadOnlySpan<(uint, int)>)[(control, 1), (shift, 1), (letter, 1), (letter, 0), (shift, 0), (control, 0)])
+        {
+            XTest.XTestFakeKeyEvent(d, code, down, 0);
+        }
+        Xlib.XSync(d, 0);
+    }
 
     private static unsafe ulong ShowClientWindow(DisplayHandle client)
     {

@@ -63,7 +63,7 @@ public sealed class GuiDaemonTests : IDisposable
         public Task<int> Running => _running;
 
         /// <summary>Shows a window of the pattern at (x, y), titled.</summary>
-        public void Show(uint window, int x, int y, int width, int height, string title, Func<int, int, uint> pattern)
+        public void Show(uint window, int x, int y, int width, int height, string title, Func<int, int, uint> pattern, bool overrideRedirect = false)
         {
             Image = new SharedWindowImage(_platform, 0, width, height);
             for (int row = 0; row < height; row++)
@@ -78,8 +78,9 @@ public sealed class GuiDaemonTests : IDisposable
             Encoding.UTF8.GetBytes(title).CopyTo(name, GuiProtocol.HeaderSize);
             byte[] dump = new byte[Image.DumpLength];
             Image.WriteDump(dump, window);
-            Assert.True(Agent.Send(MessageType.Create, window, [(uint)x, (uint)y, (uint)width, (uint)height, 0, 0]) && Agent.Send(name)
-                && Agent.Send(MessageType.Map, window, [0, 0]) && Agent.Send(dump)
+            uint or = overrideRedirect ? 1u : 0u;
+            Assert.True(Agent.Send(MessageType.Create, window, [(uint)x, (uint)y, (uint)width, (uint)height, 0, or]) && Agent.Send(name)
+                && Agent.Send(MessageType.Map, window, [0, or]) && Agent.Send(dump)
                 && Agent.Send(MessageType.ShmImage, window, [0, 0, (uint)width, (uint)height]));
         }
 
@@ -183,6 +184,25 @@ public sealed class GuiDaemonTests : IDisposable
         Assert.True(work.Agent.Send(MessageType.ShmImage, 0x400001, [0, 10, 200, 10]));
         Assert.True(Eventually(() => Shows(50, 70, 200, 10, (x, y) => Inverted(x, y + 10))), "the damaged rows show the new pixels");
         Assert.True(Shows(50, 60, 200, 10, X11Test.Pattern));
+    }
+
+    [Fact]
+    public void Override_redirect_windows_stay_inside_the_screen_within_their_frame()
+    {
+        using var untrusted = new Qube(_broker, _xvfb.Name, "untrusted", 1, Red);
+        // a menu partly above and left of the screen: moved in, its frame on the screen's edge
+        untrusted.Show(0x600001, -50, -30, 200, 100, "menu", X11Test.Pattern, overrideRedirect: true);
+        Assert.True(Eventually(() => Shows(2, 2, 200, 100, X11Test.Pattern)), "the menu's content starts inside its frame at the screen's corner");
+        Assert.Equal((Red, Red, Red), (Pixel(0, 0), Pixel(1, 50), Pixel(202, 101)));
+
+        // nearly the whole screen (80%) placed to spill over the bottom right: pulled back inside, framed all round
+        using var work = new Qube(_broker, _xvfb.Name, "work", 6, Blue);
+        static uint Plain(int x, int y) => 0x00ff00;
+        work.Show(0x400002, 100, 100, 1200, 700, "cover", Plain, overrideRedirect: true);
+        Assert.True(Eventually(() => Pixel(700, 500) == 0x00ff00), "the large window shows");
+        int left = 1280 - 2 - 1200, top = 800 - 2 - 700;
+        Assert.True(Shows(left, top, 1200, 700, Plain), "its content lies wholly inside the screen, inside its frame");
+        Assert.Equal((Blue, Blue, Blue, Blue), (Pixel(left - 1, top - 1), Pixel(1279, 799), Pixel(left - 2, 400), Pixel(700, 799)));
     }
 
     [Fact]
