@@ -190,7 +190,7 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
         WorksOutside($"mount-tmpfs {Path.Combine(_system.Scratch, "probe")}");
         RefusedInside("work", "mount-tmpfs /tmp/probe");
         // the host's disk is not reachable under another name either
-        Assert.Equal("fd full null random shm stderr stdin stdout tty urandom zero", _system.AsRoot("work", "ls /dev | tr '\\n' ' '").Output.Trim());
+        Assert.Equal("fd full null ptmx pts random shm stderr stdin stdout tty urandom zero", _system.AsRoot("work", "ls /dev | tr '\\n' ' '").Output.Trim());
     }
 
     [Fact]
@@ -388,8 +388,13 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
         (_, string seen) = await spy;
         (_, string seenByDom0) = await dom0;
         Assert.Contains("/data/vchan/", seenByDom0, StringComparison.Ordinal); // the events exist
-        Assert.Contains("PROBE broker-watch: SAW 1 events", seen, StringComparison.Ordinal); // the spy: only its watch's own first event
+        // the spy: its watch's own first event, and at most its own qube's entries (its GUI agent's channel)
         Assert.Contains("EVENT /\n", seen, StringComparison.Ordinal);
+        string own = $"/local/domain/{_system.Tool("qvm-prefs", "untrusted", "xid").Output.Trim()}/";
+        foreach (string line in seen.Split('\n'))
+        {
+            Assert.True(!line.StartsWith("EVENT ", StringComparison.Ordinal) || line == "EVENT /" || line.StartsWith("EVENT " + own, StringComparison.Ordinal), $"the spy in untrusted ({own}) saw {line}");
+        }
     }
 
     [Fact]
@@ -398,7 +403,7 @@ public sealed class HostileQubeTests : IClassFixture<HostileQubeTests.HostileSys
         string environment = _system.AsRoot("work", "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | sort -u").Output;
         Assert.DoesNotContain(HostileSystem.Marker, environment, StringComparison.Ordinal);
         string agent = _system.AsRoot("work", "tr '\\0' '\\n' < /proc/$(pgrep -x qrexec-agent)/environ | cut -d= -f1 | sort | tr '\\n' ' '").Output;
-        Assert.Equal("HOME LANG PATH QREXEC_SERVICE_PATH QUBES_LOHV_FD ", agent); // the native agent needs no runtime settings
+        Assert.Equal("HOME LANG PATH QREXEC_SERVICE_PATH QUBES_GUI_DOMAIN_XID QUBES_LOHV_FD ", agent); // the native agent needs no runtime settings
         string descriptors = _system.AsRoot("work", "ls -l /proc/[0-9]*/fd/ 2>/dev/null").Output;
         Assert.DoesNotContain(HostileSystem.Marker, descriptors, StringComparison.Ordinal);
         Assert.DoesNotContain(".log", descriptors, StringComparison.Ordinal);

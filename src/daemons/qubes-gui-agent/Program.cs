@@ -3,6 +3,7 @@ using System.Globalization;
 using Qubes.Cli;
 using Qubes.Gui;
 using Qubes.Gui.X11;
+using Qubes.Interop.X11;
 using Qubes.Platform;
 
 namespace Qubes.Tools.QubesGuiAgent;
@@ -26,7 +27,18 @@ internal static class Program
         UsageStatus = 1,
     };
 
-    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () =>
+    {
+        try
+        {
+            return Run(args);
+        }
+        catch (Exception e) when (e is PlatformException or X11Exception or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"qubes-gui-agent: {e.Message}");
+            return 1;
+        }
+    });
 
     private static int Run(string[] args)
     {
@@ -50,6 +62,8 @@ internal static class Program
                 case "--print-display":
                     print = true;
                     break;
+                default:
+                    throw new UsageException($"unknown option {parsed.Text}");
             }
         }
         if (positional.Count > 0)

@@ -33,7 +33,18 @@ internal static class Program
         UsageStatus = 1,
     };
 
-    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () => Run(args));
+    internal static int Main(string[] args) => Command.Run(Console.Out, Console.Error, () =>
+    {
+        try
+        {
+            return Run(args);
+        }
+        catch (Exception e) when (e is PlatformException or X11Exception or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"qubes-guid: {e.Message}");
+            return 1;
+        }
+    });
 
     private static int Run(string[] args)
     {
@@ -62,6 +73,8 @@ internal static class Program
                 case "-l":
                     label = Number(parsed.Value!, "label");
                     break;
+                case "-f":
+                    break;
                 case "-v":
                     verbose = true;
                     break;
@@ -77,6 +90,8 @@ internal static class Program
                 case "--clipboard-limit":
                     clipboard = Number(parsed.Value!, "clipboard limit");
                     break;
+                default:
+                    throw new UsageException($"unknown option {parsed.Text}");
             }
         }
         if (positional.Count > 0 || domain < 0 || string.IsNullOrEmpty(name))
