@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Text;
 using Qubes.Interop.X11;
 
@@ -274,22 +275,34 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
 
     public void ClipboardReceived(ReadOnlySpan<byte> data, ClipboardOutcome outcome)
     {
-        if (Clipboard == null)
+        if (Clipboard is not { } clipboard)
         {
             return;
         }
+        try
+        {
+            UpdateGlobalClipboard(clipboard, data, outcome);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Notify($"{_qube.Name}: the global clipboard could not be written ({e.Message})");
+        }
+    }
+
+    private void UpdateGlobalClipboard(GlobalClipboard clipboard, ReadOnlySpan<byte> data, ClipboardOutcome outcome)
+    {
         switch (outcome)
         {
             case ClipboardOutcome.Stored:
-                Clipboard.Store(data, _qube.Name, _clipboardTime);
+                clipboard.Store(data, _qube.Name, _clipboardTime);
                 Notify($"{_qube.Name}: copied {data.Length} bytes to the global clipboard; Ctrl+Shift+V pastes them into the focused qube");
                 break;
             case ClipboardOutcome.TooLarge:
-                Clipboard.Clear(_clipboardTime);
+                clipboard.Clear(_clipboardTime);
                 Notify($"{_qube.Name}: the clipboard is too large for the global clipboard; nothing was copied and the global clipboard is empty");
                 break;
             default:
-                Clipboard.Clear(_clipboardTime);
+                clipboard.Clear(_clipboardTime);
                 Notify($"{_qube.Name}: the clipboard is empty; so is the global clipboard");
                 break;
         }
@@ -313,7 +326,17 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
             return true;
         }
         // the clipboard is emptied by every paste attempt, allowed or not
-        (byte[] data, string source) = Clipboard.Take(_clipboardTime);
+        byte[] data;
+        string source;
+        try
+        {
+            (data, source) = Clipboard.Take(_clipboardTime);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Notify($"{_qube.Name}: the global clipboard could not be read ({e.Message}); nothing pasted");
+            return true;
+        }
         if (source.Length == 0)
         {
             Notify($"{_qube.Name}: the global clipboard is empty; nothing to paste");

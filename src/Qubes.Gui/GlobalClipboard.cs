@@ -54,7 +54,8 @@ public sealed class GlobalClipboard
 
     private static void Replace(string path, ReadOnlySpan<byte> content)
     {
-        string temporary = path + ".new";
+        // a name of this writer's own: the daemons of other qubes write the same files
+        string temporary = $"{path}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.new";
         using (FileStream stream = new(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             stream.Write(content);

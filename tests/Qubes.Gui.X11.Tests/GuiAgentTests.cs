@@ -48,36 +48,41 @@ public sealed class GuiAgentTests : IDisposable
             Assert.Equal(1280u, agent.Screen.Width);
             Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
             Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
-
-            // the client: a window in the qube with a title, drawn with the pattern
-            ulong window = ShowClientWindow(client);
-            using ShmImage picture = DrawPattern(client, window);
-
-            Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the client's pattern where the client put its window");
-            using (XImageHandle frame = X11Test.GetImage(observer, observer.RootWindow, X - 1, Y - 1, 1, 1))
+            try
             {
-                Assert.Equal(0x3465a4u, frame.Row32(0)[0] & 0xFFFFFF);
+                // the client: a window in the qube with a title, drawn with the pattern
+                ulong window = ShowClientWindow(client);
+                using ShmImage picture = DrawPattern(client, window);
+
+                Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the client's pattern where the client put its window");
+                using (XImageHandle frame = X11Test.GetImage(observer, observer.RootWindow, X - 1, Y - 1, 1, 1))
+                {
+                    Assert.Equal(0x3465a4u, frame.Row32(0)[0] & 0xFFFFFF);
+                }
+                int slot = daemon.Dispatcher.Slot((uint)window);
+                Assert.True(slot >= 0);
+                Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
+
+                // a click on dom0's screen lands in the client, at the same place in its window
+                XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 25, Y + 35, 0);
+                XTest.XTestFakeButtonEvent(observer.Pointer, 1, 1, 0);
+                XTest.XTestFakeButtonEvent(observer.Pointer, 1, 0, 0);
+                Xlib.XSync(observer.Pointer, 0);
+                XEvent press = X11Test.WaitForEvent(client, static e => e.type == Xlib.ButtonPress, "the click in the qube");
+                Assert.Equal((25, 35, 1u), (press.xbutton.x, press.xbutton.y, press.xbutton.button));
+
+                // the client goes: so does its window on dom0's screen
+                Xlib.XDestroyWindow(client.Pointer, window);
+                Xlib.XSync(client.Pointer, 0);
+                Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 0, 10_000), "dom0 forgot the window");
             }
-            int slot = daemon.Dispatcher.Slot((uint)window);
-            Assert.True(slot >= 0);
-            Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
-
-            // a click on dom0's screen lands in the client, at the same place in its window
-            XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 25, Y + 35, 0);
-            XTest.XTestFakeButtonEvent(observer.Pointer, 1, 1, 0);
-            XTest.XTestFakeButtonEvent(observer.Pointer, 1, 0, 0);
-            Xlib.XSync(observer.Pointer, 0);
-            XEvent press = X11Test.WaitForEvent(client, static e => e.type == Xlib.ButtonPress, "the click in the qube");
-            Assert.Equal((25, 35, 1u), (press.xbutton.x, press.xbutton.y, press.xbutton.button));
-
-            // the client goes: so does its window on dom0's screen
-            Xlib.XDestroyWindow(client.Pointer, window);
-            Xlib.XSync(client.Pointer, 0);
-            Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 0, 10_000), "dom0 forgot the window");
-
-            EventFd.Signal(stop.Fd);
-            Assert.Equal(0, await daemonRunning.WaitAsync(TimeSpan.FromSeconds(10)));
-            Assert.Equal(0, await agentRunning.WaitAsync(TimeSpan.FromSeconds(10)));
+            finally
+            {
+                // the loops end before their displays and channels are disposed, whatever failed
+                EventFd.Signal(stop.Fd);
+                await Task.WhenAll(daemonRunning, agentRunning).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            Assert.Equal((0, 0), (await daemonRunning, await agentRunning));
         }
     }
 
@@ -110,43 +115,49 @@ public sealed class GuiAgentTests : IDisposable
                 using GuiAgent agent = await agentStarting;
                 Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
                 Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
-                ShowClientWindow(client);
-                Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 1 && daemon.Dispatcher.IsMapped(0), 10_000), "the qube's window is on dom0's screen");
-
-                // copy: a program of the qube owns the CLIPBOARD; Ctrl+Shift+C on its window on dom0's screen
-                using (Process owner = Xclip(_qubeScreen.Name, "-i", "-loops", "1"))
+                try
                 {
-                    owner.StandardInput.Write("secret of work");
-                    owner.StandardInput.Close();
-                    await Task.Delay(300);
-                    PressCtrlShift(keyboard, X + 10, Y + 10, 'c');
-                    Assert.True(TestBroker.Eventually(() => clipboard.Source == "work", 10_000), "dom0's global clipboard has work's copy");
-                    Assert.Equal("secret of work", File.ReadAllText(Path.Combine(directory, "qubes-clipboard.bin")));
-                    await owner.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                    ShowClientWindow(client);
+                    Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 1 && daemon.Dispatcher.IsMapped(0), 10_000), "the qube's window is on dom0's screen");
+
+                    // copy: a program of the qube owns the CLIPBOARD; Ctrl+Shift+C on its window on dom0's screen
+                    using (Process owner = Xclip(_qubeScreen.Name, "-i", "-loops", "1"))
+                    {
+                        owner.StandardInput.Write("secret of work");
+                        owner.StandardInput.Close();
+                        await Task.Delay(300);
+                        PressCtrlShift(keyboard, X + 10, Y + 10, 'c');
+                        Assert.True(TestBroker.Eventually(() => clipboard.Source == "work", 10_000), "dom0's global clipboard has work's copy");
+                        Assert.Equal("secret of work", File.ReadAllText(Path.Combine(directory, "qubes-clipboard.bin")));
+                        await owner.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                    }
+
+                    // paste refused: the clipboard is emptied and nothing reaches the qube
+                    clipboard.Store("from personal"u8, "personal", 1);
+                    PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                    Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard; the daemon said: " + string.Join(" | ", notes));
+                    Assert.Equal(["personal"], asked);
+                    Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
+
+                    // paste allowed: the qube's programs read it from the CLIPBOARD
+                    Volatile.Write(ref allow, true);
+                    clipboard.Store("from personal"u8, "personal", 2);
+                    PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                    Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
+                    using (Process reader = Xclip(_qubeScreen.Name, "-o"))
+                    {
+                        reader.StandardInput.Close();
+                        Assert.Equal("from personal", await reader.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+                    }
+                    Assert.Equal(0, new FileInfo(Path.Combine(directory, "qubes-clipboard.bin")).Length);
                 }
-
-                // paste refused: the clipboard is emptied and nothing reaches the qube
-                clipboard.Store("from personal"u8, "personal", 1);
-                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
-                Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard; the daemon said: " + string.Join(" | ", notes));
-                Assert.Equal(["personal"], asked);
-                Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
-
-                // paste allowed: the qube's programs read it from the CLIPBOARD
-                Volatile.Write(ref allow, true);
-                clipboard.Store("from personal"u8, "personal", 2);
-                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
-                Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
-                using (Process reader = Xclip(_qubeScreen.Name, "-o"))
+                finally
                 {
-                    reader.StandardInput.Close();
-                    Assert.Equal("from personal", await reader.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+                    // the loops end before their displays and channels are disposed, whatever failed
+                    EventFd.Signal(stop.Fd);
+                    await Task.WhenAll(daemonRunning, agentRunning).WaitAsync(TimeSpan.FromSeconds(10));
                 }
-                Assert.Equal(0, new FileInfo(Path.Combine(directory, "qubes-clipboard.bin")).Length);
-
-                EventFd.Signal(stop.Fd);
-                Assert.Equal(0, await daemonRunning.WaitAsync(TimeSpan.FromSeconds(10)));
-                Assert.Equal(0, await agentRunning.WaitAsync(TimeSpan.FromSeconds(10)));
+                Assert.Equal((0, 0), (await daemonRunning, await agentRunning));
             }
         }
         finally
