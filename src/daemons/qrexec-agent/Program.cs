@@ -58,7 +58,7 @@ internal static class Program
     }
 
     /// <summary>The variable by which the qube learns its GUI domain (upstream's <c>/qubes-gui-domain-xid</c>).</summary>
-    internal const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
+    private const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
 
     /// <summary>The qube's display, as upstream's: services started with a GUI find their X server there.</summary>
     private const string Display = ":0";

@@ -33,7 +33,7 @@ internal static class Program
         {
             return Run(args);
         }
-        catch (Exception e) when (e is PlatformException or X11Exception or InvalidOperationException)
+        catch (Exception e) when (e is PlatformException or X11Exception or GuiHandshakeException or InvalidOperationException)
         {
             Console.Error.WriteLine($"qubes-gui-agent: {e.Message}");
             return 1;
@@ -83,15 +83,7 @@ internal static class Program
             Console.Out.WriteLine(display);
             Console.Out.Flush();
         }
-        try
-        {
-            using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display);
-            return agent.Run();
-        }
-        catch (GuiHandshakeException e)
-        {
-            Console.Error.WriteLine($"qubes-gui-agent: {e.Message}");
-            return 1;
-        }
+        using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display);
+        return agent.Run();
     }
 }

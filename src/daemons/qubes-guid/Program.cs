@@ -124,7 +124,7 @@ internal static class Program
     }
 
     /// <summary>Where the global clipboard's files are (default: upstream's <c>/run/qubes</c>).</summary>
-    internal const string ClipboardDirectoryVariable = "QUBES_CLIPBOARD_DIR";
+    private const string ClipboardDirectoryVariable = "QUBES_CLIPBOARD_DIR";
 
     /// <summary>
     /// Asks the policy whether <paramref name="source"/>'s clipboard may be pasted into
