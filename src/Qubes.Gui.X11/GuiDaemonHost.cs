@@ -39,6 +39,7 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
     private readonly Visual* _visual;
     private readonly int _depth;
     private readonly uint _copyKey, _pasteKey;
+    private readonly ulong[] _cursors = new ulong[GuiProtocol.CursorX11Max - GuiProtocol.CursorX11];
     private uint _clipboardTime;
     private GuiDispatcher<GuiDaemonHost>? _dispatcher;
 
@@ -240,7 +241,19 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
 
     public void SetCursor(int slot, int glyph)
     {
-        // the default cursor everywhere: dom0's cursor font is not bound yet
+        ulong window = _windows[slot];
+        if (glyph < 0)
+        {
+            Xlib.XUndefineCursor(_d, window);
+            return;
+        }
+        // the dispatcher let through only the cursor font's glyphs; each is made once
+        ref ulong cursor = ref _cursors[glyph];
+        if (cursor == 0)
+        {
+            cursor = Xlib.XCreateFontCursor(_d, (uint)glyph);
+        }
+        Xlib.XDefineCursor(_d, window, cursor);
     }
 
     public void Dock(int slot)
@@ -428,6 +441,13 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
             if (_windows[slot] != 0)
             {
                 DestroyWindow(slot);
+            }
+        }
+        foreach (ulong cursor in _cursors)
+        {
+            if (cursor != 0)
+            {
+                Xlib.XFreeCursor(_d, cursor);
             }
         }
         Xlib.XFlush(_d);

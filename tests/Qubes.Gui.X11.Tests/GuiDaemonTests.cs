@@ -206,6 +206,63 @@ public sealed class GuiDaemonTests : IDisposable
     }
 
     [Fact]
+    public void A_qube_sets_its_window_s_cursor_from_the_cursor_font_and_back_to_the_default()
+    {
+        using var work = new Qube(_broker, _xvfb.Name, "work", 6, Blue);
+        work.Show(0x400003, 300, 300, 120, 80, "text", X11Test.Pattern);
+        Assert.True(Eventually(() => Shows(300, 300, 120, 80, X11Test.Pattern)));
+        (int, int, int, int) outside = CursorAt(1000, 700);
+        Assert.Equal(outside, CursorAt(350, 340)); // the window starts with dom0's default cursor
+
+        const uint XtermGlyph = 152;
+        Assert.True(work.Agent.Send(MessageType.Cursor, 0x400003, [GuiProtocol.CursorX11 | XtermGlyph]));
+        (int, int, int, int) expected = FontCursor(XtermGlyph);
+        Assert.NotEqual(outside, expected);
+        Assert.True(Eventually(() => CursorAt(350, 340) == expected), "the pointer over the window shows the xterm glyph");
+        Assert.Equal(outside, CursorAt(1000, 700)); // and only over that window
+
+        Assert.True(work.Agent.Send(MessageType.Cursor, 0x400003, [GuiProtocol.CursorDefault]));
+        Assert.True(Eventually(() => CursorAt(350, 340) == outside), "the default cursor again");
+    }
+
+    /// <summary>The size and hot spot of the cursor dom0's screen shows with the pointer at (x, y).</summary>
+    private unsafe (int, int, int, int) CursorAt(int x, int y)
+    {
+        XTest.XTestFakeMotionEvent(_observer.Pointer, _observer.DefaultScreen, x, y, 0);
+        Xlib.XSync(_observer.Pointer, 0);
+        XFixesCursorImage* image = Xfixes.XFixesGetCursorImage(_observer.Pointer);
+        try
+        {
+            return (image->width, image->height, image->xhot, image->yhot);
+        }
+        finally
+        {
+            Xlib.XFree(image);
+        }
+    }
+
+    /// <summary>The size and hot spot of a cursor-font glyph, shown over a window of the test's own.</summary>
+    private unsafe (int, int, int, int) FontCursor(uint glyph)
+    {
+        nint d = _observer.Pointer;
+        ulong window = Xlib.XCreateSimpleWindow(d, _observer.RootWindow, 900, 100, 50, 50, 0, 0, 0);
+        ulong cursor = Xlib.XCreateFontCursor(d, glyph);
+        Xlib.XDefineCursor(d, window, cursor);
+        Xlib.XMapWindow(d, window);
+        Xlib.XSync(d, 0);
+        try
+        {
+            return CursorAt(920, 120);
+        }
+        finally
+        {
+            Xlib.XDestroyWindow(d, window);
+            Xlib.XFreeCursor(d, cursor);
+            Xlib.XSync(d, 0);
+        }
+    }
+
+    [Fact]
     public void Dom0_input_on_a_qube_window_reaches_its_agent_in_window_coordinates()
     {
         using var work = new Qube(_broker, _xvfb.Name, "work", 6, Blue);
