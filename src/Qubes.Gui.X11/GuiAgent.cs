@@ -143,6 +143,8 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         w.Mapped = true;
         SendTitle(w);
+        SendClass(w);
+        SendHints(w);
         NewImage(w);
         ulong transientFor = 0;
         Xlib.XGetTransientForHint(_d, id, &transientFor);
@@ -204,6 +206,49 @@ public sealed unsafe class GuiAgent : IDisposable
             ReadText(w.Id, _wmName, Xlib.XA_STRING, message[GuiProtocol.HeaderSize..^1]);
         }
         _connection.Send(message);
+    }
+
+    /// <summary>WM_CLASS: the class and instance names a window manager groups windows by (the daemon takes it only before MAP).</summary>
+    private void SendClass(Window w)
+    {
+        XClassHint hint = default;
+        X11ErrorTrap.Reset(_d);
+        if (Xlib.XGetClassHint(_d, w.Id, &hint) == 0)
+        {
+            return;
+        }
+        const int Field = GuiProtocol.ClassFieldSize;
+        Span<byte> message = _message.AsSpan(0, GuiProtocol.HeaderSize + 2 * Field);
+        message.Clear();
+        GuiProtocol.WriteHeader(message, MessageType.WmClass, (uint)w.Id, 2 * Field);
+        CopyCString(hint.res_class, message.Slice(GuiProtocol.HeaderSize, Field - 1));
+        CopyCString(hint.res_name, message.Slice(GuiProtocol.HeaderSize + Field, Field - 1));
+        Xlib.XFree(hint.res_class);
+        Xlib.XFree(hint.res_name);
+        _connection.Send(message);
+    }
+
+    private static void CopyCString(byte* text, Span<byte> destination)
+    {
+        if (text != null)
+        {
+            ReadOnlySpan<byte> value = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(text);
+            value[..Math.Min(value.Length, destination.Length)].CopyTo(destination);
+        }
+    }
+
+    /// <summary>WM_NORMAL_HINTS: the sizes the window accepts (the daemon keeps the flags it honours).</summary>
+    private void SendHints(Window w)
+    {
+        XSizeHints hints = default;
+        long supplied;
+        X11ErrorTrap.Reset(_d);
+        if (Xlib.XGetWMNormalHints(_d, w.Id, &hints, &supplied) == 0)
+        {
+            return;
+        }
+        Send(MessageType.WindowHints, w.Id, [(uint)hints.flags, (uint)hints.min_width, (uint)hints.min_height, (uint)hints.max_width, (uint)hints.max_height,
+            (uint)hints.width_inc, (uint)hints.height_inc, (uint)hints.base_width, (uint)hints.base_height]);
     }
 
     private bool ReadText(ulong window, ulong property, ulong type, Span<byte> destination)
@@ -283,6 +328,9 @@ public sealed unsafe class GuiAgent : IDisposable
                     break;
                 case Xlib.SelectionClear when e.xselectionclear.window == _clipboardWindow:
                     _pastedLength = -1;
+                    break;
+                case Xlib.PropertyNotify when e.xproperty.atom == Xlib.XA_WM_NORMAL_HINTS && _windows.TryGetValue(e.xproperty.window, out w) && w.Mapped:
+                    SendHints(w);
                     break;
                 case Xlib.PropertyNotify when (e.xproperty.atom == _wmName || e.xproperty.atom == _netWmName) && _windows.TryGetValue(e.xproperty.window, out w):
                     SendTitle(w);

@@ -62,6 +62,8 @@ public sealed class GuiAgentTests : IDisposable
                 int slot = daemon.Dispatcher.Slot((uint)window);
                 Assert.True(slot >= 0);
                 Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
+                Assert.Equal(("work:Client", "work:client-name"), ClassOf(observer, daemon.Host.XWindow(slot)));
+                Assert.Equal((MinSizeHint, 100, 50), MinSize(observer, daemon.Host.XWindow(slot)));
 
                 // a click on dom0's screen lands in the client, at the same place in its window
                 XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 25, Y + 35, 0);
@@ -199,9 +201,18 @@ public sealed class GuiAgentTests : IDisposable
         ulong window = Xlib.XCreateWindow(c, client.RootWindow, X, Y, Width, Height, 0, Xlib.XDefaultDepth(c, screen), Xlib.InputOutput,
             Xlib.XDefaultVisual(c, screen), Xlib.CWEventMask, &attributes);
         fixed (byte* title = "client\0"u8)
+        fixed (byte* name = "client-name\0"u8)
+        fixed (byte* klass = "Client\0"u8)
         {
             Xlib.XStoreName(c, window, title);
+            XClassHint hint = new() { res_name = name, res_class = klass };
+            Xlib.XSetClassHint(c, window, &hint);
         }
+        XSizeHints sizes = default;
+        sizes.flags = MinSizeHint;
+        sizes.min_width = 100;
+        sizes.min_height = 50;
+        Xlib.XSetWMNormalHints(c, window, &sizes);
         Xlib.XMapWindow(c, window);
         X11Test.WaitForEvent(client, static e => e.type == Xlib.MapNotify, "the client's window mapped");
         return window;
@@ -223,6 +234,32 @@ public sealed class GuiAgentTests : IDisposable
         XShm.XShmPutImage(c, window, Xlib.XDefaultGC(c, screen), picture.Image, 0, 0, 0, 0, Width, Height, 0);
         Xlib.XSync(c, 0);
         return picture;
+    }
+
+    /// <summary>PMinSize of WM_NORMAL_HINTS.</summary>
+    private const long MinSizeHint = 1 << 4;
+
+    private static unsafe (string Class, string Name) ClassOf(DisplayHandle display, ulong window)
+    {
+        XClassHint hint = default;
+        Assert.NotEqual(0, Xlib.XGetClassHint(display.Pointer, window, &hint));
+        try
+        {
+            return (new string((sbyte*)hint.res_class), new string((sbyte*)hint.res_name));
+        }
+        finally
+        {
+            Xlib.XFree(hint.res_class);
+            Xlib.XFree(hint.res_name);
+        }
+    }
+
+    private static unsafe (long Flags, int Width, int Height) MinSize(DisplayHandle display, ulong window)
+    {
+        XSizeHints hints = default;
+        long supplied;
+        Assert.NotEqual(0, Xlib.XGetWMNormalHints(display.Pointer, window, &hints, &supplied));
+        return (hints.flags & MinSizeHint, hints.min_width, hints.min_height);
     }
 
     private static unsafe string Title(DisplayHandle display, ulong window)
