@@ -33,138 +33,133 @@ public sealed class GuiAgentTests : IDisposable
     }
 
     [Fact]
-    public async Task A_client_in_the_qube_shows_on_dom0_s_screen_and_takes_dom0_s_click()
+    public Task A_client_in_the_qube_shows_on_dom0_s_screen_and_takes_dom0_s_click() => Serve(null, (daemon, agent) =>
     {
-        (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
-        using SafeFd stop = EventFd.Create();
-        using (qube)
-        using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
-        using (DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name))
-        using (DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name))
+        Assert.Equal(1280u, agent.Screen.Width);
+        using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
+        using DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name);
+        // the client: a window in the qube with a title, drawn with the pattern
+        ulong window = ShowClientWindow(client);
+        using ShmImage picture = DrawPattern(client, window);
+
+        Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the client's pattern where the client put its window");
+        using (XImageHandle frame = X11Test.GetImage(observer, observer.RootWindow, X - 1, Y - 1, 1, 1))
         {
-            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qube, 0, _qubeScreen.Name));
-            using GuiDaemon daemon = GuiDaemon.Start(_broker.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
-            using GuiAgent agent = await agentStarting;
-            Assert.Equal(1280u, agent.Screen.Width);
-            Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
-            Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
-            try
-            {
-                // the client: a window in the qube with a title, drawn with the pattern
-                ulong window = ShowClientWindow(client);
-                using ShmImage picture = DrawPattern(client, window);
-
-                Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the client's pattern where the client put its window");
-                using (XImageHandle frame = X11Test.GetImage(observer, observer.RootWindow, X - 1, Y - 1, 1, 1))
-                {
-                    Assert.Equal(0x3465a4u, frame.Row32(0)[0] & 0xFFFFFF);
-                }
-                int slot = daemon.Dispatcher.Slot((uint)window);
-                Assert.True(slot >= 0);
-                Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
-                Assert.Equal(("work:Client", "work:client-name"), ClassOf(observer, daemon.Host.XWindow(slot)));
-                Assert.Equal((MinSizeHint, 100, 50), MinSize(observer, daemon.Host.XWindow(slot)));
-
-                // a click on dom0's screen lands in the client, at the same place in its window
-                XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 25, Y + 35, 0);
-                XTest.XTestFakeButtonEvent(observer.Pointer, 1, 1, 0);
-                XTest.XTestFakeButtonEvent(observer.Pointer, 1, 0, 0);
-                Xlib.XSync(observer.Pointer, 0);
-                XEvent press = X11Test.WaitForEvent(client, static e => e.type == Xlib.ButtonPress, "the click in the qube");
-                Assert.Equal((25, 35, 1u), (press.xbutton.x, press.xbutton.y, press.xbutton.button));
-
-                // the client goes: so does its window on dom0's screen
-                Xlib.XDestroyWindow(client.Pointer, window);
-                Xlib.XSync(client.Pointer, 0);
-                Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 0, 10_000), "dom0 forgot the window");
-            }
-            finally
-            {
-                // the loops end before their displays and channels are disposed, whatever failed
-                EventFd.Signal(stop.Fd);
-                await Task.WhenAll(daemonRunning, agentRunning).WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            Assert.Equal((0, 0), (await daemonRunning, await agentRunning));
+            Assert.Equal(0x3465a4u, frame.Row32(0)[0] & 0xFFFFFF);
         }
-    }
+        int slot = daemon.Dispatcher.Slot((uint)window);
+        Assert.True(slot >= 0);
+        Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
+        Assert.Equal(("work:Client", "work:client-name"), ClassOf(observer, daemon.Host.XWindow(slot)));
+        Assert.Equal((MinSizeHint, 100, 50), MinSize(observer, daemon.Host.XWindow(slot)));
+
+        // a click on dom0's screen lands in the client, at the same place in its window
+        XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 25, Y + 35, 0);
+        XTest.XTestFakeButtonEvent(observer.Pointer, 1, 1, 0);
+        XTest.XTestFakeButtonEvent(observer.Pointer, 1, 0, 0);
+        Xlib.XSync(observer.Pointer, 0);
+        XEvent press = X11Test.WaitForEvent(client, static e => e.type == Xlib.ButtonPress, "the click in the qube");
+        Assert.Equal((25, 35, 1u), (press.xbutton.x, press.xbutton.y, press.xbutton.button));
+
+        // the client goes: so does its window on dom0's screen
+        Xlib.XDestroyWindow(client.Pointer, window);
+        Xlib.XSync(client.Pointer, 0);
+        Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 0, 10_000), "dom0 forgot the window");
+        return Task.CompletedTask;
+    });
 
     [Fact]
     public async Task The_clipboard_goes_from_the_qube_to_dom0_with_the_copy_keys_and_into_it_with_the_paste_keys_when_the_policy_allows()
     {
-        (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
-        using SafeFd stop = EventFd.Create();
         string directory = Directory.CreateTempSubdirectory("qubes-clipboard-").FullName;
         var clipboard = new GlobalClipboard(directory);
         var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var notes = new System.Collections.Concurrent.ConcurrentQueue<string>();
         bool allow = false;
         try
         {
-            using (qube)
-            using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
-            using (DisplayHandle keyboard = DisplayHandle.Open(_dom0Screen.Name))
-            using (DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name))
+            await Serve(daemon =>
             {
-                Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qube, 0, _qubeScreen.Name));
-                using GuiDaemon daemon = GuiDaemon.Start(_broker.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
                 daemon.Host.Clipboard = clipboard;
-                var notes = new System.Collections.Concurrent.ConcurrentQueue<string>();
                 daemon.Host.Notify = notes.Enqueue;
                 daemon.Host.PastePolicy = source =>
                 {
                     asked.Enqueue(source);
                     return Volatile.Read(ref allow);
                 };
-                using GuiAgent agent = await agentStarting;
-                Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
-                Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
-                try
+            }, async (daemon, _) =>
+            {
+                using DisplayHandle keyboard = DisplayHandle.Open(_dom0Screen.Name);
+                using DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name);
+                ShowClientWindow(client);
+                Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 1 && daemon.Dispatcher.IsMapped(0), 10_000), "the qube's window is on dom0's screen");
+
+                // copy: a program of the qube owns the CLIPBOARD; Ctrl+Shift+C on its window on dom0's screen
+                using (Process owner = Xclip(_qubeScreen.Name, "-i", "-loops", "1"))
                 {
-                    ShowClientWindow(client);
-                    Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 1 && daemon.Dispatcher.IsMapped(0), 10_000), "the qube's window is on dom0's screen");
-
-                    // copy: a program of the qube owns the CLIPBOARD; Ctrl+Shift+C on its window on dom0's screen
-                    using (Process owner = Xclip(_qubeScreen.Name, "-i", "-loops", "1"))
-                    {
-                        owner.StandardInput.Write("secret of work");
-                        owner.StandardInput.Close();
-                        await Task.Delay(300);
-                        PressCtrlShift(keyboard, X + 10, Y + 10, 'c');
-                        Assert.True(TestBroker.Eventually(() => clipboard.Source == "work", 10_000), "dom0's global clipboard has work's copy");
-                        Assert.Equal("secret of work", File.ReadAllText(Path.Combine(directory, "qubes-clipboard.bin")));
-                        await owner.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-                    }
-
-                    // paste refused: the clipboard is emptied and nothing reaches the qube
-                    clipboard.Store("from personal"u8, "personal", 1);
-                    PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
-                    Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard; the daemon said: " + string.Join(" | ", notes));
-                    Assert.Equal(["personal"], asked);
-                    Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
-
-                    // paste allowed: the qube's programs read it from the CLIPBOARD
-                    Volatile.Write(ref allow, true);
-                    clipboard.Store("from personal"u8, "personal", 2);
-                    PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
-                    Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
-                    using (Process reader = Xclip(_qubeScreen.Name, "-o"))
-                    {
-                        reader.StandardInput.Close();
-                        Assert.Equal("from personal", await reader.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
-                    }
-                    Assert.Equal(0, new FileInfo(Path.Combine(directory, "qubes-clipboard.bin")).Length);
+                    owner.StandardInput.Write("secret of work");
+                    owner.StandardInput.Close();
+                    await Task.Delay(300);
+                    PressCtrlShift(keyboard, X + 10, Y + 10, 'c');
+                    Assert.True(TestBroker.Eventually(() => clipboard.Source == "work", 10_000), "dom0's global clipboard has work's copy");
+                    Assert.Equal("secret of work", File.ReadAllText(Path.Combine(directory, "qubes-clipboard.bin")));
+                    await owner.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
                 }
-                finally
+
+                // paste refused: the clipboard is emptied and nothing reaches the qube
+                clipboard.Store("from personal"u8, "personal", 1);
+                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard; the daemon said: " + string.Join(" | ", notes));
+                Assert.Equal(["personal"], asked);
+                Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
+
+                // paste allowed: the qube's programs read it from the CLIPBOARD
+                Volatile.Write(ref allow, true);
+                clipboard.Store("from personal"u8, "personal", 2);
+                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
+                using (Process reader = Xclip(_qubeScreen.Name, "-o"))
                 {
-                    // the loops end before their displays and channels are disposed, whatever failed
-                    EventFd.Signal(stop.Fd);
-                    await Task.WhenAll(daemonRunning, agentRunning).WaitAsync(TimeSpan.FromSeconds(10));
+                    reader.StandardInput.Close();
+                    Assert.Equal("from personal", await reader.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
                 }
-                Assert.Equal((0, 0), (await daemonRunning, await agentRunning));
-            }
+                Assert.Equal(0, new FileInfo(Path.Combine(directory, "qubes-clipboard.bin")).Length);
+            });
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A qube "work" with its agent on the qube's Xvfb and its daemon on dom0's, both serving while
+    /// <paramref name="body"/> runs; both loops end before their displays and channels are
+    /// disposed, whatever failed, and each must end cleanly.
+    /// </summary>
+    private async Task Serve(Action<GuiDaemon>? configure, Func<GuiDaemon, GuiAgent, Task> body)
+    {
+        (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
+        using SafeFd stop = EventFd.Create();
+        using (qube)
+        using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
+        {
+            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qube, 0, _qubeScreen.Name));
+            using GuiDaemon daemon = GuiDaemon.Start(_broker.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
+            configure?.Invoke(daemon);
+            using GuiAgent agent = await agentStarting;
+            Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
+            Task<int> agentRunning = Task.Run(() => agent.Run(stop.Fd));
+            try
+            {
+                await body(daemon, agent);
+            }
+            finally
+            {
+                EventFd.Signal(stop.Fd);
+                await Task.WhenAll(daemonRunning, agentRunning).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            Assert.Equal((0, 0), (await daemonRunning, await agentRunning));
         }
     }
 

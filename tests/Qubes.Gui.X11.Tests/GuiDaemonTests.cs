@@ -110,11 +110,7 @@ public sealed class GuiDaemonTests : IDisposable
         }
     }
 
-    private uint Pixel(int x, int y)
-    {
-        using XImageHandle image = X11Test.GetImage(_observer, _observer.RootWindow, x, y, 1, 1);
-        return image.Row32(0)[0] & 0xFFFFFF;
-    }
+    private uint Pixel(int x, int y) => ScreenReader.Pixel(_observer, x, y);
 
     /// <summary>Whether dom0's screen shows the pattern at (x, y).</summary>
     private bool Shows(int x, int y, int width, int height, Func<int, int, uint> pattern)

@@ -92,9 +92,5 @@ public sealed class ProgramTests : IDisposable
         Xlib.XSync(display.Pointer, 0);
     }
 
-    private static uint Color(DisplayHandle display, int x, int y)
-    {
-        using XImageHandle image = X11Test.GetImage(display, display.RootWindow, x, y, 1, 1);
-        return image.Row32(0)[0] & 0xFFFFFF;
-    }
+    private static uint Color(DisplayHandle display, int x, int y) => ScreenReader.Pixel(display, x, y);
 }
