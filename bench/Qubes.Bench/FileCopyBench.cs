@@ -18,7 +18,7 @@ namespace Qubes.Bench;
 /// </list>
 /// Each transfer is timed in the sending qube from before the sender starts to after it ended;
 /// the target's copy is removed between transfers, and checked (file count and bytes) after each.
-/// The qubes' volumes live under <c>--state-parent</c> (default /dev/shm): on a memory file system
+/// A first round warms up and is not counted. The qubes' volumes live under <c>--state-parent</c> (default /dev/shm): on a memory file system
 /// the transfer is measured rather than the host's disk.
 /// </summary>
 internal static class FileCopyBench
@@ -51,7 +51,8 @@ internal static class FileCopyBench
                     seconds[(set, method)] = [];
                 }
             }
-            for (int round = 0; round < rounds; round++)
+            // round 0 warms up: the first writes into a fresh volume also grow its image file
+            for (int round = 0; round <= rounds; round++)
             {
                 foreach (string set in (string[])["large", "small"])
                 {
@@ -68,7 +69,12 @@ internal static class FileCopyBench
                         };
                         string output = AdminBench.Tool(bin, state, "qvm-run", "-p", "work",
                             $"cd ~/bench && a=$(date +%s%N) && {send} && b=$(date +%s%N) && echo $((b - a))");
-                        seconds[(set, method)].Add(long.Parse(output.Trim(), CultureInfo.InvariantCulture) / 1e9);
+                        double taken = long.Parse(output.Trim(), CultureInfo.InvariantCulture) / 1e9;
+                        if (round > 0)
+                        {
+                            seconds[(set, method)].Add(taken);
+                        }
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(round == 0 ? "warm-up" : $"round {round}")}, {set}, {method}: {taken:F3} s"));
                         string where = method == "qvm-copy" ? $"~/QubesIncoming/work/{set}" : $"~/tarin/{set}";
                         string check = AdminBench.Tool(bin, state, "qvm-run", "-p", "personal", $"find {where} -type f | wc -l; du -sb --apparent-size {where} | cut -f1").Trim();
                         string[] counted = check.Split('\n');

@@ -119,6 +119,56 @@ public static unsafe class Fd
         }
     }
 
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes at <paramref name="offset"/>; returns count (0 at EOF) or -errno.</summary>
+    public static int ReadAt(int fd, Span<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = Libc.pread(fd, p, (nuint)buffer.Length, offset);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+                Errno e = LastError.Get();
+                if (e != Errno.EINTR)
+                {
+                    return -(int)e;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves <paramref name="length"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// into the pipe <paramref name="pipe"/> (blocking while it is full), its pages referenced rather
+    /// than copied. Returns None, EOF as <see cref="Errno.ENODATA"/> when the file ends first, or the errno
+    /// (EINVAL when the file system cannot splice: nothing was moved then).
+    /// </summary>
+    public static Errno SpliceToPipe(int file, long offset, int pipe, int length)
+    {
+        while (length > 0)
+        {
+            nint n = Libc.splice(file, &offset, pipe, null, (nuint)length, Libc.SPLICE_F_MORE);
+            if (n < 0)
+            {
+                Errno e = LastError.Get();
+                if (e == Errno.EINTR)
+                {
+                    continue;
+                }
+                return e;
+            }
+            if (n == 0)
+            {
+                return Errno.ENODATA;
+            }
+            length -= (int)n;
+        }
+        return Errno.None;
+    }
+
     /// <summary>Sets or clears O_NONBLOCK.</summary>
     public static void SetNonBlocking(int fd, bool nonBlocking)
     {

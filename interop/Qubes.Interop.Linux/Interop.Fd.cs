@@ -34,6 +34,12 @@ public static unsafe partial class Libc
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial nint pread(int fd, void* buf, nuint count, long offset);
 
+    public const uint SPLICE_F_MORE = 4;
+
+    /// <summary>Moves up to <paramref name="length"/> bytes between a pipe and another descriptor without a copy through user memory.</summary>
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 

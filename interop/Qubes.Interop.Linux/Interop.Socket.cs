@@ -14,6 +14,8 @@ public static unsafe partial class Libc
     public const int SO_PEERCRED = 17;
     public const int SO_SNDBUF = 7;
     public const int SO_RCVBUF = 8;
+    public const int SO_SNDBUFFORCE = 32;
+    public const int SO_RCVBUFFORCE = 33;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_CMSG_CLOEXEC = 0x40000000;

@@ -86,6 +86,12 @@ public static unsafe partial class Libc
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int syncfs(int fd);
 
+    public const uint SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    [LibraryImport(Libraries.Libc, SetLastError = true)]
+    public static partial int sync_file_range(int fd, long offset, long count, uint flags);
+
     [LibraryImport(Libraries.Libc, SetLastError = true)]
     public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
 

@@ -109,11 +109,18 @@ public static unsafe class UnixSocket
     /// <summary>Shuts down the sending direction: the peer reads the end of what was sent, and can still answer.</summary>
     public static void ShutdownSend(int socket) => Libc.shutdown(socket, Libc.SHUT_WR);
 
-    /// <summary>Asks for <paramref name="bytes"/> of send and receive buffer (best effort: the kernel caps it at its maximum).</summary>
+    /// <summary>Asks for <paramref name="bytes"/> of send and receive buffer (best effort: beyond the kernel's maximum only for a caller with CAP_NET_ADMIN).</summary>
     public static void SetBufferSizes(int socket, int bytes)
     {
-        Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &bytes, sizeof(int));
-        Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &bytes, sizeof(int));
+        // beyond the system's limits (net.core.wmem_max, rmem_max) where the caller may
+        if (Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &bytes, sizeof(int)) != 0)
+        {
+            Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &bytes, sizeof(int));
+        }
+        if (Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &bytes, sizeof(int)) != 0)
+        {
+            Libc.setsockopt(socket, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &bytes, sizeof(int));
+        }
     }
 
     /// <summary>Pid of the process at the other end of a connected AF_UNIX socket.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.IO.Hashing;
 using Qubes.Interop.Linux;
@@ -19,6 +20,8 @@ public sealed class FileCopyException(string message) : Exception(message);
 public sealed unsafe class Packer
 {
     private const int DataBufferSize = 256 * 1024;
+    /// <summary>Files from this size on are spliced into the output (<see cref="CopyFile"/>).</summary>
+    private const ulong SpliceFrom = 1 << 20;
 
     private readonly int _output;
     private readonly int _replies;
@@ -31,6 +34,7 @@ public sealed unsafe class Packer
     private int _outLength;
     private readonly Crc32 _crc = new();
     private long _sent;
+    private bool _splice = true;
 
     /// <summary>
     /// A sender writing to <paramref name="output"/> and reading the reply from
@@ -146,31 +150,81 @@ public sealed unsafe class Packer
         }
     }
 
-    /// <summary>Reads the file's data straight into the output buffer, written out as it fills.</summary>
+    /// <summary>
+    /// Sends the file's data. A large one goes into the output pipe by <c>splice</c>: its pages are
+    /// referenced there, not copied, and each part is read once into the buffer beforehand for the
+    /// CRC (data that changes in between gives the receiver another CRC, and the transfer fails).
+    /// Small files, and outputs or file systems that cannot splice, are read into the output
+    /// buffer and written out as it fills.
+    /// </summary>
     private void CopyFile(int file, byte[] name, ulong length)
     {
+        long offset = 0;
+        if (length >= SpliceFrom && _splice)
+        {
+            Flush();
+            while (length > 0)
+            {
+                int n = ReadData(file, name, offset, _out.AsSpan(0, (int)Math.Min(length, (ulong)_out.Length)));
+                Errno error = Fd.SpliceToPipe(file, offset, _output, n);
+                if (error == Errno.EINVAL)
+                {
+                    // nothing moved: this output or file system does not splice
+                    _splice = false;
+                    _outLength = n;
+                }
+                else if (error == Errno.ENODATA)
+                {
+                    throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: file shrank while it was sent");
+                }
+                else if (error != Errno.None)
+                {
+                    ReceiverStopped();
+                }
+                offset += n;
+                length -= (ulong)n;
+                AddSent(n);
+                if (!_splice)
+                {
+                    break;
+                }
+                CheckReply(wait: false);
+            }
+        }
         while (length > 0)
         {
             if (_outLength == _out.Length)
             {
                 Flush();
             }
-            Span<byte> free = _out.AsSpan(_outLength, (int)Math.Min(length, (ulong)(_out.Length - _outLength)));
-            int n = Fd.Read(file, free);
-            if (n < 0)
-            {
-                throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: {Message((Errno)(-n))}");
-            }
-            if (n == 0)
-            {
-                throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: file shrank while it was sent");
-            }
-            _crc.Append(free[..n]);
+            int n = ReadData(file, name, offset, _out.AsSpan(_outLength, (int)Math.Min(length, (ulong)(_out.Length - _outLength))));
             _outLength += n;
+            offset += n;
             length -= (ulong)n;
-            _sent += n;
-            _progress?.Invoke(_sent);
+            AddSent(n);
         }
+    }
+
+    /// <summary>Reads the file's next data into <paramref name="buffer"/> and adds it to the CRC; returns how much (at least a byte).</summary>
+    private int ReadData(int file, byte[] name, long offset, Span<byte> buffer)
+    {
+        int n = Fd.ReadAt(file, buffer, offset);
+        if (n < 0)
+        {
+            throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: {Message((Errno)(-n))}");
+        }
+        if (n == 0)
+        {
+            throw new FileCopyException($"Copying file {TreeWalk.Display(name)}: file shrank while it was sent");
+        }
+        _crc.Append(buffer[..n]);
+        return n;
+    }
+
+    private void AddSent(int bytes)
+    {
+        _sent += bytes;
+        _progress?.Invoke(_sent);
     }
 
     private void Write(ReadOnlySpan<byte> data)
@@ -205,11 +259,17 @@ public sealed unsafe class Packer
         }
         if (Fd.WriteAll(_output, _out.AsSpan(0, _outLength)) != Errno.None)
         {
-            // the receiver stopped reading: its reply says why
-            CheckReply(wait: true);
-            throw new FileCopyException("File copy: the receiver stopped reading");
+            ReceiverStopped();
         }
         _outLength = 0;
+    }
+
+    /// <summary>The receiver stopped reading: its reply says why.</summary>
+    [DoesNotReturn]
+    private void ReceiverStopped()
+    {
+        CheckReply(wait: true);
+        throw new FileCopyException("File copy: the receiver stopped reading");
     }
 
     /// <summary>Sends the end marker and checks the receiver's reply: its error, or a CRC that differs from what was sent.</summary>

@@ -103,6 +103,9 @@ public sealed unsafe class Unpacker
     /// <summary>How many flushes ran during transfers, beside the final one of each (<see cref="WriteBack"/>).</summary>
     internal int WriteBackFlushes => _writeBack.Flushes;
 
+    /// <summary>How many ranges of large files were handed to the disk during transfers (<see cref="WriteBack"/>).</summary>
+    internal int WriteBackRanges => _writeBack.Ranges;
+
     /// <summary>Whether a complete unnamed file is linked in by its descriptor (else through /proc/self/fd); found out on the first file.</summary>
     internal bool LinkByDescriptor
     {
@@ -335,6 +338,7 @@ public sealed unsafe class Unpacker
     /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into the file; 0, LEGAL_EOF when the stream ends or fails, or the write's errno.</summary>
     private uint CopyData(int file, ulong length)
     {
+        long written = 0;
         while (length > 0)
         {
             ReadOnlySpan<byte> chunk = ReadSome((int)Math.Min(length, (ulong)_in.Length));
@@ -347,7 +351,8 @@ public sealed unsafe class Unpacker
             {
                 return (uint)error;
             }
-            _writeBack.Wrote((ulong)chunk.Length);
+            written += chunk.Length;
+            _writeBack.Wrote(file, written, (ulong)chunk.Length);
             length -= (ulong)chunk.Length;
         }
         return 0;

@@ -6,15 +6,18 @@ namespace Qubes.FileCopy;
 /// <summary>
 /// Writes the receiver's files back to disk while the transfer goes on. The reply may only say
 /// success after a <c>syncfs</c> (spec §8); done once at the end, that flush waits for everything
-/// the transfer wrote. Here, each time another <see cref="BytesStep"/> bytes or
-/// <see cref="FilesStep"/> files have been written, a thread-pool thread runs <c>syncfs</c> on the
-/// incoming file system (on the other core) while the receiver reads on, so the final flush has
-/// only the rest to write. A step reached while a flush runs is folded into that flush's next
-/// round.
+/// the transfer wrote. Here, within a large file, each further <see cref="BytesStep"/> bytes are
+/// handed to the disk at once (<c>sync_file_range</c>, which starts their write-back without
+/// waiting for it or committing the journal); and each time another <see cref="BytesStep"/> bytes
+/// of smaller files or <see cref="FilesStep"/> files have been completed, a thread-pool thread
+/// runs <c>syncfs</c> on the incoming file system (on the other core) while the receiver reads on.
+/// The final flush then has only the rest to write. A step reached while a flush runs is folded
+/// into that flush's next round.
 /// <para>
-/// The receiving thread only adds to counters and, at a step, queues this object itself as the
-/// work item: nothing is allocated there. <see cref="Quiesce"/> waits for a running flush, so none
-/// is left behind the final one (nor after the caller closes the directory).
+/// The receiving thread only adds to counters, starts a range's write-back and, at a step, queues
+/// this object itself as the work item: nothing is allocated there. <see cref="Quiesce"/> waits
+/// for a running flush, so none is left behind the final one (nor after the caller closes the
+/// directory).
 /// </para>
 /// </summary>
 internal sealed class WriteBack(int directory) : IThreadPoolWorkItem
@@ -23,6 +26,7 @@ internal sealed class WriteBack(int directory) : IThreadPoolWorkItem
     public const ulong FilesStep = 1024;
 
     private ulong _bytes;
+    private long _fileStart;
     private ulong _files;
     private int _busy;
     private volatile bool _again;
@@ -31,20 +35,27 @@ internal sealed class WriteBack(int directory) : IThreadPoolWorkItem
     /// <summary>How many flushes ran so far.</summary>
     public int Flushes => Volatile.Read(ref _flushes);
 
-    /// <summary>The receiver wrote <paramref name="bytes"/> more.</summary>
-    public void Wrote(ulong bytes)
+    /// <summary>How many ranges of large files were handed to the disk so far.</summary>
+    public int Ranges { get; private set; }
+
+    /// <summary>The receiver wrote <paramref name="file"/> up to <paramref name="end"/>, <paramref name="bytes"/> more than before.</summary>
+    public void Wrote(int file, long end, ulong bytes)
     {
         _bytes += bytes;
-        if (_bytes >= BytesStep)
+        if ((ulong)(end - _fileStart) >= BytesStep)
         {
-            Request();
+            Libc.sync_file_range(file, _fileStart, end - _fileStart, Libc.SYNC_FILE_RANGE_WRITE);
+            _fileStart = end;
+            _bytes = 0;
+            Ranges++;
         }
     }
 
     /// <summary>The receiver completed a file.</summary>
     public void Completed()
     {
-        if (++_files >= FilesStep)
+        _fileStart = 0;
+        if (++_files >= FilesStep || _bytes >= BytesStep)
         {
             Request();
         }
@@ -88,5 +99,6 @@ internal sealed class WriteBack(int directory) : IThreadPoolWorkItem
         }
         _bytes = 0;
         _files = 0;
+        _fileStart = 0;
     }
 }

@@ -51,7 +51,7 @@ public static class QrexecProtocol
     /// chunks; 256 KiB lets one end fill while the other drains. The client sees the orders the
     /// server chose, so any vchan peer accepts it.
     /// </summary>
-    public const int FastPathDataRingSize = 262144;
+    public const int FastPathDataRingSize = 1048576;
 
     /// <summary>
     /// Trigger socket, our extension: a TRIGGER_SERVICE4 request that comes with the caller's stdin,

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
@@ -21,11 +22,12 @@ public sealed class PackerTests : IDisposable
 
     /// <summary>
     /// Sends <paramref name="paths"/> through a pipe to <paramref name="receive"/> (given the stream's
-    /// read end and the reply's write end, on its own thread); the sender's error, if any.
+    /// read end and the reply's write end, on its own thread); the sender's error, if any. With
+    /// <paramref name="socket"/> the stream goes through a socket pair instead.
     /// </summary>
-    private static string? Send(string[] paths, Action<int, int> receive)
+    private static string? Send(string[] paths, Action<int, int> receive, bool socket = false)
     {
-        (SafeFd streamRead, SafeFd streamWrite) = Fd.Pipe();
+        (SafeFd streamRead, SafeFd streamWrite) = socket ? FdPassing.SocketPair() : Fd.Pipe();
         (SafeFd replyRead, SafeFd replyWrite) = Fd.Pipe();
         Task receiver = Task.Run(() =>
         {
@@ -60,13 +62,15 @@ public sealed class PackerTests : IDisposable
     }
 
     /// <summary>Sends <paramref name="paths"/> to our receiver unpacking into <paramref name="into"/>; the sender's error, if any.</summary>
-    private static string? Copy(string into, params string[] paths)
+    private static string? Copy(string into, params string[] paths) => Copy(into, socket: false, paths);
+
+    private static string? Copy(string into, bool socket, params string[] paths)
     {
         int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         try
         {
-            return Send(paths, (input, output) => new Unpacker(root, proc, UnpackOptions.Qube).Run(input, output));
+            return Send(paths, (input, output) => new Unpacker(root, proc, UnpackOptions.Qube).Run(input, output), socket);
         }
         finally
         {
@@ -105,6 +109,29 @@ public sealed class PackerTests : IDisposable
         string[] times = stat.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(".123456789", times[0], StringComparison.Ordinal);
         Assert.Equal(times[0], times[1]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Large_files_spliced_into_a_pipe_or_read_for_a_socket_arrive_whole_between_small_ones(bool socket)
+    {
+        string source = Directory.CreateDirectory(Path.Combine(_base, "src", "mixed")).FullName;
+        Random random = new(11);
+        Dictionary<string, byte[]> files = [];
+        foreach ((string name, int length) in (ReadOnlySpan<(string, int)>)[("a", 100), ("b", 3 << 20), ("c", 7), ("d", (1 << 20) + 1), ("e", 5 << 20)])
+        {
+            byte[] content = new byte[length];
+            random.NextBytes(content);
+            File.WriteAllBytes(Path.Combine(source, name), content);
+            files[name] = content;
+        }
+        string into = Directory.CreateDirectory(Path.Combine(_base, "into")).FullName;
+        Assert.Null(Copy(into, socket, source));
+        foreach ((string name, byte[] content) in files)
+        {
+            Assert.True(content.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(into, "mixed", name))), name);
+        }
     }
 
     [Fact]

@@ -409,8 +409,28 @@ public sealed class UnpackerTests : IDisposable
         {
             many.File($"f{i}", $"content {i}");
         }
+        Unpacker unpacker = UnpackFromFile(many.End().Bytes);
+        Assert.InRange(unpacker.WriteBackFlushes, 1, 2);
+        Assert.Equal(files, System.IO.Directory.GetFiles(_incoming).Length);
+        Assert.Equal($"content {files - 1}", File.ReadAllText(Path.Combine(_incoming, $"f{files - 1}")));
+    }
+
+    [Fact]
+    public void A_large_file_is_handed_to_the_disk_in_ranges_while_it_arrives_and_arrives_whole()
+    {
+        byte[] content = new byte[(int)WriteBack.BytesStep * 5 / 2];
+        new Random(7).NextBytes(content);
+        Unpacker unpacker = UnpackFromFile(new Stream().Entry([.. "big"u8, 0], Stream.Regular | 0x1A4, content).End().Bytes);
+        Assert.Equal(2, unpacker.WriteBackRanges);
+        Assert.Equal(0, unpacker.WriteBackFlushes);
+        Assert.True(content.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_incoming, "big"))));
+    }
+
+    /// <summary>Runs a receiver on <paramref name="stream"/> read from a file, checks it succeeded and returns it.</summary>
+    private Unpacker UnpackFromFile(byte[] stream)
+    {
         string input = Path.Combine(_base, "stream");
-        File.WriteAllBytes(input, many.End().Bytes);
+        File.WriteAllBytes(input, stream);
         int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
@@ -419,9 +439,7 @@ public sealed class UnpackerTests : IDisposable
         {
             Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
             Assert.Equal(0u, unpacker.Run(fd, devNull).Code);
-            Assert.InRange(unpacker.WriteBackFlushes, 1, 2);
-            Assert.Equal(files, System.IO.Directory.GetFiles(_incoming).Length);
-            Assert.Equal($"content {files - 1}", File.ReadAllText(Path.Combine(_incoming, $"f{files - 1}")));
+            return unpacker;
         }
         finally
         {
@@ -429,6 +447,7 @@ public sealed class UnpackerTests : IDisposable
             Libc.close(root);
             Libc.close(proc);
             Libc.close(devNull);
+            File.Delete(input);
         }
     }
 

@@ -20,7 +20,7 @@ namespace Qubes.Qrexec.Runtime;
 public static class ServiceRunner
 {
     /// <summary>Capacity asked for the pipes of a service's stdin and stdout.</summary>
-    public const int ServicePipeSize = 262144;
+    public const int ServicePipeSize = 1048576;
 
     /// <summary>Log lines of the service side (the agent's or daemon's log).</summary>
     public static Action<string> Log { get; set; } = static line => Console.Error.WriteLine(line);
