@@ -1,6 +1,7 @@
 /* Prints, as "NAME VALUE" lines, every struct size, field offset and constant that
  * interop/Qubes.Interop.X11 declares, taken from the real X11 headers (Debian libx11-dev,
- * libxext-dev, libxdamage-dev, libxcomposite-dev, libxfixes-dev, libxtst-dev).
+ * libxext-dev, libxdamage-dev, libxcomposite-dev, libxfixes-dev, libxtst-dev, libx11-xcb-dev,
+ * libxcb-shm0-dev).
  * The test X11LayoutTests compiles and runs this and compares each line with the C# value.
  * build: gcc -O0 -Wall -Werror x11-layout.c -o x11-layout (headers only; nothing is linked) */
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include <X11/extensions/Xcomposite.h>
 #include <X11/extensions/Xfixes.h>
 #include <X11/extensions/XTest.h>
+#include <X11/Xlib-xcb.h>
+#include <xcb/xcb.h>
+#include <xcb/shm.h>
 
 /* the structs are typedefs of anonymous structs, hence no "struct" keyword here */
 #define SIZE(t) printf("sizeof(%s) %zu\n", #t, sizeof(t))
@@ -876,5 +880,14 @@ int main(void)
     NUM(IPC_RMID);
     NUM(IPC_STAT);
     NUM(SHM_RDONLY);
+
+    SIZE(xcb_void_cookie_t);
+    OFF(xcb_void_cookie_t, sequence);
+    /* the XCB functions' C# signatures, checked at compile time (nothing is linked) */
+#define SIGNATURE(f, type) _Static_assert(__builtin_types_compatible_p(__typeof__(&f), type), #f " has another signature")
+    SIGNATURE(XGetXCBConnection, xcb_connection_t *(*)(Display *));
+    SIGNATURE(xcb_generate_id, uint32_t (*)(xcb_connection_t *));
+    SIGNATURE(xcb_shm_attach_fd_checked, xcb_void_cookie_t (*)(xcb_connection_t *, uint32_t, int32_t, uint8_t));
+    SIGNATURE(xcb_request_check, xcb_generic_error_t *(*)(xcb_connection_t *, xcb_void_cookie_t));
     return 0;
 }

@@ -16,4 +16,10 @@ internal static class Libraries
     internal const string Xfixes = "libXfixes.so.3";
     internal const string Xtst = "libXtst.so.6";
     internal const string Libc = "libc.so.6";
+
+    /// <summary>An Xlib display's XCB connection.</summary>
+    internal const string X11Xcb = "libX11-xcb.so.1";
+
+    internal const string Xcb = "libxcb.so.1";
+    internal const string XcbShm = "libxcb-shm.so.0";
 }

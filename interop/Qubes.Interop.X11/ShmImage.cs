@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using Qubes.Interop.Linux;
 
 namespace Qubes.Interop.X11;
 
@@ -85,6 +86,63 @@ public sealed unsafe class ShmImage : IDisposable
                 throw new X11Exception("XShmAttach", error);
             }
             result._segment.MarkForRemoval();
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// An image over memory the caller owns and keeps mapped at <paramref name="address"/> for the
+    /// image's life, which the server maps through <paramref name="file"/> (MIT-SHM AttachFd; the
+    /// whole file, whose start is <paramref name="address"/>): the server reads and writes those
+    /// pages themselves. Null when the server cannot attach it (no MIT-SHM 1.2, or the mapping is
+    /// refused, e.g. a file sealed against writing asked for read-write), or when the server's
+    /// rows would not be <paramref name="bytesPerLine"/> apart.
+    /// </summary>
+    public static ShmImage? OnFile(DisplayHandle display, Visual* visual, int depth, int width, int height, int bytesPerLine, int file, nint address, bool readOnly)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        nint d = display.Pointer;
+        int major = 0, minor = 0, pixmaps = 0;
+        if (XShm.XShmQueryExtension(d) == 0 || XShm.XShmQueryVersion(d, &major, &minor, &pixmaps) == 0 || (major, minor) is ( < 1, _) or (1, < 2))
+        {
+            return null;
+        }
+        var result = new ShmImage(display);
+        try
+        {
+            result._info = (XShmSegmentInfo*)NativeMemory.AllocZeroed((nuint)sizeof(XShmSegmentInfo));
+            result._image = XShm.XShmCreateImage(d, visual, (uint)depth, Xlib.ZPixmap, (byte*)address, result._info, (uint)width, (uint)height);
+            if (result._image == null || result._image->bytes_per_line != bytesPerLine)
+            {
+                result.Dispose();
+                return null;
+            }
+            result._info->shmid = -1;
+            result._info->shmaddr = (byte*)address;
+            result._info->readOnly = readOnly ? Xlib.True : Xlib.False;
+            // XCB closes what it sends: a duplicate goes
+            int sent = Libc.fcntl(file, Libc.F_DUPFD_CLOEXEC, 0);
+            if (sent < 0)
+            {
+                result.Dispose();
+                return null;
+            }
+            nint connection = XcbShm.XGetXCBConnection(d);
+            uint segment = XcbShm.xcb_generate_id(connection);
+            void* error = XcbShm.xcb_request_check(connection, XcbShm.xcb_shm_attach_fd_checked(connection, segment, sent, readOnly ? (byte)1 : (byte)0));
+            if (error != null)
+            {
+                NativeMemory.Free(error);
+                result.Dispose();
+                return null;
+            }
+            result._info->shmseg = segment;
             return result;
         }
         catch

@@ -871,6 +871,9 @@ public static class X11Layout
         Num("IPC_STAT", SysVShm.IPC_STAT);
         Num("SHM_RDONLY", SysVShm.SHM_RDONLY);
 
+        Size<xcb_void_cookie_t>("xcb_void_cookie_t");
+        Off<xcb_void_cookie_t>("xcb_void_cookie_t", "sequence");
+
         return v;
     }
 }

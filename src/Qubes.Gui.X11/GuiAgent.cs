@@ -27,6 +27,8 @@ public sealed unsafe class GuiAgent : IDisposable
         public SharedWindowImage? Image;
         public SharedWindowImage? Retired;
         public ShmImage? Capture;
+        /// <summary>Whether <see cref="Capture"/> is the granted pages themselves, attached to our X server by descriptor.</summary>
+        public bool Direct;
     }
 
     private readonly IPlatform _platform;
@@ -160,8 +162,16 @@ public sealed unsafe class GuiAgent : IDisposable
         w.Retired = w.Image;
         w.Capture?.Dispose();
         int width = Math.Clamp(w.Width, 1, GuiProtocol.MaxWindowWidth), height = Math.Clamp(w.Height, 1, GuiProtocol.MaxWindowHeight);
-        w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height);
-        w.Capture = ShmImage.Create(_display, Xlib.XDefaultVisual(_d, _display.DefaultScreen), Xlib.XDefaultDepth(_d, _display.DefaultScreen), width, height);
+        Visual* visual = Xlib.XDefaultVisual(_d, _display.DefaultScreen);
+        int depth = Xlib.XDefaultDepth(_d, _display.DefaultScreen);
+        // where the platform keeps the pages in a file, our X server writes the window's pixels
+        // into them itself (attached before the grant seals the file against writable mappings);
+        // else into a segment of our own, copied into the pages at each damage
+        ShmImage? direct = null;
+        w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height,
+            (file, address) => direct = ShmImage.OnFile(_display, visual, depth, width, height, width * GuiProtocol.BytesPerPixel, file, address, readOnly: false));
+        w.Direct = direct != null;
+        w.Capture = direct ?? ShmImage.Create(_display, visual, depth, width, height);
         int length = w.Image.WriteDump(_message, (uint)w.Id);
         _connection.Send(_message.AsSpan(0, length));
     }
@@ -181,17 +191,21 @@ public sealed unsafe class GuiAgent : IDisposable
         {
             return;
         }
-        // the window's pixels into our segment (one request), then the rows that changed into the grant
+        // the window's pixels into the capture (one request): the granted pages themselves when
+        // our X server has them attached, else our own segment, whose changed rows are copied over
         X11ErrorTrap.Reset(_d);
         if (XShm.XShmGetImage(_d, w.Id, w.Capture.Image, 0, 0, Xlib.AllPlanes) == 0)
         {
             return;
         }
-        Span<byte> source = w.Capture.Data, target = w.Image.Pixels;
-        int stride = w.Image.Stride;
-        for (int row = y; row < y + height; row++)
+        if (!w.Direct)
         {
-            source.Slice(row * w.Capture.BytesPerLine + x * 4, width * 4).CopyTo(target.Slice(row * stride + x * 4));
+            Span<byte> source = w.Capture.Data, target = w.Image.Pixels;
+            int stride = w.Image.Stride;
+            for (int row = y; row < y + height; row++)
+            {
+                source.Slice(row * w.Capture.BytesPerLine + x * 4, width * 4).CopyTo(target.Slice(row * stride + x * 4));
+            }
         }
         Send(MessageType.ShmImage, w.Id, [(uint)x, (uint)y, (uint)width, (uint)height]);
     }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text;
 using Qubes.Interop.X11;
+using Qubes.Platform;
 
 namespace Qubes.Gui.X11;
 
@@ -33,6 +34,8 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
     private readonly Func<ReadOnlySpan<byte>, bool> _send;
     private readonly ulong[] _windows;
     private readonly ShmImage?[] _content;
+    /// <summary>Whether the slot's image is the qube's pages themselves, attached by descriptor.</summary>
+    private readonly bool[] _direct;
     private readonly Dictionary<ulong, int> _slots;
     private readonly nint _gc;
     private readonly ulong _wmName, _utf8String, _wmProtocols, _wmDelete, _vmName, _label, _labelColor;
@@ -61,6 +64,7 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
         _send = send;
         _windows = new ulong[maxWindows];
         _content = new ShmImage?[maxWindows];
+        _direct = new bool[maxWindows];
         _slots = new Dictionary<ulong, int>(maxWindows);
         int screen = display.DefaultScreen;
         _visual = Xlib.XDefaultVisual(_d, screen);
@@ -182,11 +186,14 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
             return;
         }
         // the dispatcher has bounded the rectangle by the image; the window may be smaller than it
-        int stride = imageWidth * GuiProtocol.BytesPerPixel;
-        for (int row = y; row < y + height && row < imageHeight; row++)
+        if (!_direct[slot])
         {
-            pixels.Slice(row * stride + x * GuiProtocol.BytesPerPixel, width * GuiProtocol.BytesPerPixel)
-                .CopyTo(content.Data.Slice(row * content.BytesPerLine + x * GuiProtocol.BytesPerPixel));
+            int stride = imageWidth * GuiProtocol.BytesPerPixel;
+            for (int row = y; row < y + height && row < imageHeight; row++)
+            {
+                pixels.Slice(row * stride + x * GuiProtocol.BytesPerPixel, width * GuiProtocol.BytesPerPixel)
+                    .CopyTo(content.Data.Slice(row * content.BytesPerLine + x * GuiProtocol.BytesPerPixel));
+            }
         }
         XShm.XShmPutImage(_d, _windows[slot], _gc, content.Image, x, y, x, y, (uint)width, (uint)height, 0);
     }
@@ -268,7 +275,13 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
         {
             return false;
         }
-        _content[slot] = ShmImage.Create(_display, _visual, _depth, width, height, readOnly: true);
+        // the X server maps the qube's pages themselves where the platform has them in a file;
+        // else they are copied into a segment of our own at each damage
+        IMappedPages pages = _images.Pages(slot)!;
+        ShmImage? direct = pages.PagesFile < 0 ? null
+            : ShmImage.OnFile(_display, _visual, _depth, width, height, width * GuiProtocol.BytesPerPixel, pages.PagesFile, pages.Address, readOnly: true);
+        _direct[slot] = direct != null;
+        _content[slot] = direct ?? ShmImage.Create(_display, _visual, _depth, width, height, readOnly: true);
         return true;
     }
 
@@ -276,9 +289,10 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
 
     public void DetachImage(int slot)
     {
-        _images.Detach(slot);
         _content[slot]?.Dispose();
         _content[slot] = null;
+        _direct[slot] = false;
+        _images.Detach(slot);
     }
 
     public void OverrideRedirectRefused(int slot)

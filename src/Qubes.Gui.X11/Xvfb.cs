@@ -28,6 +28,9 @@ public sealed partial class Xvfb : IDisposable
     {
     }
 
+    /// <summary>The server's process id.</summary>
+    public int Pid => _process.Id;
+
     /// <summary>
     /// A server with a screen of <paramref name="screen"/>, WIDTHxHEIGHTxDEPTH, on display
     /// <paramref name="display"/> (":N") or else the first free one.

@@ -13,7 +13,11 @@ public sealed unsafe class SharedWindowImage : IDisposable
 {
     private readonly IGrantedPages _pages;
 
-    public SharedWindowImage(IPlatform platform, int guiDomain, int width, int height)
+    /// <summary>
+    /// Pages for a <paramref name="width"/> × <paramref name="height"/> image granted to
+    /// <paramref name="guiDomain"/>; <paramref name="prepare"/> as in <see cref="IGrantTable.Share"/>.
+    /// </summary>
+    public SharedWindowImage(IPlatform platform, int guiDomain, int width, int height, PreparePages? prepare = null)
     {
         if (width is < 1 or > GuiProtocol.MaxWindowWidth || height is < 1 or > GuiProtocol.MaxWindowHeight)
         {
@@ -22,7 +26,7 @@ public sealed unsafe class SharedWindowImage : IDisposable
         Width = width;
         Height = height;
         int pages = (int)(((long)width * height * GuiProtocol.BytesPerPixel + GuiProtocol.PageSize - 1) / GuiProtocol.PageSize);
-        _pages = platform.Grants.Share(guiDomain, pages, readOnly: true);
+        _pages = platform.Grants.Share(guiDomain, pages, readOnly: true, prepare);
     }
 
     public int Width { get; }
@@ -109,6 +113,9 @@ public sealed unsafe class MappedWindowImages : IDisposable
         _images[slot]?.Dispose();
         _images[slot] = null;
     }
+
+    /// <summary>The mapped pages of <paramref name="slot"/>'s image, or null.</summary>
+    public IMappedPages? Pages(int slot) => _images[slot];
 
     /// <summary>The image of <paramref name="slot"/> (rows of width × 4 bytes), empty without one.</summary>
     public ReadOnlySpan<byte> Pixels(int slot, out int width, out int height)

@@ -15,53 +15,53 @@ internal sealed class LoopbackGrantTable : IGrantTable
 
     public LoopbackGrantTable(LoopbackPlatform platform) => _platform = platform;
 
-    public IGrantedPages Share(int grantee, int pageCount, bool readOnly)
+    public unsafe IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
     {
         if (!DomainIds.IsValid(grantee) || pageCount <= 0 || pageCount > Wire.MaxGrantPages)
         {
             throw new PlatformException($"grant {pageCount} pages to domain {grantee}", Errno.EINVAL);
         }
         int length = pageCount * IGrantTable.PageSize;
-        using SafeFd memfd = SafeFd.FromResult(Libc.memfd_create("qubes-grant", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd_create");
-        if (Libc.ftruncate(memfd.Fd, length) != 0)
-        {
-            throw new PlatformException("grant: ftruncate", LastError.Get());
-        }
-        MemoryMapping mapping;
+        SafeFd memfd = SafeFd.FromResult(Libc.memfd_create("qubes-grant", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd_create");
+        MemoryMapping? mapping = null;
         try
         {
-            mapping = MemoryMapping.MapShared(memfd.Fd, 0, length, writable: true);
-        }
-        catch (LinuxException e)
-        {
-            throw new PlatformException("grant: mmap", e.Errno);
-        }
-        Span<byte> payload = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)grantee);
-        BinaryPrimitives.WriteUInt32LittleEndian(payload[4..], (uint)pageCount);
-        BinaryPrimitives.WriteUInt32LittleEndian(payload[8..], readOnly ? Wire.FlagReadOnly : 0);
-        BrokerReply reply;
-        try
-        {
-            reply = _platform.Client.Request(MessageType.GrantAlloc, 0, payload, [memfd.Fd]);
+            if (Libc.ftruncate(memfd.Fd, length) != 0)
+            {
+                throw new PlatformException("grant: ftruncate", LastError.Get());
+            }
+            try
+            {
+                mapping = MemoryMapping.MapShared(memfd.Fd, 0, length, writable: true);
+            }
+            catch (LinuxException e)
+            {
+                throw new PlatformException("grant: mmap", e.Errno);
+            }
+            prepare?.Invoke(memfd.Fd, (IntPtr)mapping.Pointer);
+            Span<byte> payload = stackalloc byte[12];
+            BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)grantee);
+            BinaryPrimitives.WriteUInt32LittleEndian(payload[4..], (uint)pageCount);
+            BinaryPrimitives.WriteUInt32LittleEndian(payload[8..], readOnly ? Wire.FlagReadOnly : 0);
+            BrokerReply reply = _platform.Client.Request(MessageType.GrantAlloc, 0, payload, [memfd.Fd]);
+            if (!reply.Ok)
+            {
+                throw new PlatformException($"grant {pageCount} pages to domain {grantee}", reply.Error);
+            }
+            uint first = reply.UInt32At(0);
+            uint[] refs = new uint[pageCount];
+            for (int i = 0; i < pageCount; i++)
+            {
+                refs[i] = first + (uint)i;
+            }
+            return new LoopbackGrantedPages(_platform, mapping, memfd, refs);
         }
         catch
         {
-            mapping.Dispose();
+            mapping?.Dispose();
+            memfd.Dispose();
             throw;
         }
-        if (!reply.Ok)
-        {
-            mapping.Dispose();
-            throw new PlatformException($"grant {pageCount} pages to domain {grantee}", reply.Error);
-        }
-        uint first = reply.UInt32At(0);
-        uint[] refs = new uint[pageCount];
-        for (int i = 0; i < pageCount; i++)
-        {
-            refs[i] = first + (uint)i;
-        }
-        return new LoopbackGrantedPages(_platform, mapping, refs);
     }
 
     public IMappedPages Map(int owner, ReadOnlySpan<uint> refs, bool writable)
@@ -72,6 +72,8 @@ internal sealed class LoopbackGrantTable : IGrantTable
         }
         int pageSize = IGrantTable.PageSize;
         MemoryMapping region = MemoryMapping.Reserve(refs.Length * pageSize);
+        SafeFd? file = null;
+        bool whole = true;
         try
         {
             int done = 0;
@@ -98,6 +100,7 @@ internal sealed class LoopbackGrantTable : IGrantTable
                         throw new PlatformException("map grants: bad broker reply", Errno.EPROTO);
                     }
                     MapRuns(region, done, reply, handled, writable);
+                    whole = whole && ContinuesFile(ref file, reply, done, handled);
                     done += handled;
                 }
                 finally
@@ -108,10 +111,52 @@ internal sealed class LoopbackGrantTable : IGrantTable
         }
         catch
         {
+            file?.Dispose();
             region.Dispose();
             throw;
         }
-        return new LoopbackMappedPages(_platform, region, owner, refs.ToArray(), writable);
+        if (file != null && (!whole || !HasSize(file.Fd, (long)refs.Length * pageSize)))
+        {
+            file.Dispose();
+            file = null;
+        }
+        return new LoopbackMappedPages(_platform, region, file, owner, refs.ToArray(), writable);
+    }
+
+    /// <summary>
+    /// Whether the pages a reply handled, from page <paramref name="first"/> of the region on, are
+    /// that many pages of one memfd from page <paramref name="first"/> of it on, and the same memfd
+    /// as the earlier replies' (<paramref name="file"/>: a descriptor of it, taken from the first).
+    /// </summary>
+    private static unsafe bool ContinuesFile(ref SafeFd? file, in BrokerReply reply, int first, int handled)
+    {
+        if (reply.Fds.Length != 1)
+        {
+            return false;
+        }
+        for (int i = 0; i < handled; i++)
+        {
+            if (reply.UInt32At(4 + 8 * i) != 0 || reply.UInt32At(8 + 8 * i) != (uint)(first + i))
+            {
+                return false;
+            }
+        }
+        int fd = reply.Fds[0].Fd;
+        if (file == null)
+        {
+            int own = Libc.fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
+            file = own >= 0 ? new SafeFd(own) : null;
+            return file != null;
+        }
+        Libc.stat mine, theirs;
+        return Libc.fstat(file.Fd, &mine) == 0 && Libc.fstat(fd, &theirs) == 0 && mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+    }
+
+    /// <summary>Whether the file is just <paramref name="length"/> bytes long (a program mapping all of it maps nothing more than the pages).</summary>
+    private static unsafe bool HasSize(int fd, long length)
+    {
+        Libc.stat st;
+        return Libc.fstat(fd, &st) == 0 && st.st_size == length;
     }
 
     /// <summary>Maps the handled pages, one mmap per run of consecutive pages of the same memfd.</summary>
@@ -156,11 +201,16 @@ internal abstract class LoopbackPages : ISharedPages
     private uint _notifyHandle;
     private bool _disposed;
 
-    protected LoopbackPages(LoopbackPlatform platform, MemoryMapping mapping)
+    private readonly SafeFd? _file;
+
+    protected LoopbackPages(LoopbackPlatform platform, MemoryMapping mapping, SafeFd? file)
     {
         Platform = platform;
         _mapping = mapping;
+        _file = file;
     }
+
+    public int PagesFile => _file?.Fd ?? -1;
 
     protected LoopbackPlatform Platform { get; }
 
@@ -222,6 +272,7 @@ internal abstract class LoopbackPages : ISharedPages
         }
         Release();
         _mapping.Dispose();
+        _file?.Dispose();
     }
 
     /// <summary>Backend-specific release before the unmap (granted pages revoke their refs).</summary>
@@ -254,7 +305,7 @@ internal sealed class LoopbackGrantedPages : LoopbackPages, IGrantedPages
 {
     private readonly uint[] _refs;
 
-    public LoopbackGrantedPages(LoopbackPlatform platform, MemoryMapping mapping, uint[] refs) : base(platform, mapping) => _refs = refs;
+    public LoopbackGrantedPages(LoopbackPlatform platform, MemoryMapping mapping, SafeFd file, uint[] refs) : base(platform, mapping, file) => _refs = refs;
 
     public ReadOnlySpan<uint> Refs => _refs;
 
@@ -285,7 +336,7 @@ internal sealed class LoopbackMappedPages : LoopbackPages, IMappedPages
     private readonly uint[] _refs;
     private readonly bool _writable;
 
-    public LoopbackMappedPages(LoopbackPlatform platform, MemoryMapping mapping, int owner, uint[] refs, bool writable) : base(platform, mapping)
+    public LoopbackMappedPages(LoopbackPlatform platform, MemoryMapping mapping, SafeFd? file, int owner, uint[] refs, bool writable) : base(platform, mapping, file)
     {
         Owner = owner;
         _refs = refs;

@@ -16,7 +16,7 @@ internal sealed unsafe class XenGrantTable : IGrantTable, IDisposable
     private readonly Lazy<SafeFd> _gntalloc = new(() => XenDevice.Open(Gntalloc.Device));
     private readonly Lazy<SafeFd> _gntdev = new(() => XenDevice.Open(Gntdev.Device));
 
-    public IGrantedPages Share(int grantee, int pageCount, bool readOnly)
+    public IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
     {
         if (!DomainIds.IsValid(grantee) || pageCount <= 0)
         {
@@ -136,6 +136,9 @@ internal sealed unsafe class XenGrantTable : IGrantTable, IDisposable
         public IntPtr Address => (IntPtr)_address;
 
         public int Length => Pages * PageSize;
+
+        /// <summary>gntalloc and gntdev regions are device mappings, not files another program could map.</summary>
+        public int PagesFile => -1;
 
         public void SetUnmapNotify(int byteOffset, IEventChannel channel)
         {

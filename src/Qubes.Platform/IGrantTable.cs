@@ -13,7 +13,14 @@ public interface IGrantTable
     /// space, and grants them to <paramref name="grantee"/> only. With <paramref name="readOnly"/>
     /// the grantee can map them only for reading. Disposing revokes the grants and unmaps.
     /// </summary>
-    IGrantedPages Share(int grantee, int pageCount, bool readOnly);
+    /// <remarks>
+    /// Where the platform keeps the pages in a file (<see cref="ISharedPages.PagesFile"/>),
+    /// <paramref name="prepare"/> runs with that file and the pages' address before they are
+    /// granted: another program of this domain that must write them through the file (an X server
+    /// attaching them by MIT-SHM's AttachFd) maps it then, since a read-only grant seals the file
+    /// against new writable mappings. It does not run where there is no such file.
+    /// </remarks>
+    IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null);
 
     /// <summary>
     /// Maps the pages that <paramref name="owner"/> granted under <paramref name="refs"/>,
@@ -40,7 +47,17 @@ public interface ISharedPages : IDisposable
     /// call replaces the earlier.
     /// </summary>
     void SetUnmapNotify(int byteOffset, IEventChannel channel);
+
+    /// <summary>
+    /// A descriptor of a file that holds exactly these pages, from its start, for another program
+    /// of this domain that maps shared memory by descriptor (an X server's MIT-SHM AttachFd); -1
+    /// where the platform has none. Owned by this region: valid until it is disposed.
+    /// </summary>
+    int PagesFile { get; }
 }
+
+/// <summary>Runs on pages about to be granted: their file and their address here (<see cref="IGrantTable.Share"/>).</summary>
+public delegate void PreparePages(int file, IntPtr address);
 
 /// <summary>Pages this domain allocated and granted.</summary>
 public interface IGrantedPages : ISharedPages

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using Qubes.Interop.Linux;
 using Qubes.Interop.X11;
 using Qubes.Interop.X11.Tests;
+using Qubes.Platform;
 using Qubes.Platform.Loopback;
 using Qubes.Platform.Tests;
 using Xunit;
@@ -32,8 +33,14 @@ public sealed class GuiAgentTests : IDisposable
         _dom0Screen.Dispose();
     }
 
-    [Fact]
-    public Task A_client_in_the_qube_shows_on_dom0_s_screen_and_takes_dom0_s_click() => Serve(null, (daemon, agent) =>
+    /// <param name="pagesAsFiles">
+    /// With the loopback's grants, which are files, both X servers map the qube's granted pages
+    /// themselves (MIT-SHM by descriptor); without, the agent and the daemon copy the pixels.
+    /// </param>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public Task A_client_in_the_qube_shows_on_dom0_s_screen_and_takes_dom0_s_click(bool pagesAsFiles) => Serve(null, (daemon, agent) =>
     {
         Assert.Equal(1280u, agent.Screen.Width);
         using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
@@ -47,6 +54,12 @@ public sealed class GuiAgentTests : IDisposable
         {
             Assert.Equal(0x3465a4u, frame.Row32(0)[0] & 0xFFFFFF);
         }
+        Assert.Equal(pagesAsFiles, MapsGrantedPages(_qubeScreen));
+        Assert.Equal(pagesAsFiles, MapsGrantedPages(_dom0Screen));
+
+        // the client draws again: the change shows too
+        using ShmImage inverted = DrawPattern(client, window, invert: true);
+        Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height, invert: true), 15_000), "dom0's screen shows the client's change");
         int slot = daemon.Dispatcher.Slot((uint)window);
         Assert.True(slot >= 0);
         Assert.Equal("[work] client", Title(observer, daemon.Host.XWindow(slot)));
@@ -66,7 +79,7 @@ public sealed class GuiAgentTests : IDisposable
         Xlib.XSync(client.Pointer, 0);
         Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.WindowCount == 0, 10_000), "dom0 forgot the window");
         return Task.CompletedTask;
-    });
+    }, pagesAsFiles);
 
     [Fact]
     public async Task The_clipboard_goes_from_the_qube_to_dom0_with_the_copy_keys_and_into_it_with_the_paste_keys_when_the_policy_allows()
@@ -132,20 +145,25 @@ public sealed class GuiAgentTests : IDisposable
         }
     }
 
+    /// <summary>Whether the X server has a granted page's file mapped (the loopback's memfds are named "qubes-grant").</summary>
+    private static bool MapsGrantedPages(Xvfb server) => File.ReadAllText($"/proc/{server.Pid}/maps").Contains("qubes-grant", StringComparison.Ordinal);
+
     /// <summary>
     /// A qube "work" with its agent on the qube's Xvfb and its daemon on dom0's, both serving while
     /// <paramref name="body"/> runs; both loops end before their displays and channels are
-    /// disposed, whatever failed, and each must end cleanly.
+    /// disposed, whatever failed, and each must end cleanly. Without <paramref name="pagesAsFiles"/>
+    /// both sides see a platform whose pages have no file (<see cref="FilelessPlatform"/>).
     /// </summary>
-    private async Task Serve(Action<GuiDaemon>? configure, Func<GuiDaemon, GuiAgent, Task> body)
+    private async Task Serve(Action<GuiDaemon>? configure, Func<GuiDaemon, GuiAgent, Task> body, bool pagesAsFiles = true)
     {
         (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
         using SafeFd stop = EventFd.Create();
         using (qube)
         using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
         {
-            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qube, 0, _qubeScreen.Name));
-            using GuiDaemon daemon = GuiDaemon.Start(_broker.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
+            IPlatform qubeSide = pagesAsFiles ? qube : new FilelessPlatform(qube), dom0Side = pagesAsFiles ? _broker.Dom0 : new FilelessPlatform(_broker.Dom0);
+            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qubeSide, 0, _qubeScreen.Name));
+            using GuiDaemon daemon = GuiDaemon.Start(dom0Side, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
             configure?.Invoke(daemon);
             using GuiAgent agent = await agentStarting;
             Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd));
@@ -213,7 +231,15 @@ public sealed class GuiAgentTests : IDisposable
         return window;
     }
 
-    private static unsafe ShmImage DrawPattern(DisplayHandle client, ulong window)
+    /// <summary>The rectangle the second drawing inverts (and alone sends to the server): rows and columns inside the window.</summary>
+    private static readonly (int X, int Y, int Width, int Height) s_changed = (30, 20, 70, 30);
+
+    /// <summary>The pattern's pixel at (x, y), inverted inside <see cref="s_changed"/> with <paramref name="inverted"/>.</summary>
+    private static uint Expected(int x, int y, bool inverted)
+        => X11Test.Pattern(x, y) ^ (inverted && x >= s_changed.X && x < s_changed.X + s_changed.Width && y >= s_changed.Y && y < s_changed.Y + s_changed.Height ? 0xFFFFFFu : 0);
+
+    /// <summary>Draws the pattern into the window; with <paramref name="invert"/>, only <see cref="s_changed"/>, inverted.</summary>
+    private static unsafe ShmImage DrawPattern(DisplayHandle client, ulong window, bool invert = false)
     {
         nint c = client.Pointer;
         int screen = client.DefaultScreen;
@@ -223,10 +249,11 @@ public sealed class GuiAgentTests : IDisposable
             Span<uint> row = picture.Row32(y);
             for (int x = 0; x < Width; x++)
             {
-                row[x] = X11Test.Pattern(x, y);
+                row[x] = Expected(x, y, invert);
             }
         }
-        XShm.XShmPutImage(c, window, Xlib.XDefaultGC(c, screen), picture.Image, 0, 0, 0, 0, Width, Height, 0);
+        (int x0, int y0, int w, int h) = invert ? s_changed : (0, 0, Width, Height);
+        XShm.XShmPutImage(c, window, Xlib.XDefaultGC(c, screen), picture.Image, x0, y0, x0, y0, (uint)w, (uint)h, 0);
         Xlib.XSync(c, 0);
         return picture;
     }
@@ -274,7 +301,7 @@ public sealed class GuiAgentTests : IDisposable
     [System.Runtime.InteropServices.DllImport("libX11.so.6")]
     private static extern unsafe int XFetchName(nint display, ulong w, byte** name);
 
-    private static bool Shows(DisplayHandle display, int x, int y, int width, int height)
+    private static bool Shows(DisplayHandle display, int x, int y, int width, int height, bool invert = false)
     {
         using XImageHandle image = X11Test.GetImage(display, display.RootWindow, x, y, width, height);
         for (int row = 0; row < height; row++)
@@ -282,7 +309,7 @@ public sealed class GuiAgentTests : IDisposable
             Span<uint> line = image.Row32(row);
             for (int column = 0; column < width; column++)
             {
-                if ((line[column] & 0xFFFFFF) != X11Test.Pattern(column, row))
+                if ((line[column] & 0xFFFFFF) != Expected(column, row, invert))
                 {
                     return false;
                 }

@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Linq;
 using Qubes.Interop.Linux;
 using Qubes.Platform.Loopback;
 using Xunit;
@@ -94,6 +95,63 @@ public sealed unsafe class GrantTests
                 {
                     g?.Dispose();
                 }
+            }
+        }
+    }
+
+    [Fact]
+    public void Pages_come_with_their_file_where_it_holds_just_them_in_order()
+    {
+        using var t = new TestBroker();
+        (int aId, LoopbackPlatform a) = t.NewDomain("a");
+        (int bId, LoopbackPlatform b) = t.NewDomain("b");
+        using (a)
+        using (b)
+        {
+            // more pages than one map request carries: the file must be followed across replies
+            const int Pages = 600;
+            int preparedFile = -1;
+            IntPtr preparedAt = 0;
+            using IGrantedPages shared = a.Grants.Share(bId, Pages, readOnly: true, (file, address) =>
+            {
+                preparedFile = file;
+                preparedAt = address;
+                // before the grant, a writable mapping of the file can still be taken
+                void* w = Libc.mmap(null, 4096, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, file, 0);
+                Assert.True(w != Libc.MAP_FAILED, "writable mapping in prepare");
+                ((byte*)w)[7] = 77;
+                Libc.munmap(w, 4096);
+            });
+            Assert.Equal(shared.Address, preparedAt);
+            Assert.True(preparedFile >= 0 && shared.PagesFile >= 0);
+            var owner = new Span<byte>((void*)shared.Address, shared.Length);
+            Assert.Equal(77, owner[7]);
+            for (int page = 0; page < Pages; page++)
+            {
+                owner[page * IGrantTable.PageSize + 1] = (byte)page;
+            }
+
+            using IMappedPages mapped = b.Grants.Map(aId, shared.Refs, writable: false);
+            int file = mapped.PagesFile;
+            Assert.True(file >= 0, "a whole read-only grant comes with its file");
+            Libc.stat st;
+            Assert.Equal(0, Libc.fstat(file, &st));
+            Assert.Equal((long)Pages * IGrantTable.PageSize, st.st_size);
+            byte* seen = (byte*)Libc.mmap(null, (nuint)mapped.Length, Libc.PROT_READ, Libc.MAP_SHARED, file, 0);
+            Assert.True(seen != Libc.MAP_FAILED);
+            Assert.True(new ReadOnlySpan<byte>(seen, mapped.Length).SequenceEqual(owner));
+            Libc.munmap(seen, (nuint)mapped.Length);
+            Assert.True(Libc.mmap(null, 4096, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, file, 0) == Libc.MAP_FAILED, "the grantee's file maps writable");
+
+            // Pages out of order, or only some of them, are no file's contents from its start
+            uint[] reversed = [.. shared.Refs.ToArray().AsEnumerable().Reverse()];
+            using (IMappedPages backwards = b.Grants.Map(aId, reversed, writable: false))
+            {
+                Assert.Equal(-1, backwards.PagesFile);
+            }
+            using (IMappedPages some = b.Grants.Map(aId, shared.Refs[..10], writable: false))
+            {
+                Assert.Equal(-1, some.PagesFile);
             }
         }
     }
