@@ -99,8 +99,10 @@ public sealed unsafe class GuiAgent : IDisposable
     private void Follow()
     {
         Xlib.XSelectInput(_d, _root, Xlib.SubstructureNotifyMask);
-        // every top-level window renders into its own pixmap, so its content is there to read even when covered
-        Xcomposite.XCompositeRedirectSubwindows(_d, _root, Xcomposite.CompositeRedirectAutomatic);
+        // every top-level window renders into its own pixmap, so its content is there to read even
+        // when covered; redirected by hand, as a compositing manager does: nobody looks at this
+        // screen, so the server does not paint the windows onto it as well
+        Xcomposite.XCompositeRedirectSubwindows(_d, _root, Xcomposite.CompositeRedirectManual);
         ulong rootReturn, parent;
         ulong* children;
         uint count;
