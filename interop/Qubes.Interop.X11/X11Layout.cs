@@ -871,6 +871,12 @@ public static class X11Layout
         Num("IPC_STAT", SysVShm.IPC_STAT);
         Num("SHM_RDONLY", SysVShm.SHM_RDONLY);
 
+        for (int i = 0; i < CursorFont.Names.Length; i++)
+        {
+            Num("XC_" + CursorFont.Names[i], 2 * i);
+        }
+        Num("XC_num_glyphs", 2 * CursorFont.Names.Length);
+
         Size<xcb_void_cookie_t>("xcb_void_cookie_t");
         Off<xcb_void_cookie_t>("xcb_void_cookie_t", "sequence");
 

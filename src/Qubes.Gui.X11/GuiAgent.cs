@@ -37,6 +37,10 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly nint _d;
     private readonly ulong _root;
     private readonly int _damageEvent;
+    /// <summary>XFixes' CursorNotify event type, or -1 without XFixes.</summary>
+    private readonly int _cursorEvent;
+    /// <summary>What CURSOR says for each cursor name seen so far (atom → message value).</summary>
+    private readonly Dictionary<ulong, uint> _cursorByName = [];
     private readonly Dictionary<ulong, Window> _windows = [];
     private readonly ulong _wmName, _netWmName, _utf8String, _wmProtocols, _wmDelete;
     private readonly ulong _clipboard, _targets, _text, _clipboardProperty, _clipboardWindow;
@@ -57,6 +61,8 @@ public sealed unsafe class GuiAgent : IDisposable
             throw new X11Exception("the qube's X server lacks DAMAGE or Composite");
         }
         _damageEvent = damageEvent;
+        int fixesEvent, fixesError;
+        _cursorEvent = Xfixes.XFixesQueryExtension(_d, &fixesEvent, &fixesError) != 0 ? fixesEvent + Xfixes.XFixesCursorNotify : -1;
         _wmName = Xlib.XA_WM_NAME;
         _netWmName = Xlib.XInternAtom(_d, "_NET_WM_NAME", 0);
         _utf8String = Xlib.XInternAtom(_d, "UTF8_STRING", 0);
@@ -103,6 +109,10 @@ public sealed unsafe class GuiAgent : IDisposable
         // when covered; redirected by hand, as a compositing manager does: nobody looks at this
         // screen, so the server does not paint the windows onto it as well
         Xcomposite.XCompositeRedirectSubwindows(_d, _root, Xcomposite.CompositeRedirectManual);
+        if (_cursorEvent >= 0)
+        {
+            Xfixes.XFixesSelectCursorInput(_d, _root, Xfixes.XFixesDisplayCursorNotifyMask);
+        }
         ulong rootReturn, parent;
         ulong* children;
         uint count;
@@ -210,6 +220,34 @@ public sealed unsafe class GuiAgent : IDisposable
             }
         }
         Send(MessageType.ShmImage, w.Id, [(uint)x, (uint)y, (uint)width, (uint)height]);
+    }
+
+    /// <summary>
+    /// The qube's X server shows another cursor: the window under the pointer gets its shape from
+    /// the cursor font when the cursor is named after one, else the default (spec §12).
+    /// </summary>
+    private void CursorChanged(ulong name)
+    {
+        if (!_cursorByName.TryGetValue(name, out uint cursor))
+        {
+            int glyph = -1;
+            byte* text = name == 0 ? null : Xlib.XGetAtomName(_d, name);
+            if (text != null)
+            {
+                glyph = CursorFont.Glyph(new string((sbyte*)text));
+                Xlib.XFree(text);
+            }
+            cursor = glyph < 0 ? GuiProtocol.CursorDefault : GuiProtocol.CursorX11 | (uint)glyph;
+            _cursorByName[name] = cursor;
+        }
+        ulong rootReturn, child;
+        int rootX, rootY, x, y;
+        uint mask;
+        if (Xlib.XQueryPointer(_d, _root, &rootReturn, &child, &rootX, &rootY, &x, &y, &mask) != 0
+            && _windows.TryGetValue(child, out Window? w) && w.Mapped)
+        {
+            Send(MessageType.Cursor, w.Id, [cursor]);
+        }
     }
 
     private void SendTitle(Window w)
@@ -357,6 +395,10 @@ public sealed unsafe class GuiAgent : IDisposable
                         Xdamage.XDamageSubtract(_d, e.xdamage.damage, 0, 0);
                         // NonEmpty reports the first change of a burst; by now the whole window may have changed
                         Update(w, 0, 0, w.Width, w.Height);
+                    }
+                    else if (e.type == _cursorEvent)
+                    {
+                        CursorChanged(e.xfixescursor.cursor_name);
                     }
                     break;
             }

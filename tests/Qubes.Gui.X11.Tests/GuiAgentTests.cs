@@ -82,6 +82,64 @@ public sealed class GuiAgentTests : IDisposable
     }, pagesAsFiles);
 
     [Fact]
+    public Task The_cursor_a_qube_program_sets_over_its_window_shows_over_that_window_on_dom0_s_screen() => Serve(null, (daemon, agent) =>
+    {
+        using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
+        using DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name);
+        ulong window = ShowClientWindow(client);
+        using ShmImage picture = DrawPattern(client, window);
+        Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "the window shows");
+        nint c = client.Pointer;
+        ulong xterm = Xlib.XCreateFontCursor(c, 152), hand = Xlib.XCreateFontCursor(c, 60);
+        try
+        {
+            // the pointer goes over the window on dom0's screen; the program shows the text cursor
+            XTest.XTestFakeMotionEvent(observer.Pointer, observer.DefaultScreen, X + 20, Y + 20, 0);
+            Xlib.XSync(observer.Pointer, 0);
+            Xlib.XDefineCursor(c, window, xterm);
+            Xlib.XSync(c, 0);
+            Assert.True(TestBroker.Eventually(() => CursorName(observer) == "xterm", 10_000), $"dom0 shows the xterm cursor (shows {CursorName(observer)})");
+            Xlib.XDefineCursor(c, window, hand);
+            Xlib.XSync(c, 0);
+            Assert.True(TestBroker.Eventually(() => CursorName(observer) == "hand2", 10_000), $"dom0 shows the hand cursor (shows {CursorName(observer)})");
+            // back to the qube's default: dom0's default, not a glyph of the qube's
+            Xlib.XUndefineCursor(c, window);
+            Xlib.XSync(c, 0);
+            string outside = CursorNameAt(observer, 1200, 700);
+            Assert.True(TestBroker.Eventually(() => CursorNameAt(observer, X + 20, Y + 20) == outside, 10_000), "dom0's default cursor over the window again");
+        }
+        finally
+        {
+            Xlib.XFreeCursor(c, xterm);
+            Xlib.XFreeCursor(c, hand);
+        }
+        return Task.CompletedTask;
+    });
+
+    /// <summary>The name of the cursor dom0's screen shows now ("" when it has none).</summary>
+    private static unsafe string CursorName(DisplayHandle display)
+    {
+        XFixesCursorImage* image = Xfixes.XFixesGetCursorImage(display.Pointer);
+        Assert.True(image != null);
+        try
+        {
+            return image->name == null ? string.Empty : new string((sbyte*)image->name);
+        }
+        finally
+        {
+            Xlib.XFree(image);
+        }
+    }
+
+    /// <summary>The name of the cursor dom0's screen shows with the pointer moved to (x, y).</summary>
+    private static string CursorNameAt(DisplayHandle display, int x, int y)
+    {
+        XTest.XTestFakeMotionEvent(display.Pointer, display.DefaultScreen, x, y, 0);
+        Xlib.XSync(display.Pointer, 0);
+        return CursorName(display);
+    }
+
+    [Fact]
     public async Task The_clipboard_goes_from_the_qube_to_dom0_with_the_copy_keys_and_into_it_with_the_paste_keys_when_the_policy_allows()
     {
         string directory = Directory.CreateTempSubdirectory("qubes-clipboard-").FullName;
