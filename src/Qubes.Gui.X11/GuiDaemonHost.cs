@@ -355,9 +355,10 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
         // the clipboard is emptied by every paste attempt, allowed or not
         byte[] data;
         string source;
+        bool changedSince;
         try
         {
-            (data, source) = Clipboard.Take(_clipboardTime);
+            (data, source) = Clipboard.Take(_clipboardTime, out changedSince);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -367,6 +368,11 @@ public sealed unsafe class GuiDaemonHost : IGuiHost, IDisposable
         if (source.Length == 0)
         {
             Notify($"{_qube.Name}: the global clipboard is empty; nothing to paste");
+        }
+        else if (changedSince)
+        {
+            // spec §9.2: the copy is stamped after this paste key, another clipboard operation came between
+            Notify($"{_qube.Name}: the global clipboard changed after the paste key; nothing pasted, the global clipboard was emptied");
         }
         else if (!PastePolicy(source))
         {

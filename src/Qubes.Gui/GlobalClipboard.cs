@@ -43,9 +43,14 @@ public sealed class GlobalClipboard
     /// <summary>Empties the clipboard (a qube copied nothing, or a copy failed, or it was pasted).</summary>
     public void Clear(uint time) => Store([], string.Empty, time);
 
-    /// <summary>The clipboard's data and its source qube, then an empty clipboard: it is cleared after every paste attempt.</summary>
-    public (byte[] Data, string Source) Take(uint time)
+    /// <summary>
+    /// The clipboard's data and its source qube, then an empty clipboard stamped <paramref name="time"/>:
+    /// it is cleared after every paste attempt. <paramref name="changedSince"/>: whether the copy it
+    /// held is stamped after <paramref name="time"/> (another clipboard operation since the paste key).
+    /// </summary>
+    public (byte[] Data, string Source) Take(uint time, out bool changedSince)
     {
+        changedSince = ChangedSince(time);
         byte[] data = File.Exists(_data) ? File.ReadAllBytes(_data) : [];
         string source = Source;
         Clear(time);

@@ -184,8 +184,17 @@ public sealed class GuiAgentTests : IDisposable
                 Assert.Equal(["personal"], asked);
                 Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
 
-                // paste allowed: the qube's programs read it from the CLIPBOARD
+                // a copy stamped after the paste key (another clipboard operation since): refused
+                // before the policy is asked, though it would allow, and the clipboard emptied
                 Volatile.Write(ref allow, true);
+                clipboard.Store("late copy"u8, "personal", uint.MaxValue / 4);
+                PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
+                Assert.True(TestBroker.Eventually(() => clipboard.Source.Length == 0, 10_000), "the refused paste emptied the global clipboard");
+                Assert.Contains(notes, static n => n.Contains("changed after the paste key", StringComparison.Ordinal));
+                Assert.Equal(["personal"], asked);
+                Assert.Equal(0ul, Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)));
+
+                // paste allowed: the qube's programs read it from the CLIPBOARD
                 clipboard.Store("from personal"u8, "personal", 2);
                 PressCtrlShift(keyboard, X + 10, Y + 10, 'v');
                 Assert.True(TestBroker.Eventually(() => Xlib.XGetSelectionOwner(client.Pointer, Xlib.XInternAtom(client.Pointer, "CLIPBOARD", 0)) != 0, 10_000), "the agent owns the qube's CLIPBOARD");
