@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Core.Tests;
 
@@ -17,13 +18,8 @@ public sealed class LoopbackSystem : IDisposable
     /// <param name="shell">How <c>qubes up</c> is started: a shell command prefix (<c>{qubes}</c> stands for the front command), or null to start it directly.</param>
     public LoopbackSystem(string name, string? shell = null)
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        Root = root!;
-        Bin = Path.Combine(Root, "artifacts", "bin", "qubes", "aot");
+        Root = TestRepository.Root;
+        Bin = TestRepository.NativeBin;
         State = Path.Combine(Path.GetTempPath(), $"qubes-{name}-{Environment.ProcessId}");
         (int status, string output) = shell is null
             ? Tool("qubes", "up")

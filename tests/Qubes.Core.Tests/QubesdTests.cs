@@ -5,6 +5,7 @@ using System.Linq;
 using System.Net.Sockets;
 using System.Text;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Core.Tests;
 
@@ -24,13 +25,7 @@ public sealed class QubesdTests : IDisposable
 
     private static string Executable()
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        Assert.NotNull(root);
-        string path = Path.Combine(root, "artifacts", "bin", "qubesd", "release", "qubesd");
+        string path = TestRepository.File("artifacts/bin/qubesd/release/qubesd");
         Assert.True(File.Exists(path), $"{path} is missing: build QubesRuntime.sln first");
         return path;
     }

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Threading.Tasks;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.FileCopy.Tests;
 
@@ -20,12 +21,7 @@ public sealed class ReceiverToolTests : IDisposable
 
     public ReceiverToolTests()
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        _bin = Path.Combine(root!, "artifacts", "bin", "qubes", "aot");
+        _bin = TestRepository.NativeBin;
         Directory.CreateDirectory(Path.Combine(_base, "outside"));
         File.WriteAllText(Path.Combine(_base, "outside", "keep"), "untouched");
     }

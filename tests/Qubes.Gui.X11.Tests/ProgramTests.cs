@@ -7,6 +7,7 @@ using Qubes.Interop.X11;
 using Qubes.Interop.X11.Tests;
 using Qubes.Platform.Tests;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Gui.X11.Tests;
 
@@ -22,12 +23,7 @@ public sealed class ProgramTests : IDisposable
 
     public ProgramTests()
     {
-        string? root = AppContext.BaseDirectory;
-        while (root != null && !File.Exists(Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        _bin = Path.Combine(root!, "artifacts", "bin", "qubes", "aot");
+        _bin = TestRepository.NativeBin;
     }
 
     public void Dispose()

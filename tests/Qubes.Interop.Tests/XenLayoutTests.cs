@@ -5,24 +5,13 @@ using System.Globalization;
 using System.IO;
 using Qubes.Interop.Xen;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Interop.Tests;
 
 /// <summary>Every Xen struct size, field offset and ioctl number declared in C# equals the real header's.</summary>
 public class XenLayoutTests
 {
-    private static string RepoFile(string relative)
-    {
-        for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
-        {
-            string candidate = Path.Combine(dir, relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
-    }
 
     private static string Run(string file, params string[] args)
     {
@@ -42,7 +31,7 @@ public class XenLayoutTests
     [Fact]
     public void Csharp_declarations_match_the_xen_headers()
     {
-        string source = RepoFile("native/xen-layout.c");
+        string source = TestRepository.File("native/xen-layout.c");
         string binary = Path.Combine(Path.GetTempPath(), $"xen-layout-{Environment.ProcessId}");
         Run("gcc", "-D__XEN_TOOLS__", "-O0", "-Wall", "-Werror", source, "-o", binary);
         string output;

@@ -6,24 +6,13 @@ using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Interop.X11.Tests;
 
 /// <summary>Every X11 struct size, field offset and constant declared in C# equals the real header's.</summary>
 public class X11LayoutTests
 {
-    private static string RepoFile(string relative)
-    {
-        for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
-        {
-            string candidate = Path.Combine(dir, relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
-    }
 
     private static string Run(string file, params string[] args)
     {
@@ -43,7 +32,7 @@ public class X11LayoutTests
     [Fact]
     public void Csharp_declarations_match_the_x11_headers()
     {
-        string source = RepoFile("native/x11-layout.c");
+        string source = TestRepository.File("native/x11-layout.c");
         string binary = Path.Combine(Path.GetTempPath(), $"x11-layout-{Environment.ProcessId}");
         Run("gcc", "-O0", "-Wall", "-Werror", source, "-o", binary);
         string output;

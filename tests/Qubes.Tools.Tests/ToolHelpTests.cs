@@ -8,6 +8,7 @@ using System.Text.RegularExpressions;
 using System.Threading.Tasks;
 using Qubes.Cli;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Tools.Tests;
 
@@ -19,7 +20,7 @@ namespace Qubes.Tools.Tests;
 /// </summary>
 public sealed class ToolHelpTests
 {
-    private static readonly string s_root = FindRoot();
+    private static readonly string s_root = TestRepository.Root;
 
     /// <summary>The native executables (<c>./qubes build</c>): a link named after each tool to the one executable of them all.</summary>
     private static string Bin => Path.Combine(s_root, "artifacts", "bin", "qubes", "aot");
@@ -120,15 +121,4 @@ public sealed class ToolHelpTests
 
     private static string Flatten(string text) => string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
 
-    private static string FindRoot()
-    {
-        for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
-        {
-            if (File.Exists(Path.Combine(dir, "QubesRuntime.sln")))
-            {
-                return dir;
-            }
-        }
-        throw new InvalidOperationException("the repository root is not above the tests");
-    }
 }

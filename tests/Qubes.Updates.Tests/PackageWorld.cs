@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Threading.Tasks;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Updates.Tests;
 
@@ -43,12 +44,7 @@ public sealed class PackageWorld : IDisposable
         SignedV3 = Sign(Unsigned, "v3", TrustedKey, "--rpmv3");
         Second = Sign(Build("other", "2.5"), "signed", TrustedKey);
 
-        string? repo = AppContext.BaseDirectory;
-        while (repo != null && !File.Exists(Path.Combine(repo, "QubesRuntime.sln")))
-        {
-            repo = Path.GetDirectoryName(repo.TrimEnd('/'));
-        }
-        Artifacts = Path.Combine(repo ?? throw new InvalidOperationException("the repository root (QubesRuntime.sln) is not above the tests"), "artifacts", "bin");
+        Artifacts = TestRepository.File("artifacts/bin");
     }
 
     public string Root { get; }

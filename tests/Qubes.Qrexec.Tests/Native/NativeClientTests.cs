@@ -9,6 +9,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Qubes.Interop.Linux;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Qrexec.Tests.Native;
 
@@ -39,7 +40,7 @@ public sealed class NativeClientBuild : IDisposable
         foreach (string arg in new[]
         {
             "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2",
-            Path.Combine(RepoRoot(), "native", "qrexec-client-vm.c"), "-o", Client,
+            Path.Combine(TestRepository.Root, "native", "qrexec-client-vm.c"), "-o", Client,
         })
         {
             gcc.ArgumentList.Add(arg);
@@ -70,17 +71,6 @@ public sealed class NativeClientBuild : IDisposable
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
 
-    private static string RepoRoot()
-    {
-        for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
-        {
-            if (File.Exists(Path.Combine(dir, "QubesRuntime.sln")))
-            {
-                return dir;
-            }
-        }
-        throw new DirectoryNotFoundException($"QubesRuntime.sln not found above {AppContext.BaseDirectory}");
-    }
 
     /// <summary>A stand-in full client: its arguments (argv[1..]) each followed by a NUL, then the status.</summary>
     private static void WriteScript(string path, string argvFile, int status)

@@ -6,6 +6,7 @@ using System.Text;
 using System.Threading;
 using Qubes.Interop.Linux;
 using Xunit;
+using Qubes.Tests;
 
 namespace Qubes.Qrexec.Tests.Policy;
 
@@ -197,15 +198,9 @@ internal sealed class PolicyTool
 
     private static string Locate(string name)
     {
-        string? root = AppContext.BaseDirectory;
-        while (root is not null && !File.Exists(System.IO.Path.Combine(root, "QubesRuntime.sln")))
-        {
-            root = System.IO.Path.GetDirectoryName(root.TrimEnd('/'));
-        }
-        Assert.True(root is not null, $"no QubesRuntime.sln above {AppContext.BaseDirectory}");
         // artifacts/bin/<project>/<config>/: use the configuration the tests were built with.
         string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Name;
-        string bin = System.IO.Path.Combine(root, "artifacts", "bin", name);
+        string bin = System.IO.Path.Combine(TestRepository.Root, "artifacts", "bin", name);
         string path = System.IO.Path.Combine(bin, configuration, name);
         if (!File.Exists(path))
         {
