@@ -12,6 +12,10 @@ public static unsafe partial class Xlib
     [LibraryImport(Libraries.X11)]
     public static partial byte* XGetAtomName(nint display, ulong atom);
 
+    /// <summary>The window's WM_NAME as Latin-1 text; XFree the result.</summary>
+    [LibraryImport(Libraries.X11)]
+    public static partial int XFetchName(nint display, ulong w, byte** window_name_return);
+
     /// <summary>
     /// <paramref name="nelements"/> counts items of <paramref name="format"/> bits; format 32 items are
     /// C longs (8 bytes each here), as Xlib packs them to 32 bits on the wire.

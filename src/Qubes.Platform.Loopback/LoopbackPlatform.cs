@@ -22,6 +22,13 @@ public sealed class LoopbackPlatform : IPlatform
     /// <summary>Environment variable naming the broker directory, for dom0 processes.</summary>
     public const string DirectoryVariable = "QUBES_LOHV_DIR";
 
+    /// <summary>
+    /// The variable by which a loopback qube, which has no init of its own, learns its GUI domain
+    /// (upstream's <c>/qubes-gui-domain-xid</c>): set by the runtime that starts the qube, read by
+    /// its qrexec-agent, which starts the GUI agent.
+    /// </summary>
+    public const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
+
     private static readonly object s_spawnLock = new();
 
     private readonly XenstoreClient _store;

@@ -354,7 +354,7 @@ public sealed class GuiAgentTests : IDisposable
     private static unsafe string Title(DisplayHandle display, ulong window)
     {
         byte* name = null;
-        Assert.NotEqual(0, XFetchName(display.Pointer, window, &name));
+        Assert.NotEqual(0, Xlib.XFetchName(display.Pointer, window, &name));
         try
         {
             return Encoding.ASCII.GetString(name, new ReadOnlySpan<byte>(name, 64).IndexOf((byte)0));
@@ -364,9 +364,6 @@ public sealed class GuiAgentTests : IDisposable
             Xlib.XFree(name);
         }
     }
-
-    [System.Runtime.InteropServices.DllImport("libX11.so.6")]
-    private static extern unsafe int XFetchName(nint display, ulong w, byte** name);
 
     private static bool Shows(DisplayHandle display, int x, int y, int width, int height, bool invert = false)
     {

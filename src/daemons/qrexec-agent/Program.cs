@@ -57,9 +57,6 @@ internal static class Program
         return agent.Run();
     }
 
-    /// <summary>The variable by which the qube learns its GUI domain (upstream's <c>/qubes-gui-domain-xid</c>).</summary>
-    private const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
-
     /// <summary>The qube's display, as upstream's: services started with a GUI find their X server there.</summary>
     private const string Display = ":0";
 
@@ -70,8 +67,8 @@ internal static class Program
     /// </summary>
     private static Process? StartGuiAgent(IChannelFactory channels)
     {
-        string? domain = Environment.GetEnvironmentVariable(GuiDomainVariable);
-        Environment.SetEnvironmentVariable(GuiDomainVariable, null);
+        string? domain = Environment.GetEnvironmentVariable(LoopbackPlatform.GuiDomainVariable);
+        Environment.SetEnvironmentVariable(LoopbackPlatform.GuiDomainVariable, null);
         if (string.IsNullOrEmpty(domain) || channels is not VchanChannelFactory { Platform: LoopbackPlatform platform })
         {
             return null;

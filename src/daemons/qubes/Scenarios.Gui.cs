@@ -113,9 +113,7 @@ internal sealed partial class Scenarios
         Stopwatch clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(10))
         {
-            using FileStream file = new(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            file.Seek(from, SeekOrigin.Begin);
-            string added = new StreamReader(file).ReadToEnd();
+            string added = ReadLogFrom(log, from);
             if (added.Contains(text, StringComparison.Ordinal))
             {
                 foreach (string line in added.Split('\n', StringSplitOptions.RemoveEmptyEntries))

@@ -367,15 +367,20 @@ internal sealed partial class Scenarios : IDisposable
     /// <summary>The policy daemon's decisions since the last look, with the rule behind each.</summary>
     private void PolicyLog()
     {
-        string log = _system.Layout.Log("qrexec-policy-daemon");
-        using FileStream file = new(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        file.Seek(_policyLogRead, SeekOrigin.Begin);
-        string text = new StreamReader(file).ReadToEnd();
+        string text = ReadLogFrom(_system.Layout.Log("qrexec-policy-daemon"), _policyLogRead);
         _policyLogRead += System.Text.Encoding.UTF8.GetByteCount(text);
         foreach (string line in text.Split('\n').Where(static l => l.Contains(" -> ", StringComparison.Ordinal)))
         {
             _say(line.Replace(_system.Layout.State + "/", string.Empty, StringComparison.Ordinal));
         }
+    }
+
+    /// <summary>What a daemon's log (still being written) holds from byte <paramref name="offset"/> on.</summary>
+    private static string ReadLogFrom(string log, long offset)
+    {
+        using FileStream file = new(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        file.Seek(offset, SeekOrigin.Begin);
+        return new StreamReader(file).ReadToEnd();
     }
 
     private void Lines(string text)

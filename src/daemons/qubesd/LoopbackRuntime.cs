@@ -53,9 +53,6 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
     /// <summary>dom0's display, where the qubes' windows go; none: the qubes run without a GUI.</summary>
     private readonly string? _display = Environment.GetEnvironmentVariable("DISPLAY") is { Length: > 0 } display ? display : null;
 
-    /// <summary>The variable by which qrexec-agent learns the qube's GUI domain (it starts the GUI agent).</summary>
-    private const string GuiDomainVariable = "QUBES_GUI_DOMAIN_XID";
-
     /// <summary>The first of the 65536 host ids of a qube: ids no host user owns, a range for each qid.</summary>
     public static long IdBase(Qube qube) => FirstIdBase + ((long)qube.Qid << 16);
 
@@ -130,7 +127,7 @@ internal sealed class LoopbackRuntime : IQubeRuntime, IDisposable
             // the whole environment of the qube: nothing of dom0's reaches it
             foreach (string variable in (string[])[$"PATH={_native}:{_tools}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
                 "HOME=/root", "LANG=C.UTF-8", "QREXEC_SERVICE_PATH=/usr/local/etc/qubes-rpc:/etc/qubes-rpc", .. runtime,
-                .. gui ? (string[])[GuiDomainVariable + "=0"] : []])
+                .. gui ? (string[])[LoopbackPlatform.GuiDomainVariable + "=0"] : []])
             {
                 sandbox.ArgumentList.Add("--env");
                 sandbox.ArgumentList.Add(variable);
