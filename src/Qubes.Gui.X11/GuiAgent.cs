@@ -39,6 +39,8 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly int _damageEvent;
     /// <summary>XFixes' CursorNotify event type, or -1 without XFixes.</summary>
     private readonly int _cursorEvent;
+    /// <summary>A region of the server's that takes each damage as it is subtracted (0 without XFixes: windows are then updated whole).</summary>
+    private readonly ulong _damaged;
     /// <summary>What CURSOR says for each cursor name seen so far (atom → message value).</summary>
     private readonly Dictionary<ulong, uint> _cursorByName = [];
     private readonly Dictionary<ulong, Window> _windows = [];
@@ -62,7 +64,9 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         _damageEvent = damageEvent;
         int fixesEvent, fixesError;
-        _cursorEvent = Xfixes.XFixesQueryExtension(_d, &fixesEvent, &fixesError) != 0 ? fixesEvent + Xfixes.XFixesCursorNotify : -1;
+        bool fixes = Xfixes.XFixesQueryExtension(_d, &fixesEvent, &fixesError) != 0;
+        _cursorEvent = fixes ? fixesEvent + Xfixes.XFixesCursorNotify : -1;
+        _damaged = fixes ? Xfixes.XFixesCreateRegion(_d, null, 0) : 0;
         _wmName = Xlib.XA_WM_NAME;
         _netWmName = Xlib.XInternAtom(_d, "_NET_WM_NAME", 0);
         _utf8String = Xlib.XInternAtom(_d, "UTF8_STRING", 0);
@@ -188,6 +192,40 @@ public sealed unsafe class GuiAgent : IDisposable
         _connection.Send(_message.AsSpan(0, length));
     }
 
+    /// <summary>
+    /// Takes all the damage the window has now (NonEmpty reports only the first change of a burst)
+    /// and updates the rows and columns it spans.
+    /// </summary>
+    private void Damaged(Window w, ulong damage)
+    {
+        if (_damaged == 0)
+        {
+            Xdamage.XDamageSubtract(_d, damage, 0, 0);
+            Update(w, 0, 0, w.Width, w.Height);
+            return;
+        }
+        Xdamage.XDamageSubtract(_d, damage, 0, _damaged);
+        int count;
+        XRectangle* rectangles = Xfixes.XFixesFetchRegion(_d, _damaged, &count);
+        if (rectangles == null)
+        {
+            return;
+        }
+        int left = int.MaxValue, top = int.MaxValue, right = int.MinValue, bottom = int.MinValue;
+        for (int i = 0; i < count; i++)
+        {
+            left = Math.Min(left, rectangles[i].x);
+            top = Math.Min(top, rectangles[i].y);
+            right = Math.Max(right, rectangles[i].x + rectangles[i].width);
+            bottom = Math.Max(bottom, rectangles[i].y + rectangles[i].height);
+        }
+        Xlib.XFree(rectangles);
+        if (count > 0)
+        {
+            Update(w, left, top, right - left, bottom - top);
+        }
+    }
+
     /// <summary>Reads a changed rectangle of the window into its granted pages and tells the daemon.</summary>
     private void Update(Window w, int x, int y, int width, int height)
     {
@@ -203,10 +241,20 @@ public sealed unsafe class GuiAgent : IDisposable
         {
             return;
         }
-        // the window's pixels into the capture (one request): the granted pages themselves when
-        // our X server has them attached, else our own segment, whose changed rows are copied over
+        // the changed rows, whole, into the same rows of the capture (one request): the granted
+        // pages themselves when our X server has them attached, else our own segment, whose
+        // changed rectangle is copied over. The image's header is pointed at those rows for the
+        // request: the server writes height rows at data - shmaddr.
         X11ErrorTrap.Reset(_d);
-        if (XShm.XShmGetImage(_d, w.Id, w.Capture.Image, 0, 0, Xlib.AllPlanes) == 0)
+        XImage* image = w.Capture.Image;
+        byte* data = image->data;
+        int rows = image->height;
+        image->data = data + (long)y * image->bytes_per_line;
+        image->height = height;
+        int got = XShm.XShmGetImage(_d, w.Id, image, 0, y, Xlib.AllPlanes);
+        image->data = data;
+        image->height = rows;
+        if (got == 0)
         {
             return;
         }
@@ -392,9 +440,7 @@ public sealed unsafe class GuiAgent : IDisposable
                 default:
                     if (e.type == _damageEvent + Xdamage.XDamageNotify && _windows.TryGetValue(e.xdamage.drawable, out w))
                     {
-                        Xdamage.XDamageSubtract(_d, e.xdamage.damage, 0, 0);
-                        // NonEmpty reports the first change of a burst; by now the whole window may have changed
-                        Update(w, 0, 0, w.Width, w.Height);
+                        Damaged(w, e.xdamage.damage);
                     }
                     else if (e.type == _cursorEvent)
                     {
@@ -564,6 +610,10 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         _windows.Clear();
         Xlib.XDestroyWindow(_d, _clipboardWindow);
+        if (_damaged != 0)
+        {
+            Xfixes.XFixesDestroyRegion(_d, _damaged);
+        }
         _connection.Dispose();
         _display.Dispose();
     }
