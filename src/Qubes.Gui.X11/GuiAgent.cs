@@ -184,8 +184,17 @@ public sealed unsafe class GuiAgent : IDisposable
         // into them itself (attached before the grant seals the file against writable mappings);
         // else into a segment of our own, copied into the pages at each damage
         ShmImage? direct = null;
-        w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height,
-            (file, address) => direct = ShmImage.OnFile(_display, visual, depth, width, height, width * GuiProtocol.BytesPerPixel, file, address, readOnly: false));
+        try
+        {
+            w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height,
+                (file, address) => direct = ShmImage.OnFile(_display, visual, depth, width, height, width * GuiProtocol.BytesPerPixel, file, address, readOnly: false));
+        }
+        catch
+        {
+            // attached, but the grant was refused: the server lets go of the pages too
+            direct?.Dispose();
+            throw;
+        }
         w.Direct = direct != null;
         w.Capture = direct ?? ShmImage.Create(_display, visual, depth, width, height);
         int length = w.Image.WriteDump(_message, (uint)w.Id);
