@@ -3,7 +3,7 @@ using System.IO;
 
 namespace Qubes.Tests;
 
-/// <summary>The repository the tests were built from (compiled into every test project).</summary>
+/// <summary>The repository the tests and benchmarks were built from (compiled into every test project and Qubes.Bench).</summary>
 internal static class TestRepository
 {
     /// <summary>The first directory above the test assembly that holds QubesRuntime.sln.</summary>

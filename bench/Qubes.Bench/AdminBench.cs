@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Net.Sockets;
 using System.Text;
+using Qubes.Tests;
 
 namespace Qubes.Bench;
 
@@ -23,7 +24,7 @@ internal static class AdminBench
 {
     public static int Run(int count, int rounds)
     {
-        string bin = Checkout.NativeBin;
+        string bin = TestRepository.NativeBin;
         string state = Path.Combine(Path.GetTempPath(), $"qubes-bench-admin-{Environment.ProcessId}");
         try
         {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using Qubes.Tests;
 
 namespace Qubes.Bench;
 
@@ -25,7 +26,7 @@ internal static class FileCopyBench
 {
     public static int Run(long largeBytes, int smallFiles, int smallBytes, int rounds, string stateParent)
     {
-        string bin = Checkout.NativeBin;
+        string bin = TestRepository.NativeBin;
         string state = Path.Combine(stateParent, $"qubes-bench-filecopy-{Environment.ProcessId}");
         try
         {

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using Qubes.Tests;
 
 namespace Qubes.Bench;
 
@@ -28,8 +29,8 @@ internal static class StartBench
 
     public static int Run(int count, int rounds)
     {
-        string root = Checkout.Root;
-        string aot = Checkout.NativeBin;
+        string root = TestRepository.Root;
+        string aot = TestRepository.NativeBin;
         string jit = Path.Combine(root, "artifacts", "bin", "qubes", "release");
         string native = Path.Combine(root, "artifacts", "native");
         if (!File.Exists(Path.Combine(aot, "qubes")))
