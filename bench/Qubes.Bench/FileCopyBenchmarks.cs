@@ -67,6 +67,7 @@ public unsafe class FileCopyBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
+        _unpacker?.Dispose();
         foreach (int fd in (int[])[_root, _proc, _stream, _devNull])
         {
             Libc.close(fd);

@@ -75,7 +75,8 @@ internal sealed unsafe class FileCopyStreamTarget : ITarget, IDisposable
         UnpackResult result;
         try
         {
-            result = new Unpacker(root, _proc, UnpackOptions.Qube).Run(_input, _reply);
+            using Unpacker unpacker = new(root, _proc, UnpackOptions.Qube);
+            result = unpacker.Run(_input, _reply);
         }
         finally
         {

@@ -54,9 +54,11 @@ public readonly record struct UnpackResult(uint Code, uint Crc, bool Replied);
 /// 0000 until complete; an existing name is never overwritten;</item>
 /// <item>the file system is flushed (<c>syncfs</c>) before the reply says success.</item>
 /// </list>
-/// One instance serves one transfer at a time and allocates nothing per record.
+/// Unnamed files are linked in, in order, by a second thread (<see cref="Linker"/>) while the next
+/// ones arrive. One instance serves one transfer at a time and allocates nothing per record;
+/// disposing of it ends that thread.
 /// </summary>
-public sealed unsafe class Unpacker
+public sealed unsafe class Unpacker : IDisposable
 {
     private const int DataBufferSize = 256 * 1024;
 
@@ -80,7 +82,7 @@ public sealed unsafe class Unpacker
     private readonly Crc32 _crc = new();
     private readonly uint _umask;
     private bool _useTemporaryFiles;
-    private bool _linkByDescriptor = true;
+    private readonly Linker _linker;
     private ulong _totalBytes;
     private ulong _totalFiles;
     private readonly WriteBack _writeBack;
@@ -96,6 +98,7 @@ public sealed unsafe class Unpacker
         _procFds = procFds;
         _options = options;
         _writeBack = new WriteBack(root);
+        _linker = new Linker(procFds, options.Verbose);
         _umask = Libc.umask(0x12);
         Libc.umask(_umask);
     }
@@ -109,9 +112,15 @@ public sealed unsafe class Unpacker
     /// <summary>Whether a complete unnamed file is linked in by its descriptor (else through /proc/self/fd); found out on the first file.</summary>
     internal bool LinkByDescriptor
     {
-        get => _linkByDescriptor;
-        set => _linkByDescriptor = value;
+        get => _linker.LinkByDescriptor;
+        set => _linker.LinkByDescriptor = value;
     }
+
+    /// <summary>Bytes the thread that links files in had allocated after its last file (<see cref="Linker"/>).</summary>
+    internal long LinkerAllocatedBytes => _linker.LinkerAllocatedBytes;
+
+    /// <summary>Ends the thread that links files in.</summary>
+    public void Dispose() => _linker.Dispose();
 
     /// <summary>
     /// Receives one transfer from <paramref name="input"/> and writes the one reply to
@@ -129,11 +138,12 @@ public sealed unsafe class Unpacker
         }
         finally
         {
+            // no file of this transfer is linked, and no flush runs, after it (the caller closes the directory next)
+            _linker.Drain();
             ForgetParent();
-            // no flush of this transfer outlives it (the caller closes the directory next)
             _writeBack.Quiesce();
         }
-        uint crc = _crc.GetCurrentHashAsUInt32();
+        uint crc = outcome.Name == NameKind.Linked ? _linker.FailedCrc : _crc.GetCurrentHashAsUInt32();
         if (outcome.Code == Abort)
         {
             return new(1, crc, false);
@@ -143,6 +153,7 @@ public sealed unsafe class Unpacker
             NameKind.Entry => UntilNul(_name),
             NameKind.Target => UntilNul(_target),
             NameKind.Component => UntilNul(_components.AsSpan(outcome.ComponentStart)),
+            NameKind.Linked => UntilNul(_linker.FailedName),
             _ => default,
         };
         bool withName = outcome.Name != NameKind.None;
@@ -164,12 +175,35 @@ public sealed unsafe class Unpacker
         Entry,
         Target,
         Component,
+        /// <summary>The file whose link failed (<see cref="Linker.FailedName"/>).</summary>
+        Linked,
     }
 
     /// <summary>A transfer's end: the code and which name the reply carries.</summary>
     private readonly record struct Outcome(uint Code, NameKind Name, int ComponentStart = 0);
 
     private Outcome Receive()
+    {
+        _linker.Reset();
+        Outcome outcome = ReceiveRecords();
+        // files handed over for linking come first: a failure among them is the transfer's
+        if (!_linker.Drain())
+        {
+            return new(_linker.Failure, NameKind.Linked);
+        }
+        if (outcome.Code != 0)
+        {
+            return outcome;
+        }
+        // what was received reaches the disk before the sender is told it arrived (most of it already
+        // has, through the write-back during the transfer)
+        _writeBack.Quiesce();
+        uint code = Libc.syncfs(_root) == 0 ? 0 : (uint)LastError.Get();
+        return new(code, NameKind.Entry);
+    }
+
+    /// <summary>Records until the end marker (code 0) or the first failure seen here.</summary>
+    private Outcome ReceiveRecords()
     {
         _crc.Reset();
         _totalBytes = 0;
@@ -188,7 +222,7 @@ public sealed unsafe class Unpacker
             FileHeader header = FileHeader.Read(_header);
             if (header.IsEnd)
             {
-                break;
+                return default;
             }
             _totalFiles++;
             if (_options.FilesLimit != 0 && _totalFiles > _options.FilesLimit)
@@ -217,7 +251,8 @@ public sealed unsafe class Unpacker
             {
                 return outcome;
             }
-            if (_options.Verbose && header.Type != FileCopyProtocol.Directory)
+            // (the linker prints the name of a file it links in, once it has)
+            if (_options.Verbose && header.Type != FileCopyProtocol.Directory && !(header.Type == FileCopyProtocol.Regular && _useTemporaryFiles))
             {
                 int length = UntilNul(_name).Length;
                 _name[length] = (byte)'\n';
@@ -225,11 +260,6 @@ public sealed unsafe class Unpacker
                 _name[length] = 0;
             }
         }
-        // what was received reaches the disk before the sender is told it arrived (most of it already
-        // has, through the write-back during the transfer)
-        _writeBack.Quiesce();
-        uint code = Libc.syncfs(_root) == 0 ? 0 : (uint)LastError.Get();
-        return new(code, NameKind.Entry);
     }
 
     private Outcome ReceiveFile(in FileHeader header)
@@ -273,6 +303,11 @@ public sealed unsafe class Unpacker
                             return new((uint)error, NameKind.Entry);
                         }
                         // the kernel or the file system has no unnamed files: create by name from now on
+                        // (after the files made unnamed so far are in place)
+                        if (!_linker.Drain())
+                        {
+                            return new(_linker.Failure, NameKind.Linked);
+                        }
                         _useTemporaryFiles = false;
                     }
                 }
@@ -294,14 +329,18 @@ public sealed unsafe class Unpacker
                 {
                     return new(copied, NameKind.Entry);
                 }
-                if (_useTemporaryFiles && !LinkIntoPlace(file, parent, components + leaf, out Errno linkError))
-                {
-                    return new((uint)linkError, NameKind.Entry);
-                }
                 _writeBack.Completed();
+                if (!_useTemporaryFiles)
+                {
+                    return ApplyModeAndTimes(file, header);
+                }
                 // an unnamed file was made with its permissions unless the umask took some or it has set-id or sticky bits
-                bool modeSet = _useTemporaryFiles && (header.Mode & FileCopyProtocol.PermissionMask) == (header.Mode & 0x1FF & ~_umask);
-                return ApplyModeAndTimes(file, header, modeSet);
+                bool modeSet = (header.Mode & FileCopyProtocol.PermissionMask) == (header.Mode & 0x1FF & ~_umask);
+                int handedOver = file;
+                file = -1;
+                return _linker.Add(handedOver, parent, UntilNul(_name), leaf, header, modeSet, _crc.GetCurrentHashAsUInt32())
+                    ? default
+                    : new(_linker.Failure, NameKind.Linked);
             }
         }
         finally
@@ -366,6 +405,7 @@ public sealed unsafe class Unpacker
     {
         if (_inStart == _inEnd)
         {
+            _linker.Nudge();
             int n = Fd.Read(_input, _in);
             if (n <= 0)
             {
@@ -388,6 +428,7 @@ public sealed unsafe class Unpacker
         {
             if (_inStart == _inEnd)
             {
+                _linker.Nudge();
                 int n = Fd.Read(_input, _in);
                 if (n <= 0)
                 {
@@ -402,42 +443,6 @@ public sealed unsafe class Unpacker
             done += count;
         }
         return done;
-    }
-
-    /// <summary>
-    /// Gives the complete unnamed file its name: linkat of the descriptor itself (Linux 6.10 lets
-    /// the opener do that), else of /proc/self/fd/N, following only that magic link.
-    /// </summary>
-    private bool LinkIntoPlace(int file, int parent, byte* leaf, out Errno error)
-    {
-        if (_linkByDescriptor)
-        {
-            fixed (byte* empty = "\0"u8)
-            {
-                if (Libc.linkat(file, empty, parent, leaf, Libc.AT_EMPTY_PATH) == 0)
-                {
-                    error = Errno.None;
-                    return true;
-                }
-            }
-            error = LastError.Get();
-            if (error is not (Errno.ENOENT or Errno.EPERM))
-            {
-                return false;
-            }
-            // an older kernel: only with CAP_DAC_READ_SEARCH
-            _linkByDescriptor = false;
-        }
-        byte* number = stackalloc byte[12];
-        bool formatted = file.TryFormat(new Span<byte>(number, 11), out int digits, provider: System.Globalization.CultureInfo.InvariantCulture);
-        number[formatted ? digits : 0] = 0;
-        if (Libc.linkat(_procFds, number, parent, leaf, Libc.AT_SYMLINK_FOLLOW) == 0)
-        {
-            error = Errno.None;
-            return true;
-        }
-        error = LastError.Get();
-        return false;
     }
 
     private Outcome ReceiveLink(in FileHeader header)
@@ -463,6 +468,11 @@ public sealed unsafe class Unpacker
         {
             return new((uint)invalid, NameKind.Target);
         }
+        // a file of the same name handed over for linking is in place (or failed) first
+        if (!_linker.Drain())
+        {
+            return new(_linker.Failure, NameKind.Linked);
+        }
         Outcome opened = OpenParent(out int parent, out int leaf);
         if (opened.Code != 0)
         {
@@ -487,6 +497,11 @@ public sealed unsafe class Unpacker
         if (PathValidator.ValidateEntryName(_name, _options.Rules) is int invalid and not 0)
         {
             return new((uint)invalid, NameKind.Entry);
+        }
+        // the directory's files are in place before it is made or given its mode and times
+        if (!_linker.Drain())
+        {
+            return new(_linker.Failure, NameKind.Linked);
         }
         Outcome opened = OpenParent(out int parent, out int leaf);
         if (opened.Code != 0)
@@ -573,6 +588,13 @@ public sealed unsafe class Unpacker
             parent = _parent;
             leaf = lastSlash + 1;
             return default;
+        }
+        // a component may be a file handed over for linking: it is in place (or failed) before the walk
+        if (!_linker.Drain())
+        {
+            parent = -1;
+            leaf = 0;
+            return new(_linker.Failure, NameKind.Linked);
         }
         parent = _root;
         int start = 0;

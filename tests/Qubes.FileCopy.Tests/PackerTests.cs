@@ -64,13 +64,22 @@ public sealed class PackerTests : IDisposable
     /// <summary>Sends <paramref name="paths"/> to our receiver unpacking into <paramref name="into"/>; the sender's error, if any.</summary>
     private static string? Copy(string into, params string[] paths) => Copy(into, socket: false, paths);
 
+    /// <summary>One transfer into a receiver of its own, which is let go after it.</summary>
+    private static UnpackResult Unpack(Unpacker unpacker, int input, int output)
+    {
+        using (unpacker)
+        {
+            return unpacker.Run(input, output);
+        }
+    }
+
     private static string? Copy(string into, bool socket, params string[] paths)
     {
         int root = Libc.open(into, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         try
         {
-            return Send(paths, (input, output) => new Unpacker(root, proc, UnpackOptions.Qube).Run(input, output), socket);
+            return Send(paths, (input, output) => Unpack(new(root, proc, UnpackOptions.Qube), input, output), socket);
         }
         finally
         {
@@ -157,12 +166,12 @@ public sealed class PackerTests : IDisposable
         try
         {
             // the strict receiver refuses the name, one that takes all names keeps its bytes
-            Assert.StartsWith("Forbidden character", Send([source], (input, output) => new Unpacker(root, -1, UnpackOptions.Qube).Run(input, output)), StringComparison.Ordinal);
+            Assert.StartsWith("Forbidden character", Send([source], (input, output) => Unpack(new(root, -1, UnpackOptions.Qube), input, output)), StringComparison.Ordinal);
             using (System.Diagnostics.Process rm = System.Diagnostics.Process.Start("rm", ["-rf", Path.Combine(into, "raw")]))
             {
                 rm.WaitForExit();
             }
-            Assert.Null(Send([source], (input, output) => new Unpacker(root, -1, UnpackOptions.Qube with { Rules = NameRules.AllowAllNames }).Run(input, output)));
+            Assert.Null(Send([source], (input, output) => Unpack(new(root, -1, UnpackOptions.Qube with { Rules = NameRules.AllowAllNames }), input, output)));
             int copy = Libc.open(Path.Combine(into, "raw"), Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
             fixed (byte* n = name)
             {

@@ -49,7 +49,8 @@ public sealed class UnpackerTests : IDisposable
         UnpackResult result;
         try
         {
-            result = new Unpacker(root, proc, options ?? UnpackOptions.Qube) { LinkByDescriptor = linkByDescriptor }.Run(inputFd, outputFd);
+            using Unpacker unpacker = new(root, proc, options ?? UnpackOptions.Qube) { LinkByDescriptor = linkByDescriptor };
+            result = unpacker.Run(inputFd, outputFd);
         }
         finally
         {
@@ -215,6 +216,86 @@ public sealed class UnpackerTests : IDisposable
             Assert.Equal(name, reply.LastName);
         }
         Assert.Equal("kept", File.ReadAllText(Path.Combine(_incoming, "existing")));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_failed_link_is_the_reply_even_after_later_records_failed_and_nothing_after_it_is_linked(bool unnamedFiles)
+    {
+        // the second "dup" cannot be linked; the receiver may be files ahead of the linking when it
+        // meets the file limit, but the transfer's outcome is the earlier record's, as if one
+        // record had been done after the other
+        Stream head = new Stream().File("dup", "first").File("dup", "second");
+        // an unnamed file fails at its link, after its data; one created by name fails before its data
+        uint crcAfterDup = Crc(unnamedFiles ? head.Bytes : head.Bytes[..^"second".Length]);
+        Stream stream = head;
+        for (int i = 0; i < Linker.Capacity; i++)
+        {
+            stream.File($"later{i}", "x");
+        }
+        Reply reply = Unpack(stream.End().Bytes, UnpackOptions.Qube with { FilesLimit = Linker.Capacity }, unnamedFiles: unnamedFiles);
+        Assert.Equal(new Reply((uint)Errno.EEXIST, crcAfterDup, "dup", true), reply);
+        Assert.Equal(["dup"], Incoming());
+        Assert.Equal("first", File.ReadAllText(Path.Combine(_incoming, "dup")));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_directory_or_a_path_through_a_name_just_received_as_a_file_fails_as_it_would_one_record_after_the_other(bool unnamedFiles)
+    {
+        // the file is linked in before the directory of the same name is made: mkdir finds it, and it is no directory
+        Reply directory = Unpack(new Stream().File("a", "file").Dir("a").End().Bytes, unnamedFiles: unnamedFiles);
+        Assert.Equal(new Reply((uint)Errno.ENOTDIR, directory.Crc, "a", true), directory);
+        Assert.Equal("file", File.ReadAllText(Path.Combine(_incoming, "a")));
+        File.Delete(Path.Combine(_incoming, "a"));
+        // and before a path through it is opened
+        Reply through = Unpack(new Stream().File("b", "file").File("b/c", "inner").End().Bytes, unnamedFiles: unnamedFiles);
+        Assert.Equal(new Reply((uint)Errno.ENOTDIR, through.Crc, "b", true), through);
+        Assert.Equal(["b"], Incoming());
+        File.Delete(Path.Combine(_incoming, "b"));
+        // a symbolic link over a file just received exists already
+        Reply link = Unpack(new Stream().Dir("d").File("d/l", "file").Symlink("d/l", "elsewhere").End().Bytes, unnamedFiles: unnamedFiles);
+        Assert.Equal(new Reply((uint)Errno.EEXIST, link.Crc, "d/l", true), link);
+        Assert.Equal("file", File.ReadAllText(Path.Combine(_incoming, "d", "l")));
+    }
+
+    [Fact]
+    public void Files_wait_for_their_link_no_longer_than_the_sender_does()
+    {
+        // a slow sender: each file's record comes alone; the file is in place before the next record comes,
+        // not only at the end of the transfer
+        string incoming = _incoming;
+        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        (SafeFd read, SafeFd write) = Fd.Pipe();
+        using Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+        UnpackResult result = default;
+        Thread receiver = new(() => result = unpacker.Run(read.Fd, devNull));
+        receiver.Start();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                Assert.Equal(Errno.None, Fd.WriteAll(write.Fd, new Stream().File($"slow{i}", "x").Bytes));
+                string path = Path.Combine(incoming, $"slow{i}");
+                Assert.True(SpinWait.SpinUntil(() => File.Exists(path), 5000), $"slow{i} not linked while the sender waits");
+            }
+            Assert.Equal(Errno.None, Fd.WriteAll(write.Fd, new Stream().End().Bytes));
+        }
+        finally
+        {
+            write.Dispose();
+            receiver.Join();
+            read.Dispose();
+            foreach (int fd in (int[])[root, proc, devNull])
+            {
+                Libc.close(fd);
+            }
+        }
+        Assert.Equal(0u, result.Code);
     }
 
     [Fact]
@@ -409,7 +490,7 @@ public sealed class UnpackerTests : IDisposable
         {
             many.File($"f{i}", $"content {i}");
         }
-        Unpacker unpacker = UnpackFromFile(many.End().Bytes);
+        using Unpacker unpacker = UnpackFromFile(many.End().Bytes);
         Assert.InRange(unpacker.WriteBackFlushes, 1, 2);
         Assert.Equal(files, System.IO.Directory.GetFiles(_incoming).Length);
         Assert.Equal($"content {files - 1}", File.ReadAllText(Path.Combine(_incoming, $"f{files - 1}")));
@@ -420,7 +501,7 @@ public sealed class UnpackerTests : IDisposable
     {
         byte[] content = new byte[(int)WriteBack.BytesStep * 5 / 2];
         new Random(7).NextBytes(content);
-        Unpacker unpacker = UnpackFromFile(new Stream().Entry([.. "big"u8, 0], Stream.Regular | 0x1A4, content).End().Bytes);
+        using Unpacker unpacker = UnpackFromFile(new Stream().Entry([.. "big"u8, 0], Stream.Regular | 0x1A4, content).End().Bytes);
         Assert.Equal(2, unpacker.WriteBackRanges);
         Assert.Equal(0, unpacker.WriteBackFlushes);
         Assert.True(content.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_incoming, "big"))));
@@ -465,7 +546,7 @@ public sealed class UnpackerTests : IDisposable
         int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
-        Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+        using Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
         long Run()
         {
             foreach (string f in System.IO.Directory.GetFiles(_incoming))
@@ -473,12 +554,15 @@ public sealed class UnpackerTests : IDisposable
                 File.Delete(f);
             }
             int fd = Libc.open(input, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-            long before = GC.GetAllocatedBytesForCurrentThread();
+            long before = GC.GetAllocatedBytesForCurrentThread(), linkerBefore = unpacker.LinkerAllocatedBytes;
             UnpackResult result = unpacker.Run(fd, devNull);
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            // the thread that links the files in, as of its last file (the receiver waited for it)
+            long linkerAllocated = unpacker.LinkerAllocatedBytes - linkerBefore;
             Libc.close(fd);
             Assert.Equal(0u, result.Code);
-            return allocated;
+            Assert.Equal(200, System.IO.Directory.GetFiles(_incoming).Length);
+            return allocated + linkerAllocated;
         }
         try
         {

@@ -311,7 +311,8 @@ internal static class Program
         {
             Console.Error.WriteLine($"Failed to open /proc: {FatalError.ErrorText(LastError.Get())}");
         }
-        UnpackResult result = new Unpacker(target, procFds, options).Run(0, 1);
+        using Unpacker unpacker = new(target, procFds, options);
+        UnpackResult result = unpacker.Run(0, 1);
         if (result.Code == 0)
         {
             return 0;
