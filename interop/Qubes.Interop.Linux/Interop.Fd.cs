@@ -10,6 +10,8 @@ public static unsafe partial class Libc
     public const int O_RDWR = 2;
     public const int O_CLOEXEC = 0x80000;
     public const int O_NONBLOCK = 0x800;
+    /// <summary>Reads and writes go between the buffer and the device, past the page cache (aligned offsets, lengths and buffers).</summary>
+    public const int O_DIRECT = 0x4000;
     public const int O_DIRECTORY = 0x10000;
 
     public const int F_GETFD = 1;

@@ -8,7 +8,9 @@ namespace Qubes.FileCopy;
 /// The second half of receiving a regular file (spec filecopy §8.2 steps 6 and 7), on a thread of
 /// its own: a complete unnamed file is linked into place by name, gets its permissions and times,
 /// and is closed. The receiving thread reads, checks, creates and writes the next files meanwhile;
-/// the two halves cost about the same, so a transfer of many small files takes both cores.
+/// the two halves cost about the same, so a transfer of many small files takes both cores. A large
+/// file's chunks are written here too (<see cref="Write"/>), so that the receiver reads the next
+/// chunk while one is written.
 /// <para>
 /// Files are linked strictly in the order they were handed over, and nothing after a failed link
 /// is linked (its unnamed files are closed, so they vanish): what the transfer leaves is what a
@@ -19,8 +21,9 @@ namespace Qubes.FileCopy;
 /// </para>
 /// <para>
 /// Hand-over is a ring of <see cref="Capacity"/> slots. The linker sleeps only when the ring is
-/// empty and is woken when <see cref="Batch"/> files wait or on a drain, so a wake-up (tens of
-/// microseconds across cores) is shared by a batch. Nothing is allocated per file, on either side.
+/// empty and is woken when <see cref="Batch"/> files wait, for a chunk to write, or when the
+/// receiver waits for it, so a wake-up (tens of microseconds across cores) is shared by a batch of
+/// small files. Nothing is allocated per file or chunk, on either side.
 /// </para>
 /// </summary>
 internal sealed unsafe class Linker : IDisposable
@@ -29,8 +32,15 @@ internal sealed unsafe class Linker : IDisposable
     public const int Batch = 8;
     private const int NameSize = FileCopyProtocol.MaxPathLength + 1;
 
+    private enum Kind : byte
+    {
+        Link,
+        Write,
+    }
+
     private struct Slot
     {
+        public Kind Kind;
         public int File;
         public int Parent;
         public int Leaf;
@@ -42,6 +52,13 @@ internal sealed unsafe class Linker : IDisposable
         public uint MTime;
         public uint MTimeNanoseconds;
         public uint Crc;
+        /// <summary>A chunk to write: where, how long, at which offset, with the file's flags (without O_DIRECT).</summary>
+        public nint Data;
+        public int Length;
+        public long Offset;
+        public int Flags;
+        /// <summary>Whether the chunk goes through the page cache (the tail): the flags are set back first.</summary>
+        public bool Tail;
     }
 
     private readonly int _procFds;
@@ -59,7 +76,6 @@ internal sealed unsafe class Linker : IDisposable
     private long _tail;
     private int _linkerSleeping;
     private int _receiverWaiting;
-    private bool _draining;
     private bool _nudged;
     private bool _stopping;
     private bool _linkByDescriptor = true;
@@ -68,6 +84,8 @@ internal sealed unsafe class Linker : IDisposable
     private volatile uint _failure;
     private uint _failedCrc;
     private long _linkerAllocated;
+    private long _directBytes;
+    private volatile bool _directRefused;
 
     /// <param name="procFds">This process's <c>/proc/self/fd</c> opened as a directory, for kernels that link only through it.</param>
     /// <param name="verbose">Print each linked file's name on standard error.</param>
@@ -96,6 +114,12 @@ internal sealed unsafe class Linker : IDisposable
     /// <summary>Bytes the linker thread had allocated when it last completed a file (for tests).</summary>
     internal long LinkerAllocatedBytes => Volatile.Read(ref _linkerAllocated);
 
+    /// <summary>Bytes written past the page cache so far.</summary>
+    public long DirectBytes => Volatile.Read(ref _directBytes);
+
+    /// <summary>Whether the file system took O_DIRECT at open but refused a direct write: later files should go through the page cache.</summary>
+    public bool DirectRefused => _directRefused;
+
     /// <summary>
     /// Hands over the complete unnamed <paramref name="file"/> (owned by the linker from now on) to
     /// be linked as <paramref name="name"/>[<paramref name="leaf"/>..] in <paramref name="parent"/>
@@ -109,13 +133,7 @@ internal sealed unsafe class Linker : IDisposable
             Libc.close(file);
             return false;
         }
-        _thread ??= Start();
-        if (_head - Volatile.Read(ref _tail) == Capacity)
-        {
-            WaitUntil(Capacity - 1);
-        }
-        int index = (int)(_head % Capacity);
-        ref Slot slot = ref _slots[index];
+        ref Slot slot = ref Claim(Kind.Link, name, crc);
         slot.File = file;
         slot.Parent = parent;
         slot.Leaf = leaf;
@@ -126,21 +144,76 @@ internal sealed unsafe class Linker : IDisposable
         slot.ATimeNanoseconds = header.ATimeNanoseconds;
         slot.MTime = header.MTime;
         slot.MTimeNanoseconds = header.MTimeNanoseconds;
+        Publish(urgent: false);
+        return true;
+    }
+
+    /// <summary>
+    /// Hands over the write of <paramref name="length"/> bytes at <paramref name="data"/> to
+    /// <paramref name="file"/> (open with O_DIRECT; its flags without it are
+    /// <paramref name="flags"/>, set back first for the <paramref name="tail"/>) at
+    /// <paramref name="offset"/>. The caller leaves the buffer alone, and the file open, until
+    /// <see cref="WaitFor"/> the returned ticket; −1 when something handed over before failed.
+    /// </summary>
+    public long Write(int file, byte* data, int length, long offset, int flags, bool tail, ReadOnlySpan<byte> name, uint crc)
+    {
+        if (_failure != 0)
+        {
+            return -1;
+        }
+        long ticket = _head;
+        ref Slot slot = ref Claim(Kind.Write, name, crc);
+        slot.File = file;
+        slot.Data = (nint)data;
+        slot.Length = length;
+        slot.Offset = offset;
+        slot.Flags = flags;
+        slot.Tail = tail;
+        Publish(urgent: true);
+        return ticket;
+    }
+
+    /// <summary>Waits until what was handed over with <paramref name="ticket"/> (and all before it) is done; nothing for −1.</summary>
+    public void WaitFor(long ticket)
+    {
+        if (ticket >= Volatile.Read(ref _tail))
+        {
+            WaitUntil((int)(_head - ticket - 1));
+        }
+    }
+
+    /// <summary>The next free slot, its name and CRC filled in (waits while the ring is full).</summary>
+    private ref Slot Claim(Kind kind, ReadOnlySpan<byte> name, uint crc)
+    {
+        _thread ??= Start();
+        if (_head - Volatile.Read(ref _tail) == Capacity)
+        {
+            WaitUntil(Capacity - 1);
+        }
+        int index = (int)(_head % Capacity);
+        ref Slot slot = ref _slots[index];
+        slot.Kind = kind;
+        slot.NameLength = name.Length;
         slot.Crc = crc;
         Span<byte> slotName = _names.AsSpan(index * NameSize, NameSize);
         name.CopyTo(slotName);
         slotName[name.Length] = 0;
+        return ref slot;
+    }
+
+    /// <summary>Makes the claimed slot the linker's, and wakes it when a batch waits or when <paramref name="urgent"/>.</summary>
+    private void Publish(bool urgent)
+    {
         Volatile.Write(ref _head, _head + 1);
         // a full fence between publishing the slot and reading the linker's flag (it sets the flag, then reads _head)
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _linkerSleeping) != 0 && _head - Volatile.Read(ref _tail) >= Batch)
+        if (Volatile.Read(ref _linkerSleeping) != 0 && (urgent || _head - Volatile.Read(ref _tail) >= Batch))
         {
             lock (_gate)
             {
                 Monitor.PulseAll(_gate);
             }
         }
-        return true;
     }
 
     /// <summary>Waits until every file handed over is linked (or closed after a failure); true when none failed.</summary>
@@ -179,12 +252,11 @@ internal sealed unsafe class Linker : IDisposable
         _failedName[0] = 0;
     }
 
-    /// <summary>The receiving thread waits until at most <paramref name="pending"/> files wait for the linker.</summary>
+    /// <summary>The receiving thread waits until at most <paramref name="pending"/> slots wait for the linker (which works, meanwhile, whatever their number).</summary>
     private void WaitUntil(int pending)
     {
         lock (_gate)
         {
-            _draining = pending == 0;
             Interlocked.Exchange(ref _receiverWaiting, 1);
             Monitor.PulseAll(_gate);
             while (_head - Volatile.Read(ref _tail) > pending)
@@ -192,7 +264,6 @@ internal sealed unsafe class Linker : IDisposable
                 Monitor.Wait(_gate);
             }
             _receiverWaiting = 0;
-            _draining = false;
         }
     }
 
@@ -213,7 +284,7 @@ internal sealed unsafe class Linker : IDisposable
                 lock (_gate)
                 {
                     Interlocked.Exchange(ref _linkerSleeping, 1);
-                    while (!_stopping && !(_draining || _nudged ? _head != tail : _head - tail >= Batch))
+                    while (!_stopping && !(_receiverWaiting != 0 || _nudged ? _head != tail : _head - tail >= Batch))
                     {
                         Monitor.Wait(_gate);
                     }
@@ -240,11 +311,19 @@ internal sealed unsafe class Linker : IDisposable
         }
     }
 
-    /// <summary>Links, sets mode and times, closes: one file, unless an earlier one failed.</summary>
+    /// <summary>Links, sets mode and times, closes: one file, unless an earlier one failed; or writes a chunk of one.</summary>
     private void Complete(ref Slot slot, int index)
     {
         fixed (byte* name = &_names[index * NameSize])
         {
+            if (slot.Kind == Kind.Write)
+            {
+                if (_failure == 0 && WriteChunk(ref slot) is Errno writeError and not Errno.None)
+                {
+                    Fail(ref slot, name, writeError);
+                }
+                return;
+            }
             Errno error = _failure != 0 ? Errno.None : Link(slot.File, slot.Parent, name + slot.Leaf);
             if (_failure == 0 && error == Errno.None)
             {
@@ -263,9 +342,7 @@ internal sealed unsafe class Linker : IDisposable
             }
             if (error != Errno.None)
             {
-                new ReadOnlySpan<byte>(name, slot.NameLength + 1).CopyTo(_failedName);
-                _failedCrc = slot.Crc;
-                _failure = (uint)error;
+                Fail(ref slot, name, error);
             }
             else if (_verbose)
             {
@@ -273,6 +350,61 @@ internal sealed unsafe class Linker : IDisposable
                 Fd.WriteAll(2, new ReadOnlySpan<byte>(name, slot.NameLength + 1));
             }
         }
+    }
+
+    private void Fail(ref Slot slot, byte* name, Errno error)
+    {
+        new ReadOnlySpan<byte>(name, slot.NameLength + 1).CopyTo(_failedName);
+        _failedCrc = slot.Crc;
+        _failure = (uint)error;
+    }
+
+    /// <summary>
+    /// One chunk of a large file, past the page cache, or through it for the tail or where the file
+    /// system refuses the direct write (the flags set back, and later files told).
+    /// </summary>
+    private Errno WriteChunk(ref Slot slot)
+    {
+        bool direct = !slot.Tail;
+        if (!direct && Libc.fcntl(slot.File, Libc.F_SETFL, slot.Flags) != 0)
+        {
+            return LastError.Get();
+        }
+        Errno error = WriteAllAt(slot.File, (byte*)slot.Data, slot.Length, slot.Offset);
+        if (error == Errno.EINVAL && direct)
+        {
+            direct = false;
+            _directRefused = true;
+            if (Libc.fcntl(slot.File, Libc.F_SETFL, slot.Flags) != 0)
+            {
+                return LastError.Get();
+            }
+            error = WriteAllAt(slot.File, (byte*)slot.Data, slot.Length, slot.Offset);
+        }
+        if (error == Errno.None && direct)
+        {
+            Volatile.Write(ref _directBytes, _directBytes + slot.Length);
+        }
+        return error;
+    }
+
+    private static Errno WriteAllAt(int file, byte* data, int length, long offset)
+    {
+        for (int done = 0; done < length;)
+        {
+            nint n = Libc.pwrite(file, data + done, (nuint)(length - done), offset + done);
+            if (n < 0)
+            {
+                Errno error = LastError.Get();
+                if (error == Errno.EINTR)
+                {
+                    continue;
+                }
+                return error;
+            }
+            done += (int)n;
+        }
+        return Errno.None;
     }
 
     /// <summary>

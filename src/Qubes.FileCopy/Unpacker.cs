@@ -1,5 +1,6 @@
 using System;
 using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Threading;
 using Qubes.Interop.Linux;
 
@@ -62,6 +63,16 @@ public sealed unsafe class Unpacker : IDisposable
 {
     private const int DataBufferSize = 256 * 1024;
 
+    /// <summary>
+    /// A file of at least this length is written in chunks of this size past the page cache
+    /// (<c>O_DIRECT</c>), from buffers aligned for it: the data is copied once less, and it is on
+    /// the device when the write returns instead of waiting for the write-back the reply needs. The
+    /// linker's thread writes each chunk while the next of <see cref="DirectBuffers"/> is filled.
+    /// </summary>
+    internal const int DirectChunk = 1 << 20;
+    private const int DirectBuffers = 4;
+    private const int DirectAlignment = 4096;
+
     private readonly int _root;
     private readonly int _procFds;
     private readonly UnpackOptions _options;
@@ -83,6 +94,12 @@ public sealed unsafe class Unpacker : IDisposable
     private readonly uint _umask;
     private bool _useTemporaryFiles;
     private readonly Linker _linker;
+    /// <summary><see cref="DirectBuffers"/> chunks aligned for <c>O_DIRECT</c>, allocated with the first large file.</summary>
+    private byte* _direct;
+    /// <summary>For each chunk buffer, the linker's ticket for its last write (−1: none).</summary>
+    private readonly long[] _directTickets = new long[DirectBuffers];
+    /// <summary>Whether the file system took <c>O_DIRECT</c> so far (once refused, files go through the page cache).</summary>
+    private bool _directWrites = true;
     private ulong _totalBytes;
     private ulong _totalFiles;
     private readonly WriteBack _writeBack;
@@ -119,8 +136,23 @@ public sealed unsafe class Unpacker : IDisposable
     /// <summary>Bytes the thread that links files in had allocated after its last file (<see cref="Linker"/>).</summary>
     internal long LinkerAllocatedBytes => _linker.LinkerAllocatedBytes;
 
-    /// <summary>Ends the thread that links files in.</summary>
-    public void Dispose() => _linker.Dispose();
+    /// <summary>How many bytes of files were written past the page cache (<see cref="DirectChunk"/>).</summary>
+    internal long DirectBytes => _linker.DirectBytes;
+
+    /// <summary>Whether large files are written past the page cache (as long as the file system takes it).</summary>
+    internal bool DirectWrites
+    {
+        get => _directWrites;
+        set => _directWrites = value;
+    }
+
+    /// <summary>Ends the thread that links files in, and lets go of the aligned buffer.</summary>
+    public void Dispose()
+    {
+        _linker.Dispose();
+        NativeMemory.AlignedFree(_direct);
+        _direct = null;
+    }
 
     /// <summary>
     /// Receives one transfer from <paramref name="input"/> and writes the one reply to
@@ -284,6 +316,7 @@ public sealed unsafe class Unpacker : IDisposable
             return opened;
         }
         int file = -1;
+        bool handedWrites = false;
         try
         {
             fixed (byte* components = _components)
@@ -324,15 +357,20 @@ public sealed unsafe class Unpacker : IDisposable
                     return new((uint)statError, NameKind.Entry);
                 }
                 _totalBytes += header.FileLength;
-                uint copied = CopyData(file, header.FileLength);
+                uint copied = CopyData(file, header.FileLength, out handedWrites);
                 if (copied != 0)
                 {
                     return new(copied, NameKind.Entry);
                 }
+                if (_linker.Failure != 0)
+                {
+                    return new(_linker.Failure, NameKind.Linked);
+                }
                 _writeBack.Completed();
                 if (!_useTemporaryFiles)
                 {
-                    return ApplyModeAndTimes(file, header);
+                    // the chunks handed over are written before the file gets its mode and times
+                    return handedWrites && !_linker.Drain() ? new(_linker.Failure, NameKind.Linked) : ApplyModeAndTimes(file, header);
                 }
                 // an unnamed file was made with its permissions unless the umask took some or it has set-id or sticky bits
                 bool modeSet = (header.Mode & FileCopyProtocol.PermissionMask) == (header.Mode & 0x1FF & ~_umask);
@@ -347,6 +385,11 @@ public sealed unsafe class Unpacker : IDisposable
         {
             if (file >= 0)
             {
+                if (handedWrites)
+                {
+                    // no chunk is written into a descriptor closed, or reused, meanwhile
+                    _linker.Drain();
+                }
                 Libc.close(file);
             }
             CloseParent(parent);
@@ -374,9 +417,26 @@ public sealed unsafe class Unpacker : IDisposable
         }
     }
 
-    /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into the file; 0, LEGAL_EOF when the stream ends or fails, or the write's errno.</summary>
-    private uint CopyData(int file, ulong length)
+    /// <summary>
+    /// Copies exactly <paramref name="length"/> bytes of the stream into the file; 0, LEGAL_EOF
+    /// when the stream ends or fails, or the write's errno. <paramref name="handedWrites"/> tells
+    /// whether chunks were handed to the linker to write (their failure is the linker's).
+    /// </summary>
+    private uint CopyData(int file, ulong length, out bool handedWrites)
     {
+        handedWrites = false;
+        _directWrites &= !_linker.DirectRefused;
+        if (length >= DirectChunk && _directWrites)
+        {
+            int flags = Libc.fcntl(file, Libc.F_GETFL, 0);
+            if (flags >= 0 && Libc.fcntl(file, Libc.F_SETFL, flags | Libc.O_DIRECT) == 0)
+            {
+                handedWrites = true;
+                return CopyDataDirect(file, flags, length);
+            }
+            // the file system has no direct writes
+            _directWrites = false;
+        }
         long written = 0;
         while (length > 0)
         {
@@ -393,6 +453,59 @@ public sealed unsafe class Unpacker : IDisposable
             written += chunk.Length;
             _writeBack.Wrote(file, written, (ulong)chunk.Length);
             length -= (ulong)chunk.Length;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// <see cref="CopyData"/> for a file open with <c>O_DIRECT</c> (its flags before were
+    /// <paramref name="flags"/>): each chunk is filled from what was read ahead and then by reads,
+    /// of no more than the file's bytes, into a free aligned buffer, and handed to the linker to
+    /// write whole; the last one, unless a multiple of the alignment, through the page cache.
+    /// </summary>
+    private uint CopyDataDirect(int file, int flags, ulong length)
+    {
+        if (_direct == null)
+        {
+            _direct = (byte*)NativeMemory.AlignedAlloc(DirectChunk * DirectBuffers, DirectAlignment);
+            _directTickets.AsSpan().Fill(-1);
+        }
+        ReadOnlySpan<byte> name = UntilNul(_name);
+        long offset = 0;
+        for (int chunkIndex = 0; length > 0; chunkIndex++)
+        {
+            int buffer = chunkIndex % DirectBuffers;
+            _linker.WaitFor(_directTickets[buffer]);
+            byte* chunk = _direct + ((nint)buffer * DirectChunk);
+            int want = (int)Math.Min(length, DirectChunk), filled = 0;
+            while (filled < want)
+            {
+                Span<byte> free = new(chunk + filled, want - filled);
+                if (_inStart < _inEnd)
+                {
+                    int count = Math.Min(free.Length, _inEnd - _inStart);
+                    _in.AsSpan(_inStart, count).CopyTo(free);
+                    _inStart += count;
+                    filled += count;
+                    continue;
+                }
+                int n = Fd.Read(_input, free);
+                if (n <= 0)
+                {
+                    return FileCopyProtocol.LegalEof;
+                }
+                filled += n;
+            }
+            _crc.Append(new ReadOnlySpan<byte>(chunk, filled));
+            long ticket = _linker.Write(file, chunk, filled, offset, flags, filled % DirectAlignment != 0, name, _crc.GetCurrentHashAsUInt32());
+            if (ticket < 0)
+            {
+                // an earlier chunk failed: the linker has the error
+                return 0;
+            }
+            _directTickets[buffer] = ticket;
+            offset += filled;
+            length -= (ulong)filled;
         }
         return 0;
     }

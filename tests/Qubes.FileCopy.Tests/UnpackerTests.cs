@@ -501,14 +501,62 @@ public sealed class UnpackerTests : IDisposable
     {
         byte[] content = new byte[(int)WriteBack.BytesStep * 5 / 2];
         new Random(7).NextBytes(content);
-        using Unpacker unpacker = UnpackFromFile(new Stream().Entry([.. "big"u8, 0], Stream.Regular | 0x1A4, content).End().Bytes);
+        // (where the file system takes no direct writes)
+        using Unpacker unpacker = UnpackFromFile(new Stream().Entry([.. "big"u8, 0], Stream.Regular | 0x1A4, content).End().Bytes, directWrites: false);
+        Assert.Equal(0, unpacker.DirectBytes);
         Assert.Equal(2, unpacker.WriteBackRanges);
         Assert.Equal(0, unpacker.WriteBackFlushes);
         Assert.True(content.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_incoming, "big"))));
     }
 
+    [Fact]
+    public void Large_files_are_written_past_the_page_cache_in_aligned_chunks_their_tails_through_it_and_arrive_whole_between_small_ones()
+    {
+        Random random = new(11);
+        byte[] first = new byte[3 * Unpacker.DirectChunk + 1234], second = new byte[2 * Unpacker.DirectChunk];
+        random.NextBytes(first);
+        random.NextBytes(second);
+        byte[] stream = new Stream()
+            .File("before", "small")
+            .Entry([.. "first"u8, 0], Stream.Regular | 0x1A4, first)
+            .File("between", "small")
+            .Entry([.. "second"u8, 0], Stream.Regular | 0x1A4, second)
+            .File("after", "small")
+            .End().Bytes;
+        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        int devNull = Libc.open("/dev/null", Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        (SafeFd read, SafeFd write) = Fd.Pipe();
+        using Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+        // the stream comes in odd pieces: a chunk is filled by several reads, from read-ahead data first
+        Thread sender = new(() =>
+        {
+            for (int at = 0; at < stream.Length; at += 77_777)
+            {
+                Fd.WriteAll(write.Fd, stream.AsSpan(at, Math.Min(77_777, stream.Length - at)));
+            }
+            write.Dispose();
+        });
+        sender.Start();
+        UnpackResult result = unpacker.Run(read.Fd, devNull);
+        sender.Join();
+        read.Dispose();
+        foreach (int fd in (int[])[root, proc, devNull])
+        {
+            Libc.close(fd);
+        }
+        Assert.Equal(new UnpackResult(0, Crc(stream), true), result);
+        Assert.Equal(5L * Unpacker.DirectChunk, unpacker.DirectBytes);
+        Assert.True(first.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_incoming, "first"))));
+        Assert.True(second.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_incoming, "second"))));
+        foreach (string name in (string[])["before", "between", "after"])
+        {
+            Assert.Equal("small", File.ReadAllText(Path.Combine(_incoming, name)));
+        }
+    }
+
     /// <summary>Runs a receiver on <paramref name="stream"/> read from a file, checks it succeeded and returns it.</summary>
-    private Unpacker UnpackFromFile(byte[] stream)
+    private Unpacker UnpackFromFile(byte[] stream, bool directWrites = true)
     {
         string input = Path.Combine(_base, "stream");
         File.WriteAllBytes(input, stream);
@@ -518,7 +566,7 @@ public sealed class UnpackerTests : IDisposable
         int fd = Libc.open(input, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
         try
         {
-            Unpacker unpacker = new(root, proc, UnpackOptions.Qube);
+            Unpacker unpacker = new(root, proc, UnpackOptions.Qube) { DirectWrites = directWrites };
             Assert.Equal(0u, unpacker.Run(fd, devNull).Code);
             return unpacker;
         }
