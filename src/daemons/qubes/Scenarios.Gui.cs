@@ -23,8 +23,9 @@ internal sealed partial class Scenarios
         ulong workWindow = WaitForWindow(screen, "[work] notes"), untrustedWindow = WaitForWindow(screen, "[untrusted] browser");
         Expect(workWindow != 0, "dom0's screen has the window [work] notes");
         Expect(untrustedWindow != 0, "dom0's screen has the window [untrusted] browser");
-        (int workX, int workY, uint workFrame) = FrameOf(screen, workWindow);
-        (int untrustedX, int untrustedY, uint untrustedFrame) = FrameOf(screen, untrustedWindow);
+        // the title comes with the window; qubes-guid paints the frame when the window is first exposed, just after
+        (int workX, int workY, uint workFrame) = FrameOf(screen, workWindow, 0x3465a4);
+        (int untrustedX, int untrustedY, uint untrustedFrame) = FrameOf(screen, untrustedWindow, 0xcc0000);
         _say($"[work] notes at {workX},{workY}, frame 0x{workFrame:x6}; [untrusted] browser at {untrustedX},{untrustedY}, frame 0x{untrustedFrame:x6}");
         Expect(workFrame == 0x3465a4 && untrustedFrame == 0xcc0000, "the frames are in the labels' colours: work blue (0x3465a4), untrusted red (0xcc0000)");
         string png = Path.Combine(Path.GetTempPath(), $"qubes-demo-screen-{Environment.ProcessId}.png");
@@ -142,11 +143,23 @@ internal sealed partial class Scenarios
         }
     }
 
-    /// <summary>Where a window's frame starts on dom0's screen, and the colour of its corner as the screen shows it.</summary>
-    private static (int X, int Y, uint Color) FrameOf(DisplayHandle screen, ulong window)
+    /// <summary>
+    /// Where a window's frame starts on dom0's screen, and the colour of its corner as the screen
+    /// shows it: read again for up to 5 s until it is <paramref name="expected"/>.
+    /// </summary>
+    private static (int X, int Y, uint Color) FrameOf(DisplayHandle screen, ulong window, uint expected)
     {
-        (int x, int y) = ScreenReader.Position(screen, window);
-        return (x, y, ScreenReader.Pixel(screen, Math.Max(x, 0), Math.Max(y, 0)));
+        Stopwatch clock = Stopwatch.StartNew();
+        while (true)
+        {
+            (int x, int y) = ScreenReader.Position(screen, window);
+            uint color = ScreenReader.Pixel(screen, Math.Max(x, 0), Math.Max(y, 0));
+            if (color == expected || clock.ElapsedMilliseconds > 5_000)
+            {
+                return (x, y, color);
+            }
+            Thread.Sleep(50);
+        }
     }
 
     /// <summary>dom0's whole screen as a PNG file.</summary>
