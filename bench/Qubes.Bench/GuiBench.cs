@@ -93,7 +93,10 @@ internal static unsafe class GuiBench
     {
         nint d = observer.Pointer;
         ulong damage = Xdamage.XDamageCreate(d, observer.RootWindow, Xdamage.XDamageReportRawRectangles);
+        // what the screen still paints of earlier steps (a window gone, the last frames) is not counted
         Xlib.XSync(d, 0);
+        System.Threading.Thread.Sleep(200);
+        Xlib.XSync(d, 1);
         int painted = 0;
         using SafeFd stop = EventFd.Create();
         var counting = new System.Threading.Thread(() =>
@@ -138,6 +141,12 @@ internal static unsafe class GuiBench
         {
             throw new InvalidOperationException($"frame {last} never showed on dom0's screen");
         }
+        // each frame drawn is painted once at most (a frame counted twice would inflate the rate)
+        if (frameCount > count)
+        {
+            throw new InvalidOperationException($"{frameCount} whole-frame paints counted for {count} frames drawn");
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {frameCount} of {count} frames drawn were shown, {seconds:F3} s"));
         return frameCount / seconds;
     }
 
