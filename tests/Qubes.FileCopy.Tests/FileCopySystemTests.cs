@@ -26,16 +26,25 @@ public sealed class FileCopySystemTests : IClassFixture<FileCopySystemTests.Runn
         public RunningSystem()
         {
             System = new("filecopy-test");
-            // no X server in these qubes: its start-up files in /tmp would race with the snapshots of /tmp
-            foreach (string qube in (string[])["work", "untrusted", "personal"])
+            try
             {
-                Assert.Equal(0, System.Tool("qvm-features", qube, "gui", "").Status);
+                // no X server in these qubes: its start-up files in /tmp would race with the snapshots of /tmp
+                foreach (string qube in (string[])["work", "untrusted", "personal"])
+                {
+                    Assert.Equal(0, System.Tool("qvm-features", qube, "gui", "").Status);
+                }
+                Assert.Equal(0, System.Tool("qvm-tags", "work", "add", "work").Status);
+                Assert.Equal(0, System.Tool("qvm-tags", "untrusted", "add", "work").Status);
+                File.WriteAllText(Path.Combine(System.State, "policy.d", "40-filecopy.policy"),
+                    "qubes.Filecopy  *  @tag:work  @tag:work  allow\nqubes.Filecopy  *  @tag:work  @anyvm  deny\n");
+                Assert.Equal("no X server\n", System.Run("untrusted", "test -e /tmp/.X11-unix || echo no X server").Output);
             }
-            Assert.Equal(0, System.Tool("qvm-tags", "work", "add", "work").Status);
-            Assert.Equal(0, System.Tool("qvm-tags", "untrusted", "add", "work").Status);
-            File.WriteAllText(Path.Combine(System.State, "policy.d", "40-filecopy.policy"),
-                "qubes.Filecopy  *  @tag:work  @tag:work  allow\nqubes.Filecopy  *  @tag:work  @anyvm  deny\n");
-            Assert.Equal("no X server\n", System.Run("untrusted", "test -e /tmp/.X11-unix || echo no X server").Output);
+            catch
+            {
+                // a fixture that fails is never disposed of: the system goes down here
+                System.Dispose();
+                throw;
+            }
         }
 
         public LoopbackSystem System { get; }
