@@ -29,6 +29,30 @@ public static unsafe class Fd
         return Errno.None;
     }
 
+    /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/> (pwrite, the file position untouched), retrying on EINTR. Returns None or the errno.</summary>
+    public static Errno WriteAllAt(int fd, ReadOnlySpan<byte> data, long offset)
+    {
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Libc.pwrite(fd, p + done, (nuint)(data.Length - done), offset + done);
+                if (n < 0)
+                {
+                    Errno e = LastError.Get();
+                    if (e == Errno.EINTR)
+                    {
+                        continue;
+                    }
+                    return e;
+                }
+                done += (int)n;
+            }
+        }
+        return Errno.None;
+    }
+
     /// <summary>A pipe, both ends close-on-exec.</summary>
     public static (SafeFd Read, SafeFd Write) Pipe()
     {

@@ -370,7 +370,7 @@ internal sealed unsafe class Linker : IDisposable
         {
             return LastError.Get();
         }
-        Errno error = WriteAllAt(slot.File, (byte*)slot.Data, slot.Length, slot.Offset);
+        Errno error = Fd.WriteAllAt(slot.File, new ReadOnlySpan<byte>((byte*)slot.Data, slot.Length), slot.Offset);
         if (error == Errno.EINVAL && direct)
         {
             direct = false;
@@ -379,32 +379,13 @@ internal sealed unsafe class Linker : IDisposable
             {
                 return LastError.Get();
             }
-            error = WriteAllAt(slot.File, (byte*)slot.Data, slot.Length, slot.Offset);
+            error = Fd.WriteAllAt(slot.File, new ReadOnlySpan<byte>((byte*)slot.Data, slot.Length), slot.Offset);
         }
         if (error == Errno.None && direct)
         {
             Volatile.Write(ref _directBytes, _directBytes + slot.Length);
         }
         return error;
-    }
-
-    private static Errno WriteAllAt(int file, byte* data, int length, long offset)
-    {
-        for (int done = 0; done < length;)
-        {
-            nint n = Libc.pwrite(file, data + done, (nuint)(length - done), offset + done);
-            if (n < 0)
-            {
-                Errno error = LastError.Get();
-                if (error == Errno.EINTR)
-                {
-                    continue;
-                }
-                return error;
-            }
-            done += (int)n;
-        }
-        return Errno.None;
     }
 
     /// <summary>
