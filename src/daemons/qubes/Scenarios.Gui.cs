@@ -130,33 +130,29 @@ internal sealed partial class Scenarios
 
     /// <summary>The top-level window of dom0's screen with this title (0 when none appears in <paramref name="timeoutMs"/>, or, with <paramref name="untilGone"/>, when it is gone).</summary>
     private static ulong WaitForWindow(DisplayHandle screen, string title, int timeoutMs = 20_000, bool untilGone = false)
-    {
-        Stopwatch clock = Stopwatch.StartNew();
-        while (true)
-        {
-            ulong found = ScreenReader.FindWindow(screen, title);
-            if ((found != 0) != untilGone || clock.ElapsedMilliseconds > timeoutMs)
-            {
-                return found;
-            }
-            Thread.Sleep(50);
-        }
-    }
+        => Poll(() => ScreenReader.FindWindow(screen, title), found => (found != 0) != untilGone, timeoutMs);
 
     /// <summary>
     /// Where a window's frame starts on dom0's screen, and the colour of its corner as the screen
     /// shows it: read again for up to 5 s until it is <paramref name="expected"/>.
     /// </summary>
     private static (int X, int Y, uint Color) FrameOf(DisplayHandle screen, ulong window, uint expected)
+        => Poll(() =>
+        {
+            (int x, int y) = ScreenReader.Position(screen, window);
+            return (x, y, ScreenReader.Pixel(screen, Math.Max(x, 0), Math.Max(y, 0)));
+        }, frame => frame.Item3 == expected, 5_000);
+
+    /// <summary>Reads every 50 ms until <paramref name="done"/> holds for the reading or <paramref name="timeoutMs"/> have passed; the last reading.</summary>
+    private static T Poll<T>(Func<T> read, Func<T, bool> done, int timeoutMs)
     {
         Stopwatch clock = Stopwatch.StartNew();
         while (true)
         {
-            (int x, int y) = ScreenReader.Position(screen, window);
-            uint color = ScreenReader.Pixel(screen, Math.Max(x, 0), Math.Max(y, 0));
-            if (color == expected || clock.ElapsedMilliseconds > 5_000)
+            T value = read();
+            if (done(value) || clock.ElapsedMilliseconds > timeoutMs)
             {
-                return (x, y, color);
+                return value;
             }
             Thread.Sleep(50);
         }
