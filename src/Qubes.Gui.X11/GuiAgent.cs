@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using Qubes.Interop.Linux;
 using Qubes.Interop.X11;
 using Qubes.Platform;
@@ -24,6 +25,8 @@ public sealed unsafe class GuiAgent : IDisposable
         public int X, Y, Width, Height;
         public bool OverrideRedirect, Mapped;
         public ulong Damage;
+        /// <summary>What changed since the window was last read (empty when right ≤ left).</summary>
+        public int DamageLeft, DamageTop, DamageRight, DamageBottom;
         public SharedWindowImage? Image;
         public SharedWindowImage? Retired;
         public ShmImage? Capture;
@@ -39,8 +42,8 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly int _damageEvent;
     /// <summary>XFixes' CursorNotify event type, or -1 without XFixes.</summary>
     private readonly int _cursorEvent;
-    /// <summary>A region of the server's that takes each damage as it is subtracted (0 without XFixes: windows are then updated whole).</summary>
-    private readonly ulong _damaged;
+    /// <summary>Windows with changes not read yet (<see cref="Damaged"/>), in the order they changed.</summary>
+    private readonly List<Window> _damagedWindows = [];
     /// <summary>What CURSOR says for each cursor name seen so far (atom → message value).</summary>
     private readonly Dictionary<ulong, uint> _cursorByName = [];
     private readonly Dictionary<ulong, Window> _windows = [];
@@ -49,6 +52,7 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly byte[] _message = new byte[Math.Max(GuiProtocol.MaxWindowDumpMessage, GuiProtocol.HeaderSize + GuiProtocol.MaxClipboardBufferSize + 1)];
     private readonly byte[] _pasted = new byte[GuiProtocol.MaxClipboardBufferSize + 1];
     private int _pastedLength = -1;
+    private int _reads;
 
     private GuiAgent(IPlatform platform, GuiAgentConnection connection, DisplayHandle display)
     {
@@ -66,7 +70,6 @@ public sealed unsafe class GuiAgent : IDisposable
         int fixesEvent, fixesError;
         bool fixes = Xfixes.XFixesQueryExtension(_d, &fixesEvent, &fixesError) != 0;
         _cursorEvent = fixes ? fixesEvent + Xfixes.XFixesCursorNotify : -1;
-        _damaged = fixes ? Xfixes.XFixesCreateRegion(_d, null, 0) : 0;
         _wmName = Xlib.XA_WM_NAME;
         _netWmName = Xlib.XInternAtom(_d, "_NET_WM_NAME", 0);
         _utf8String = Xlib.XInternAtom(_d, "UTF8_STRING", 0);
@@ -102,6 +105,9 @@ public sealed unsafe class GuiAgent : IDisposable
             throw;
         }
     }
+
+    /// <summary>How many times a window's content was read from the qube's X server so far (for tests).</summary>
+    internal int Reads => Volatile.Read(ref _reads);
 
     /// <summary>dom0's screen, as its daemon described it.</summary>
     public XConf Screen => _connection.Screen;
@@ -167,7 +173,7 @@ public sealed unsafe class GuiAgent : IDisposable
         ulong transientFor = 0;
         Xlib.XGetTransientForHint(_d, id, &transientFor);
         Send(MessageType.Map, id, [(uint)(_windows.ContainsKey(transientFor) ? transientFor : 0), w.OverrideRedirect ? 1u : 0u]);
-        w.Damage = Xdamage.XDamageCreate(_d, id, Xdamage.XDamageReportNonEmpty);
+        w.Damage = Xdamage.XDamageCreate(_d, id, Xdamage.XDamageReportRawRectangles);
         Update(w, 0, 0, w.Width, w.Height);
     }
 
@@ -202,37 +208,45 @@ public sealed unsafe class GuiAgent : IDisposable
     }
 
     /// <summary>
-    /// Takes all the damage the window has now (NonEmpty reports only the first change of a burst)
-    /// and updates the rows and columns it spans.
+    /// Adds a rectangle the qube's X server reported changed (raw rectangles: each drawing's own,
+    /// nothing kept or subtracted in the server) to what the window will read once the events that
+    /// wait now have all been taken (<see cref="UpdateDamaged"/>).
     /// </summary>
-    private void Damaged(Window w, ulong damage)
+    private void Damaged(Window w, in XRectangle area)
     {
-        if (_damaged == 0)
-        {
-            Xdamage.XDamageSubtract(_d, damage, 0, 0);
-            Update(w, 0, 0, w.Width, w.Height);
-            return;
-        }
-        Xdamage.XDamageSubtract(_d, damage, 0, _damaged);
-        int count;
-        XRectangle* rectangles = Xfixes.XFixesFetchRegion(_d, _damaged, &count);
-        if (rectangles == null)
+        if (area.width == 0 || area.height == 0)
         {
             return;
         }
-        int left = int.MaxValue, top = int.MaxValue, right = int.MinValue, bottom = int.MinValue;
-        for (int i = 0; i < count; i++)
+        int left = area.x, top = area.y, right = area.x + area.width, bottom = area.y + area.height;
+        if (w.DamageRight <= w.DamageLeft || w.DamageBottom <= w.DamageTop)
         {
-            left = Math.Min(left, rectangles[i].x);
-            top = Math.Min(top, rectangles[i].y);
-            right = Math.Max(right, rectangles[i].x + rectangles[i].width);
-            bottom = Math.Max(bottom, rectangles[i].y + rectangles[i].height);
+            (w.DamageLeft, w.DamageTop, w.DamageRight, w.DamageBottom) = (left, top, right, bottom);
+            _damagedWindows.Add(w);
+            return;
         }
-        Xlib.XFree(rectangles);
-        if (count > 0)
+        w.DamageLeft = Math.Min(w.DamageLeft, left);
+        w.DamageTop = Math.Min(w.DamageTop, top);
+        w.DamageRight = Math.Max(w.DamageRight, right);
+        w.DamageBottom = Math.Max(w.DamageBottom, bottom);
+    }
+
+    /// <summary>
+    /// Reads what changed in each damaged window, one request per window however many drawings
+    /// changed it since: a client drawing faster than the daemon shows costs one read per burst.
+    /// </summary>
+    private void UpdateDamaged()
+    {
+        foreach (Window w in _damagedWindows)
         {
-            Update(w, left, top, right - left, bottom - top);
+            int x = w.DamageLeft, y = w.DamageTop, width = w.DamageRight - x, height = w.DamageBottom - y;
+            w.DamageLeft = w.DamageTop = w.DamageRight = w.DamageBottom = 0;
+            if (w.Mapped && w.Damage != 0)
+            {
+                Update(w, x, y, width, height);
+            }
         }
+        _damagedWindows.Clear();
     }
 
     /// <summary>Reads a changed rectangle of the window into its granted pages and tells the daemon.</summary>
@@ -261,6 +275,7 @@ public sealed unsafe class GuiAgent : IDisposable
         image->data = data + (long)y * image->bytes_per_line;
         image->height = height;
         int got = XShm.XShmGetImage(_d, w.Id, image, 0, y, Xlib.AllPlanes);
+        Interlocked.Increment(ref _reads);
         image->data = data;
         image->height = rows;
         if (got == 0)
@@ -386,8 +401,21 @@ public sealed unsafe class GuiAgent : IDisposable
         }
     }
 
-    /// <summary>Handles what the qube's X server reports.</summary>
+    /// <summary>
+    /// Handles what the qube's X server reports, then reads the windows that changed; events that
+    /// came in while the reads waited for their replies are handled before returning.
+    /// </summary>
     private void HandleXEvents()
+    {
+        do
+        {
+            TakeXEvents();
+            UpdateDamaged();
+        }
+        while (Xlib.XEventsQueued(_d, Xlib.QueuedAlready) > 0);
+    }
+
+    private void TakeXEvents()
     {
         XEvent e;
         while (Xlib.XPending(_d) > 0)
@@ -447,9 +475,9 @@ public sealed unsafe class GuiAgent : IDisposable
                     SendTitle(w);
                     break;
                 default:
-                    if (e.type == _damageEvent + Xdamage.XDamageNotify && _windows.TryGetValue(e.xdamage.drawable, out w))
+                    if (e.type == _damageEvent + Xdamage.XDamageNotify && _windows.TryGetValue(e.xdamage.drawable, out w) && w.Damage != 0)
                     {
-                        Damaged(w, e.xdamage.damage);
+                        Damaged(w, e.xdamage.area);
                     }
                     else if (e.type == _cursorEvent)
                     {
@@ -598,9 +626,11 @@ public sealed unsafe class GuiAgent : IDisposable
             }
             Xlib.XFlush(_d);
             fds[0].revents = fds[1].revents = fds[2].revents = 0;
+            // events read while the daemon's messages waited for replies do not wake the poll
+            int timeout = Xlib.XEventsQueued(_d, Xlib.QueuedAlready) > 0 ? 0 : 100;
             fixed (Libc.pollfd* p = fds)
             {
-                Libc.poll(p, stopFd >= 0 ? 3u : 2u, 100);
+                Libc.poll(p, stopFd >= 0 ? 3u : 2u, timeout);
             }
             if (stopFd >= 0 && fds[2].revents != 0)
             {
@@ -619,10 +649,6 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         _windows.Clear();
         Xlib.XDestroyWindow(_d, _clipboardWindow);
-        if (_damaged != 0)
-        {
-            Xfixes.XFixesDestroyRegion(_d, _damaged);
-        }
         _connection.Dispose();
         _display.Dispose();
     }

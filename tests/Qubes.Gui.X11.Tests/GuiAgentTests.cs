@@ -83,6 +83,60 @@ public sealed class GuiAgentTests : IDisposable
     }, pagesAsFiles);
 
     [Fact]
+    public unsafe Task A_burst_of_small_drawings_is_read_from_the_qube_in_a_few_requests_and_all_of_it_shows() => Serve(null, (daemon, agent) =>
+    {
+        using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
+        using DisplayHandle client = DisplayHandle.Open(_qubeScreen.Name);
+        ulong window = ShowClientWindow(client);
+        using ShmImage picture = DrawPattern(client, window);
+        Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "the window shows");
+
+        // 1,800 squares of 2x2 over the whole window, sent together; by two graphics contexts in
+        // turn, so that each is a request of its own (Xlib joins fills with one context into one
+        // request), which the qube's X server reports as a change of its own
+        const uint Color = 0x5A3C1E;
+        int before = agent.Reads;
+        nint c = client.Pointer;
+        nint first = Xlib.XCreateGC(c, window, 0, null), second = Xlib.XCreateGC(c, window, 0, null);
+        Xlib.XSetForeground(c, first, Color);
+        Xlib.XSetForeground(c, second, Color);
+        int squares = 0;
+        for (int y = 0; y < Height; y += 2)
+        {
+            for (int x = (y / 2) % 2 * 2; x < Width; x += 4)
+            {
+                Xlib.XFillRectangle(c, window, squares++ % 2 == 0 ? first : second, x, y, 2, 2);
+            }
+        }
+        Xlib.XFreeGC(c, first);
+        Xlib.XFreeGC(c, second);
+        Xlib.XSync(c, 0);
+        Assert.True(TestBroker.Eventually(() => SquaresShow(observer, Color), 15_000), "every square shows on dom0's screen");
+        int reads = agent.Reads - before;
+        Assert.True(reads >= 1 && reads <= squares / 10, $"{squares} drawings were read in {reads} requests");
+        return Task.CompletedTask;
+    });
+
+    /// <summary>Whether dom0's screen shows each square of the burst over the pattern, and the pattern between them.</summary>
+    private static bool SquaresShow(DisplayHandle observer, uint color)
+    {
+        using XImageHandle shown = X11Test.GetImage(observer, observer.RootWindow, X, Y, Width, Height);
+        for (int y = 0; y < Height; y++)
+        {
+            ReadOnlySpan<uint> row = shown.Row32(y);
+            for (int x = 0; x < Width; x++)
+            {
+                bool square = (x / 2 + y / 2) % 2 == 0;
+                if ((row[x] & 0xFFFFFF) != (square ? color : X11Test.Pattern(x, y) & 0xFFFFFF))
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    [Fact]
     public Task The_cursor_a_qube_program_sets_over_its_window_shows_over_that_window_on_dom0_s_screen() => Serve(null, (daemon, agent) =>
     {
         using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
