@@ -28,19 +28,23 @@ internal static unsafe class GuiBench
     public static int Run(int width, int height, int frames, int rounds)
     {
         string screen = $"{width}x{height}x24";
-        using Xvfb dom0Screen = Xvfb.WithScreen(screen), qubeScreen = Xvfb.WithScreen(screen);
+        using Xvfb dom0Screen = Xvfb.WithScreen(screen);
+        // the qube's X server as qubes get it: Xorg with the pixmap module where installed, else Xvfb
+        using Xorg? qubeXorg = Xorg.IsAvailable ? new Xorg(screen) : null;
+        using Xvfb? qubeXvfb = qubeXorg == null ? Xvfb.WithScreen(screen) : null;
+        string qubeDisplay = qubeXorg?.Name ?? qubeXvfb!.Name;
         using var host = new LoopbackHost();
         (int id, SafeFd connection) = host.CreateDomain("work");
         using LoopbackPlatform qube = LoopbackPlatform.Connect(connection.Release());
         using DisplayHandle dom0 = DisplayHandle.Open(dom0Screen.Name), observer = DisplayHandle.Open(dom0Screen.Name);
-        using DisplayHandle client = DisplayHandle.Open(qubeScreen.Name), local = DisplayHandle.Open(dom0Screen.Name);
-        Task<GuiAgent> starting = Task.Run(() => GuiAgent.Start(qube, 0, qubeScreen.Name));
+        using DisplayHandle client = DisplayHandle.Open(qubeDisplay), local = DisplayHandle.Open(dom0Screen.Name);
+        Task<GuiAgent> starting = Task.Run(() => GuiAgent.Start(qube, 0, qubeDisplay, qubeXorg?.PixmapSocket));
         using GuiDaemon daemon = GuiDaemon.Start(host.Dom0, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
         using GuiAgent agent = starting.GetAwaiter().GetResult();
         using SafeFd stop = EventFd.Create();
         Task<int> daemonRunning = Task.Run(() => daemon.Run(stop.Fd)), agentRunning = Task.Run(() => agent.Run(stop.Fd));
 
-        Console.WriteLine($"gui: {rounds} rounds of {frames} frames of {width}x{height}, every pixel changed each frame");
+        Console.WriteLine($"gui: {rounds} rounds of {frames} frames of {width}x{height}, every pixel changed each frame; the qube's X server: {(qubeXorg != null ? "Xorg with window pixmaps in shared memory" : "Xvfb")}");
         // the qube's window covers dom0's screen where the local client's will be: one at a time
         Frames remote = new(client, width, height);
         if (!WaitFor(observer, width / 2, height / 2, remote.Draw(1), TimeSpan.FromSeconds(20)))

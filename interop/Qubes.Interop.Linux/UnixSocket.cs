@@ -80,10 +80,10 @@ public static unsafe class UnixSocket
         }
     }
 
-    /// <summary>Connects to <paramref name="path"/>; returns null with the errno on failure.</summary>
-    public static SafeFd? TryConnect(string path, out Errno error)
+    /// <summary>Connects to <paramref name="path"/> (a stream, or <paramref name="type"/>); returns null with the errno on failure.</summary>
+    public static SafeFd? TryConnect(string path, out Errno error, int type = Libc.SOCK_STREAM)
     {
-        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket");
+        SafeFd fd = SafeFd.FromResult(Libc.socket(Libc.AF_UNIX, type | Libc.SOCK_CLOEXEC, 0), "socket");
         Libc.sockaddr_un addr = Address(path, out uint len);
         while (Libc.connect(fd.Fd, &addr, len) < 0)
         {

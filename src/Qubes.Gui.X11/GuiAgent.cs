@@ -32,6 +32,8 @@ public sealed unsafe class GuiAgent : IDisposable
         public ShmImage? Capture;
         /// <summary>Whether <see cref="Capture"/> is the granted pages themselves, attached to our X server by descriptor.</summary>
         public bool Direct;
+        /// <summary>Whether <see cref="Image"/> is the X server's own pixmap of the window: nothing to read at a change.</summary>
+        public bool FromPixmap;
     }
 
     private readonly IPlatform _platform;
@@ -53,6 +55,8 @@ public sealed unsafe class GuiAgent : IDisposable
     private readonly byte[] _pasted = new byte[GuiProtocol.MaxClipboardBufferSize + 1];
     private int _pastedLength = -1;
     private int _reads;
+    /// <summary>The qube's X server's window pixmaps in shared memory, where it has them (null else, or once the platform refused to grant one).</summary>
+    private WindowPixmaps? _pixmaps;
 
     private GuiAgent(IPlatform platform, GuiAgentConnection connection, DisplayHandle display)
     {
@@ -85,21 +89,25 @@ public sealed unsafe class GuiAgent : IDisposable
 
     /// <summary>
     /// Serves the GUI channel for <paramref name="guiDomain"/> (waiting for its daemon), then
-    /// follows the windows of <paramref name="xDisplay"/>, the qube's X server.
+    /// follows the windows of <paramref name="xDisplay"/>, the qube's X server; with
+    /// <paramref name="pixmapSocket"/> (an <see cref="Xorg"/>'s), windows are granted from the
+    /// server's own pixmaps where it has them.
     /// </summary>
-    public static GuiAgent Start(IPlatform platform, int guiDomain, string xDisplay)
+    public static GuiAgent Start(IPlatform platform, int guiDomain, string xDisplay, string? pixmapSocket = null)
     {
         DisplayHandle display = DisplayHandle.Open(xDisplay);
         GuiAgentConnection? connection = null;
+        WindowPixmaps? pixmaps = pixmapSocket == null ? null : WindowPixmaps.Connect(pixmapSocket);
         try
         {
             connection = GuiAgentConnection.Serve(platform, guiDomain);
-            var agent = new GuiAgent(platform, connection, display);
+            var agent = new GuiAgent(platform, connection, display) { _pixmaps = pixmaps };
             agent.Follow();
             return agent;
         }
         catch
         {
+            pixmaps?.Dispose();
             connection?.Dispose();
             display.Dispose();
             throw;
@@ -108,6 +116,9 @@ public sealed unsafe class GuiAgent : IDisposable
 
     /// <summary>How many times a window's content was read from the qube's X server so far (for tests).</summary>
     internal int Reads => Volatile.Read(ref _reads);
+
+    /// <summary>How many windows are shown from the X server's own pixmaps now (for tests).</summary>
+    internal int PixmapWindows { get; private set; }
 
     /// <summary>dom0's screen, as its daemon described it.</summary>
     public XConf Screen => _connection.Screen;
@@ -133,7 +144,7 @@ public sealed unsafe class GuiAgent : IDisposable
                 XWindowAttributes a;
                 if (children[i] != _clipboardWindow && Xlib.XGetWindowAttributes(_d, children[i], &a) != 0)
                 {
-                    Created(children[i], a.x, a.y, a.width, a.height, a.override_redirect != 0);
+                    Created(children[i], a.x, a.y, a.width, a.height, a.border_width, a.override_redirect != 0);
                     if (a.map_state == Xlib.IsViewable)
                     {
                         Mapped(children[i]);
@@ -147,11 +158,18 @@ public sealed unsafe class GuiAgent : IDisposable
 
     private bool Send(MessageType type, ulong window, ReadOnlySpan<uint> fields) => _connection.Send(type, (uint)window, fields);
 
-    private void Created(ulong id, int x, int y, int width, int height, bool overrideRedirect)
+    private void Created(ulong id, int x, int y, int width, int height, int borderWidth, bool overrideRedirect)
     {
         if (_windows.ContainsKey(id))
         {
             return;
+        }
+        // dom0 frames the window itself, as a window manager would, and the window's own border goes
+        // as it does under one; its pixmap is then its content alone, which can be granted as it is
+        if (borderWidth != 0 && !overrideRedirect)
+        {
+            XWindowChanges changes = default;
+            Xlib.XConfigureWindow(_d, id, Xlib.CWBorderWidth, &changes);
         }
         var w = new Window { Id = id, X = x, Y = y, Width = width, Height = height, OverrideRedirect = overrideRedirect };
         _windows[id] = w;
@@ -183,7 +201,19 @@ public sealed unsafe class GuiAgent : IDisposable
         w.Retired?.Dispose();
         w.Retired = w.Image;
         w.Capture?.Dispose();
+        w.Capture = null;
+        if (w.FromPixmap)
+        {
+            w.FromPixmap = false;
+            PixmapWindows--;
+        }
         int width = Math.Clamp(w.Width, 1, GuiProtocol.MaxWindowWidth), height = Math.Clamp(w.Height, 1, GuiProtocol.MaxWindowHeight);
+        if (ShareOwnPixmap(w, width, height))
+        {
+            int dump = w.Image!.WriteDump(_message, (uint)w.Id);
+            _connection.Send(_message.AsSpan(0, dump));
+            return;
+        }
         Visual* visual = Xlib.XDefaultVisual(_d, _display.DefaultScreen);
         int depth = Xlib.XDefaultDepth(_d, _display.DefaultScreen);
         // where the platform keeps the pages in a file, our X server writes the window's pixels
@@ -205,6 +235,46 @@ public sealed unsafe class GuiAgent : IDisposable
         w.Capture = direct ?? ShmImage.Create(_display, visual, depth, width, height);
         int length = w.Image.WriteDump(_message, (uint)w.Id);
         _connection.Send(_message.AsSpan(0, length));
+    }
+
+    /// <summary>
+    /// Grants the X server's own pixmap of the window, when it keeps one in shared memory of
+    /// exactly the window's size: the server draws the window into the granted pages itself.
+    /// </summary>
+    private bool ShareOwnPixmap(Window w, int width, int height)
+    {
+        if (_pixmaps == null)
+        {
+            return false;
+        }
+        // the pixmap the window has now: one for a later resize comes with its ConfigureNotify
+        int file = _pixmaps.Take(w.Id, out int pixmapWidth, out int pixmapHeight);
+        if (file < 0)
+        {
+            return false;
+        }
+        try
+        {
+            if (pixmapWidth != width || pixmapHeight != height)
+            {
+                return false;
+            }
+            w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height, file);
+            w.FromPixmap = true;
+            PixmapWindows++;
+            return true;
+        }
+        catch (PlatformException e) when (e.Errno == Errno.ENOTSUP)
+        {
+            // a platform that grants only pages it allocates: windows are copied, from now on
+            _pixmaps.Dispose();
+            _pixmaps = null;
+            return false;
+        }
+        finally
+        {
+            Libc.close(file);
+        }
     }
 
     /// <summary>
@@ -252,7 +322,7 @@ public sealed unsafe class GuiAgent : IDisposable
     /// <summary>Reads a changed rectangle of the window into its granted pages and tells the daemon.</summary>
     private void Update(Window w, int x, int y, int width, int height)
     {
-        if (w.Image == null || w.Capture == null)
+        if (w.Image == null || (w.Capture == null && !w.FromPixmap))
         {
             return;
         }
@@ -264,12 +334,17 @@ public sealed unsafe class GuiAgent : IDisposable
         {
             return;
         }
+        if (w.FromPixmap)
+        {
+            Send(MessageType.ShmImage, w.Id, [(uint)x, (uint)y, (uint)width, (uint)height]);
+            return;
+        }
         // the changed rows, whole, into the same rows of the capture (one request): the granted
         // pages themselves when our X server has them attached, else our own segment, whose
         // changed rectangle is copied over. The image's header is pointed at those rows for the
         // request: the server writes height rows at data - shmaddr.
         X11ErrorTrap.Reset(_d);
-        XImage* image = w.Capture.Image;
+        XImage* image = w.Capture!.Image;
         byte* data = image->data;
         int rows = image->height;
         image->data = data + (long)y * image->bytes_per_line;
@@ -425,7 +500,7 @@ public sealed unsafe class GuiAgent : IDisposable
             switch (e.type)
             {
                 case Xlib.CreateNotify when e.xcreatewindow.parent == _root:
-                    Created(e.xcreatewindow.window, e.xcreatewindow.x, e.xcreatewindow.y, e.xcreatewindow.width, e.xcreatewindow.height, e.xcreatewindow.override_redirect != 0);
+                    Created(e.xcreatewindow.window, e.xcreatewindow.x, e.xcreatewindow.y, e.xcreatewindow.width, e.xcreatewindow.height, e.xcreatewindow.border_width, e.xcreatewindow.override_redirect != 0);
                     break;
                 case Xlib.MapNotify when e.xmap.@event == _root:
                     Mapped(e.xmap.window);
@@ -448,6 +523,7 @@ public sealed unsafe class GuiAgent : IDisposable
                     w.Image?.Dispose();
                     w.Retired?.Dispose();
                     w.Capture?.Dispose();
+                    PixmapWindows -= w.FromPixmap ? 1 : 0;
                     break;
                 case Xlib.ConfigureNotify when e.xconfigure.@event == _root && _windows.TryGetValue(e.xconfigure.window, out w):
                     bool resized = e.xconfigure.width != w.Width || e.xconfigure.height != w.Height;
@@ -649,6 +725,7 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         _windows.Clear();
         Xlib.XDestroyWindow(_d, _clipboardWindow);
+        _pixmaps?.Dispose();
         _connection.Dispose();
         _display.Dispose();
     }

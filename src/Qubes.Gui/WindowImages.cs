@@ -19,14 +19,29 @@ public sealed unsafe class SharedWindowImage : IDisposable
     /// </summary>
     public SharedWindowImage(IPlatform platform, int guiDomain, int width, int height, PreparePages? prepare = null)
     {
+        Width = width;
+        Height = height;
+        _pages = platform.Grants.Share(guiDomain, PagesFor(width, height), readOnly: true, prepare);
+    }
+
+    /// <summary>
+    /// The first pages of <paramref name="file"/>, shared memory that holds the image already, row
+    /// after row (an X server's pixmap of the window), granted to <paramref name="guiDomain"/>.
+    /// </summary>
+    public SharedWindowImage(IPlatform platform, int guiDomain, int width, int height, int file)
+    {
+        Width = width;
+        Height = height;
+        _pages = platform.Grants.ShareFile(guiDomain, file, PagesFor(width, height), readOnly: true);
+    }
+
+    private static int PagesFor(int width, int height)
+    {
         if (width is < 1 or > GuiProtocol.MaxWindowWidth || height is < 1 or > GuiProtocol.MaxWindowHeight)
         {
             throw new ArgumentOutOfRangeException(nameof(width), $"a window image of {width}x{height} is outside the protocol's bounds");
         }
-        Width = width;
-        Height = height;
-        int pages = (int)(((long)width * height * GuiProtocol.BytesPerPixel + GuiProtocol.PageSize - 1) / GuiProtocol.PageSize);
-        _pages = platform.Grants.Share(guiDomain, pages, readOnly: true, prepare);
+        return (int)(((long)width * height * GuiProtocol.BytesPerPixel + GuiProtocol.PageSize - 1) / GuiProtocol.PageSize);
     }
 
     public int Width { get; }

@@ -15,21 +15,41 @@ internal sealed class LoopbackGrantTable : IGrantTable
 
     public LoopbackGrantTable(LoopbackPlatform platform) => _platform = platform;
 
-    public unsafe IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
+    public IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
+    {
+        Check(grantee, pageCount);
+        SafeFd memfd = SafeFd.FromResult(Libc.memfd_create("qubes-grant", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd_create");
+        if (Libc.ftruncate(memfd.Fd, (long)pageCount * IGrantTable.PageSize) != 0)
+        {
+            Errno error = LastError.Get();
+            memfd.Dispose();
+            throw new PlatformException("grant: ftruncate", error);
+        }
+        return Grant(grantee, pageCount, readOnly, memfd, prepare);
+    }
+
+    /// <summary>A memfd of the domain's, as it is: the broker checks and seals it as it does its own.</summary>
+    public IGrantedPages ShareFile(int grantee, int file, int pageCount, bool readOnly)
+    {
+        Check(grantee, pageCount);
+        return Grant(grantee, pageCount, readOnly, SafeFd.FromResult(Libc.fcntl(file, Libc.F_DUPFD_CLOEXEC, 0), "dup"), null);
+    }
+
+    private static void Check(int grantee, int pageCount)
     {
         if (!DomainIds.IsValid(grantee) || pageCount <= 0 || pageCount > Wire.MaxGrantPages)
         {
             throw new PlatformException($"grant {pageCount} pages to domain {grantee}", Errno.EINVAL);
         }
+    }
+
+    /// <summary>Maps <paramref name="memfd"/> (owned from here on) and hands it to the broker with the grantee's id.</summary>
+    private unsafe LoopbackGrantedPages Grant(int grantee, int pageCount, bool readOnly, SafeFd memfd, PreparePages? prepare)
+    {
         int length = pageCount * IGrantTable.PageSize;
-        SafeFd memfd = SafeFd.FromResult(Libc.memfd_create("qubes-grant", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd_create");
         MemoryMapping? mapping = null;
         try
         {
-            if (Libc.ftruncate(memfd.Fd, length) != 0)
-            {
-                throw new PlatformException("grant: ftruncate", LastError.Get());
-            }
             try
             {
                 mapping = MemoryMapping.MapShared(memfd.Fd, 0, length, writable: true);

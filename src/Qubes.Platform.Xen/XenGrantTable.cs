@@ -16,6 +16,10 @@ internal sealed unsafe class XenGrantTable : IGrantTable, IDisposable
     private readonly Lazy<SafeFd> _gntalloc = new(() => XenDevice.Open(Gntalloc.Device));
     private readonly Lazy<SafeFd> _gntdev = new(() => XenDevice.Open(Gntdev.Device));
 
+    /// <summary>gntalloc grants only the pages it allocates: an X server's pixmap cannot be granted as it is.</summary>
+    public IGrantedPages ShareFile(int grantee, int file, int pageCount, bool readOnly)
+        => throw new PlatformException("grant pages of a file", Errno.ENOTSUP);
+
     public IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
     {
         if (!DomainIds.IsValid(grantee) || pageCount <= 0)

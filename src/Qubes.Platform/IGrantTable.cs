@@ -23,6 +23,15 @@ public interface IGrantTable
     IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null);
 
     /// <summary>
+    /// Grants the first <paramref name="pageCount"/> pages of <paramref name="file"/>, shared memory
+    /// of this domain that another program of it writes (an X server's window pixmap), to
+    /// <paramref name="grantee"/> only; the caller keeps its descriptor. Where the platform grants
+    /// only pages it allocates itself (Xen's gntalloc), throws <see cref="PlatformException"/> with
+    /// ENOTSUP.
+    /// </summary>
+    IGrantedPages ShareFile(int grantee, int file, int pageCount, bool readOnly);
+
+    /// <summary>
     /// Maps the pages that <paramref name="owner"/> granted under <paramref name="refs"/>,
     /// contiguously and in that order. Fails (throws <see cref="PlatformException"/>) if any ref
     /// does not exist, was not granted to this domain, or is read-only and

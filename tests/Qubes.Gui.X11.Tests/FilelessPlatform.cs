@@ -1,4 +1,5 @@
 using System;
+using Qubes.Interop.Linux;
 using Qubes.Platform;
 
 namespace Qubes.Gui.X11.Tests;
@@ -26,6 +27,9 @@ internal sealed class FilelessPlatform(IPlatform inner) : IPlatform, IGrantTable
 
     public IGrantedPages Share(int grantee, int pageCount, bool readOnly, PreparePages? prepare = null)
         => new Pages(inner.Grants.Share(grantee, pageCount, readOnly));
+
+    public IGrantedPages ShareFile(int grantee, int file, int pageCount, bool readOnly)
+        => throw new PlatformException("grant pages of a file", Errno.ENOTSUP);
 
     public IMappedPages Map(int owner, ReadOnlySpan<uint> refs, bool writable) => new Pages(inner.Grants.Map(owner, refs, writable));
 

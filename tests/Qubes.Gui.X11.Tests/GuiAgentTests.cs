@@ -82,6 +82,87 @@ public sealed class GuiAgentTests : IDisposable
         return Task.CompletedTask;
     }, pagesAsFiles);
 
+    /// <summary>
+    /// On the qube's Xorg with the pixmap module, a window's pixels are granted where that server
+    /// draws them: dom0's X server maps the qube server's own pixmap, and the agent never reads
+    /// the window back, through a change and a resize. A window with a border has no pixmap of
+    /// its own size and is read back as on Xvfb.
+    /// </summary>
+    [Fact]
+    public async Task On_the_qube_s_xorg_windows_are_granted_from_their_own_pixmaps_and_never_read_back()
+    {
+        Assert.True(Xorg.IsAvailable, $"Xorg, its dummy driver and {Xorg.ModuleDirectory}/libqubespixmaps.so (./qubes build installs and builds them)");
+        using var xorg = new Xorg("1280x800x24");
+        await Serve(null, (daemon, agent) =>
+        {
+            using DisplayHandle observer = DisplayHandle.Open(_dom0Screen.Name);
+            using DisplayHandle client = DisplayHandle.Open(xorg.Name);
+            ulong window = ShowClientWindow(client);
+            using (ShmImage picture = DrawPattern(client, window))
+            {
+                Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the client's pattern");
+            }
+            Assert.Equal(1, agent.PixmapWindows);
+            Assert.True(MapsMemory(xorg.Pid, "qubes-window"), "the qube's Xorg draws the window into shared memory");
+            Assert.True(MapsMemory(_dom0Screen.Pid, "qubes-window"), "dom0's X server maps the qube server's pixmap itself");
+            using (ShmImage inverted = DrawPattern(client, window, invert: true))
+            {
+                Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height, invert: true), 15_000), "dom0's screen shows the change");
+            }
+
+            // a resize: the server's new pixmap is granted, and drawn into
+            Xlib.XResizeWindow(client.Pointer, window, Width + 40, Height + 20);
+            Xlib.XSync(client.Pointer, 0);
+            Assert.True(TestBroker.Eventually(() => daemon.Dispatcher.Slot((uint)window) is int slot && slot >= 0
+                && daemon.Dispatcher.ImageSize(slot).Width == Width + 40, 10_000), "dom0 has the window's new image");
+            using (ShmImage again = DrawPattern(client, window))
+            {
+                Assert.True(TestBroker.Eventually(() => Shows(observer, X, Y, Width, Height), 15_000), "dom0's screen shows the pattern in the resized window");
+            }
+            Assert.Equal(1, agent.PixmapWindows);
+            Assert.Equal(0, agent.Reads);
+
+            // a client's border goes, as under a window manager: its pixmap is its content alone
+            nint c = client.Pointer;
+            ulong bordered = Xlib.XCreateSimpleWindow(c, client.RootWindow, X + 300, Y, Width, Height, 3, 0, 0x00123456);
+            Xlib.XMapWindow(c, bordered);
+            Xlib.XSync(c, 0);
+            Assert.True(TestBroker.Eventually(() => ScreenReader.Pixel(observer, X + 300 + Width / 2, Y + Height / 2) == 0x123456, 10_000), "the bordered window shows");
+            Assert.Equal(2, agent.PixmapWindows);
+            Assert.Equal(0, BorderWidth(client, bordered));
+            Assert.Equal(0, agent.Reads);
+
+            // a menu keeps its border (nothing manages it), so its pixmap holds more than its
+            // content: the content is read back from the server, as on Xvfb
+            ShowMenu(client, X + 300, Y + 200, 0x654321);
+            Assert.True(TestBroker.Eventually(() => agent.Reads > 0, 10_000), "the menu is read back");
+            Assert.True(TestBroker.Eventually(() => ScreenReader.Pixel(observer, X + 330, Y + 220) == 0x654321, 10_000), "and shows");
+            Assert.Equal(2, agent.PixmapWindows);
+            return Task.CompletedTask;
+        }, qubeXorg: xorg);
+    }
+
+    private static unsafe int BorderWidth(DisplayHandle client, ulong window)
+    {
+        XWindowAttributes attributes;
+        Assert.NotEqual(0, Xlib.XGetWindowAttributes(client.Pointer, window, &attributes));
+        return attributes.border_width;
+    }
+
+    /// <summary>An override-redirect window (a menu) of 60×40 with a border of 2, filled with <paramref name="color"/>.</summary>
+    private static unsafe ulong ShowMenu(DisplayHandle client, int x, int y, uint color)
+    {
+        nint c = client.Pointer;
+        XSetWindowAttributes attributes = default;
+        attributes.override_redirect = 1;
+        attributes.background_pixel = color;
+        ulong menu = Xlib.XCreateWindow(c, client.RootWindow, x, y, 60, 40, 2, Xlib.XDefaultDepth(c, client.DefaultScreen), Xlib.InputOutput,
+            Xlib.XDefaultVisual(c, client.DefaultScreen), Xlib.CWOverrideRedirect | Xlib.CWBackPixel, &attributes);
+        Xlib.XMapWindow(c, menu);
+        Xlib.XSync(c, 0);
+        return menu;
+    }
+
     [Fact]
     public unsafe Task A_burst_of_small_drawings_is_read_from_the_qube_in_a_few_requests_and_all_of_it_shows() => Serve(null, (daemon, agent) =>
     {
@@ -272,13 +353,16 @@ public sealed class GuiAgentTests : IDisposable
     /// <summary>Whether the X server has a granted page's file mapped (the loopback's memfds are named "qubes-grant").</summary>
     private static bool MapsGrantedPages(Xvfb server) => File.ReadAllText($"/proc/{server.Pid}/maps").Contains("qubes-grant", StringComparison.Ordinal);
 
+    /// <summary>Whether the process maps shared memory named <paramref name="name"/> (a memfd's name).</summary>
+    private static bool MapsMemory(int pid, string name) => File.ReadAllText($"/proc/{pid}/maps").Contains($"memfd:{name}", StringComparison.Ordinal);
+
     /// <summary>
     /// A qube "work" with its agent on the qube's Xvfb and its daemon on dom0's, both serving while
     /// <paramref name="body"/> runs; both loops end before their displays and channels are
     /// disposed, whatever failed, and each must end cleanly. Without <paramref name="pagesAsFiles"/>
     /// both sides see a platform whose pages have no file (<see cref="FilelessPlatform"/>).
     /// </summary>
-    private async Task Serve(Action<GuiDaemon>? configure, Func<GuiDaemon, GuiAgent, Task> body, bool pagesAsFiles = true)
+    private async Task Serve(Action<GuiDaemon>? configure, Func<GuiDaemon, GuiAgent, Task> body, bool pagesAsFiles = true, Xorg? qubeXorg = null)
     {
         (int id, LoopbackPlatform qube) = _broker.NewDomain("work");
         using SafeFd stop = EventFd.Create();
@@ -286,7 +370,7 @@ public sealed class GuiAgentTests : IDisposable
         using (DisplayHandle dom0 = DisplayHandle.Open(_dom0Screen.Name))
         {
             IPlatform qubeSide = pagesAsFiles ? qube : new FilelessPlatform(qube), dom0Side = pagesAsFiles ? _broker.Dom0 : new FilelessPlatform(_broker.Dom0);
-            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qubeSide, 0, _qubeScreen.Name));
+            Task<GuiAgent> agentStarting = Task.Run(() => GuiAgent.Start(qubeSide, 0, qubeXorg?.Name ?? _qubeScreen.Name, qubeXorg?.PixmapSocket));
             using GuiDaemon daemon = GuiDaemon.Start(dom0Side, id, new QubeIdentity("work", 6, 0x3465a4), dom0);
             configure?.Invoke(daemon);
             using GuiAgent agent = await agentStarting;

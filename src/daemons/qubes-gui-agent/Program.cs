@@ -11,15 +11,16 @@ namespace Qubes.Tools.QubesGuiAgent;
 /// <summary>
 /// qubes-gui-agent [--display :N] [--screen WxHxD] [--gui-domain ID]: in a qube, shows the windows
 /// of its X server through the GUI domain's daemon. With --screen, or without any display, it
-/// starts the qube's own Xvfb (on --display's number when given; dom0's screen size is not known
-/// before the handshake, so 1920x1080x24 by default) and stops it when it ends.
+/// starts the qube's own X server (Xorg with the window-pixmap module where installed, else Xvfb;
+/// on --display's number when given; dom0's screen size is not known before the handshake, so
+/// 1920x1080x24 by default) and stops it when it ends.
 /// </summary>
 internal static class Program
 {
     internal static Command Command { get; } = new("qubes-gui-agent", HelpStyle.Getopt,
         Command.GetoptHelp,
-        new Option("the qube's X server (default: $DISPLAY, else a new Xvfb); with --screen, the number of the one to start", "--display") { Metavar = "DISPLAY" },
-        new Option("start the qube's Xvfb with this screen, WIDTHxHEIGHTxDEPTH (default 1920x1080x24)", "--screen") { Metavar = "GEOMETRY" },
+        new Option("the qube's X server (default: $DISPLAY, else a new one); with --screen, the number of the one to start", "--display") { Metavar = "DISPLAY" },
+        new Option("start the qube's X server with this screen, WIDTHxHEIGHTxDEPTH (default 1920x1080x24)", "--screen") { Metavar = "GEOMETRY" },
         new Option("the GUI domain (default 0, dom0)", "--gui-domain") { Metavar = "ID" },
         new Option("print the display's name on stdout once it serves", "--print-display"))
     {
@@ -76,14 +77,19 @@ internal static class Program
         {
             display = Environment.GetEnvironmentVariable("DISPLAY");
         }
-        using Xvfb? xvfb = screen != null || string.IsNullOrEmpty(display) ? Xvfb.WithScreen(screen ?? "1920x1080x24", string.IsNullOrEmpty(display) ? null : display) : null;
-        display = xvfb?.Name ?? display!;
+        // our own server: Xorg with the window-pixmap module where installed (windows are granted
+        // from the pixmaps the server draws them into), else Xvfb (windows are read back)
+        bool start = screen != null || string.IsNullOrEmpty(display);
+        string? number = string.IsNullOrEmpty(display) ? null : display;
+        using Xorg? xorg = start && Xorg.IsAvailable ? new Xorg(screen ?? "1920x1080x24", number) : null;
+        using Xvfb? xvfb = start && xorg == null ? Xvfb.WithScreen(screen ?? "1920x1080x24", number) : null;
+        display = xorg?.Name ?? xvfb?.Name ?? display!;
         if (print)
         {
             Console.Out.WriteLine(display);
             Console.Out.Flush();
         }
-        using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display);
+        using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display, xorg?.PixmapSocket);
         return agent.Run();
     }
 }
