@@ -21,30 +21,47 @@ public class AllocationTests
             Message(MessageType.Unmap, 2), Message(MessageType.Destroy, 2),
             Bytes(MessageType.ClipboardData, 0, new byte[300]),
             Message(MessageType.Unmap, 1), Message(MessageType.Destroy, 1));
-        long before = 0;
-        for (int round = 0; round < 2000; round++)
+        // warm-up, then windows of 1,900 rounds until one allocates nothing (at most three): an
+        // allocation per message shows in every window, while a one-off of the runtime's (seen once
+        // in a full run, 7 KB) cannot fail the test on its own
+        for (int round = 0; round < 100; round++)
         {
-            if (round == 100)
+            DispatchRound(d, stream, round);
+        }
+        long[] windows = new long[3];
+        int window = 0;
+        for (; window < windows.Length; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int round = 100; round < 2000; round++)
             {
-                before = GC.GetAllocatedBytesForCurrentThread();
+                DispatchRound(d, stream, round);
             }
-            if (round % 2 == 0)
+            windows[window] = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (windows[window] == 0)
             {
-                d.RequestClipboard(0, (uint)round);
-            }
-            int offset = 0;
-            while (offset < stream.Length)
-            {
-                DispatchResult result = d.Dispatch(stream.AsSpan(offset));
-                if (result.Status is not (DispatchStatus.Applied or DispatchStatus.Ignored))
-                {
-                    Assert.Fail(result.ToString());
-                }
-                offset += result.Consumed;
+                break;
             }
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated == 0, $"{allocated} bytes allocated in 1900 rounds of {stream.Length} bytes");
+        Assert.True(window < windows.Length, $"bytes allocated in each of three windows of 1900 rounds of {stream.Length} bytes: {string.Join(", ", windows)}");
         Assert.True(host.Damages >= 1900);
+    }
+
+    private static void DispatchRound(GuiDispatcher<CountingHost> d, byte[] stream, int round)
+    {
+        if (round % 2 == 0)
+        {
+            d.RequestClipboard(0, (uint)round);
+        }
+        int offset = 0;
+        while (offset < stream.Length)
+        {
+            DispatchResult result = d.Dispatch(stream.AsSpan(offset));
+            if (result.Status is not (DispatchStatus.Applied or DispatchStatus.Ignored))
+            {
+                Assert.Fail(result.ToString());
+            }
+            offset += result.Consumed;
+        }
     }
 }
