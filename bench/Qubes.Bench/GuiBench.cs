@@ -25,12 +25,22 @@ namespace Qubes.Bench;
 /// </summary>
 internal static unsafe class GuiBench
 {
-    public static int Run(int width, int height, int frames, int rounds)
+    /// <summary>
+    /// <paramref name="rounds"/> rounds of each measure with a <paramref name="width"/> ×
+    /// <paramref name="height"/> window (continuous: 10 × <paramref name="frames"/> frames; one at
+    /// a time: <paramref name="frames"/>); the qube's X server is <paramref name="qubeServer"/>,
+    /// "xorg" (windows granted from the server's own pixmaps) or "xvfb" (windows read back at each change).
+    /// </summary>
+    public static int Run(int width, int height, int frames, int rounds, string qubeServer)
     {
+        if (qubeServer is not ("xorg" or "xvfb"))
+        {
+            Console.Error.WriteLine($"gui: --qube-server xorg or xvfb, not {qubeServer}");
+            return 2;
+        }
         string screen = $"{width}x{height}x24";
         using Xvfb dom0Screen = Xvfb.WithScreen(screen);
-        // the qube's X server as qubes get it: Xorg with the pixmap module where installed, else Xvfb
-        using Xorg? qubeXorg = Xorg.IsAvailable ? new Xorg(screen) : null;
+        using Xorg? qubeXorg = qubeServer == "xorg" ? new Xorg(screen) : null;
         using Xvfb? qubeXvfb = qubeXorg == null ? Xvfb.WithScreen(screen) : null;
         string qubeDisplay = qubeXorg?.Name ?? qubeXvfb!.Name;
         using var host = new LoopbackHost();

@@ -70,7 +70,8 @@ internal static class Program
                 return FileCopyBench.Run(Option(args, "--mib", 1024) << 20, (int)Option(args, "--files", 10000), (int)Option(args, "--file-bytes", 4096),
                     (int)Option(args, "--rounds", 3), StringOption(args, "--state-parent") ?? (Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath()));
             case "gui":
-                return GuiBench.Run((int)Option(args, "--width", 1920), (int)Option(args, "--height", 1080), (int)Option(args, "--frames", 60), (int)Option(args, "--rounds", 3));
+                return GuiBench.Run((int)Option(args, "--width", 1920), (int)Option(args, "--height", 1080), (int)Option(args, "--frames", 60), (int)Option(args, "--rounds", 3),
+                    StringOption(args, "--qube-server") ?? (Qubes.Gui.X11.Xorg.IsAvailable ? "xorg" : "xvfb"));
             case "admin":
                 return AdminBench.Run((int)Option(args, "--count", 200), (int)Option(args, "--rounds", 3));
             case "policy":
