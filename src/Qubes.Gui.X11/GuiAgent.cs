@@ -22,7 +22,7 @@ public sealed unsafe class GuiAgent : IDisposable
     private sealed class Window
     {
         public ulong Id;
-        public int X, Y, Width, Height;
+        public int X, Y, Width, Height, BorderWidth;
         public bool OverrideRedirect, Mapped;
         public ulong Damage;
         /// <summary>What changed since the window was last read (empty when right ≤ left).</summary>
@@ -34,6 +34,8 @@ public sealed unsafe class GuiAgent : IDisposable
         public bool Direct;
         /// <summary>Whether <see cref="Image"/> is the X server's own pixmap of the window: nothing to read at a change.</summary>
         public bool FromPixmap;
+        /// <summary>The inode of the pixmap's memfd, while <see cref="FromPixmap"/>.</summary>
+        public ulong PixmapInode;
     }
 
     private readonly IPlatform _platform;
@@ -171,7 +173,7 @@ public sealed unsafe class GuiAgent : IDisposable
             XWindowChanges changes = default;
             Xlib.XConfigureWindow(_d, id, Xlib.CWBorderWidth, &changes);
         }
-        var w = new Window { Id = id, X = x, Y = y, Width = width, Height = height, OverrideRedirect = overrideRedirect };
+        var w = new Window { Id = id, X = x, Y = y, Width = width, Height = height, BorderWidth = borderWidth, OverrideRedirect = overrideRedirect };
         _windows[id] = w;
         Xlib.XSelectInput(_d, id, Xlib.PropertyChangeMask);
         Send(MessageType.Create, id, [(uint)x, (uint)y, (uint)width, (uint)height, 0, overrideRedirect ? 1u : 0u]);
@@ -195,25 +197,88 @@ public sealed unsafe class GuiAgent : IDisposable
         Update(w, 0, 0, w.Width, w.Height);
     }
 
-    /// <summary>New pages for the window's size, announced with WINDOW_DUMP; the old ones stay until the daemon acknowledges.</summary>
+    /// <summary>
+    /// New pages for the window's size, announced with WINDOW_DUMP: the X server's own pixmap of the
+    /// window where it keeps one of exactly that size in shared memory, else pages the agent reads
+    /// the window into. The old ones stay until the daemon acknowledges. Nothing changes while the
+    /// pixmap granted is still the window's.
+    /// </summary>
     private void NewImage(Window w)
     {
-        w.Retired?.Dispose();
-        w.Retired = w.Image;
-        w.Capture?.Dispose();
-        w.Capture = null;
-        if (w.FromPixmap)
-        {
-            w.FromPixmap = false;
-            PixmapWindows--;
-        }
         int width = Math.Clamp(w.Width, 1, GuiProtocol.MaxWindowWidth), height = Math.Clamp(w.Height, 1, GuiProtocol.MaxWindowHeight);
-        if (ShareOwnPixmap(w, width, height))
+        // the pixmap the window has now, where the X server keeps it in shared memory (one for a
+        // later resize comes with its ConfigureNotify)
+        int pixmapWidth = 0, pixmapHeight = 0;
+        int pixmap = _pixmaps?.Take(w.Id, out pixmapWidth, out pixmapHeight) ?? -1;
+        try
         {
-            int dump = w.Image!.WriteDump(_message, (uint)w.Id);
-            _connection.Send(_message.AsSpan(0, dump));
-            return;
+            ulong inode = pixmap >= 0 ? Inode(pixmap) : 0;
+            if (pixmap >= 0 && w.FromPixmap && inode == w.PixmapInode)
+            {
+                // the pixmap granted already (the window's own border went after it was granted)
+                return;
+            }
+            w.Retired?.Dispose();
+            w.Retired = w.Image;
+            w.Image = null;
+            w.Capture?.Dispose();
+            w.Capture = null;
+            if (w.FromPixmap)
+            {
+                w.FromPixmap = false;
+                PixmapWindows--;
+            }
+            if (pixmap >= 0 && pixmapWidth == width && pixmapHeight == height && GrantPixmap(w, pixmap, width, height))
+            {
+                w.PixmapInode = inode;
+            }
+            else
+            {
+                ShareImage(w, width, height);
+            }
         }
+        finally
+        {
+            if (pixmap >= 0)
+            {
+                Libc.close(pixmap);
+            }
+        }
+        int length = w.Image!.WriteDump(_message, (uint)w.Id);
+        _connection.Send(_message.AsSpan(0, length));
+    }
+
+    private static ulong Inode(int file)
+    {
+        Libc.stat st;
+        return Libc.fstat(file, &st) == 0 ? st.st_ino : 0;
+    }
+
+    /// <summary>Grants the X server's own pixmap of the window: the server draws the window into the granted pages itself.</summary>
+    private bool GrantPixmap(Window w, int pixmap, int width, int height)
+    {
+        try
+        {
+            w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height, pixmap);
+            w.FromPixmap = true;
+            PixmapWindows++;
+            return true;
+        }
+        catch (PlatformException e)
+        {
+            // a platform that grants only pages it allocates: windows are read back from now on
+            if (e.Errno == Errno.ENOTSUP)
+            {
+                _pixmaps!.Dispose();
+                _pixmaps = null;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Pages of the agent's own for the window, which it reads the window into at each change.</summary>
+    private void ShareImage(Window w, int width, int height)
+    {
         Visual* visual = Xlib.XDefaultVisual(_d, _display.DefaultScreen);
         int depth = Xlib.XDefaultDepth(_d, _display.DefaultScreen);
         // where the platform keeps the pages in a file, our X server writes the window's pixels
@@ -233,48 +298,6 @@ public sealed unsafe class GuiAgent : IDisposable
         }
         w.Direct = direct != null;
         w.Capture = direct ?? ShmImage.Create(_display, visual, depth, width, height);
-        int length = w.Image.WriteDump(_message, (uint)w.Id);
-        _connection.Send(_message.AsSpan(0, length));
-    }
-
-    /// <summary>
-    /// Grants the X server's own pixmap of the window, when it keeps one in shared memory of
-    /// exactly the window's size: the server draws the window into the granted pages itself.
-    /// </summary>
-    private bool ShareOwnPixmap(Window w, int width, int height)
-    {
-        if (_pixmaps == null)
-        {
-            return false;
-        }
-        // the pixmap the window has now: one for a later resize comes with its ConfigureNotify
-        int file = _pixmaps.Take(w.Id, out int pixmapWidth, out int pixmapHeight);
-        if (file < 0)
-        {
-            return false;
-        }
-        try
-        {
-            if (pixmapWidth != width || pixmapHeight != height)
-            {
-                return false;
-            }
-            w.Image = new SharedWindowImage(_platform, _connection.PeerDomain, width, height, file);
-            w.FromPixmap = true;
-            PixmapWindows++;
-            return true;
-        }
-        catch (PlatformException e) when (e.Errno == Errno.ENOTSUP)
-        {
-            // a platform that grants only pages it allocates: windows are copied, from now on
-            _pixmaps.Dispose();
-            _pixmaps = null;
-            return false;
-        }
-        finally
-        {
-            Libc.close(file);
-        }
     }
 
     /// <summary>
@@ -526,7 +549,9 @@ public sealed unsafe class GuiAgent : IDisposable
                     PixmapWindows -= w.FromPixmap ? 1 : 0;
                     break;
                 case Xlib.ConfigureNotify when e.xconfigure.@event == _root && _windows.TryGetValue(e.xconfigure.window, out w):
-                    bool resized = e.xconfigure.width != w.Width || e.xconfigure.height != w.Height;
+                    // a new size, or a new border (the agent takes managed windows' away), gives the window a new pixmap
+                    bool resized = e.xconfigure.width != w.Width || e.xconfigure.height != w.Height || e.xconfigure.border_width != w.BorderWidth;
+                    w.BorderWidth = e.xconfigure.border_width;
                     (w.X, w.Y, w.Width, w.Height) = (e.xconfigure.x, e.xconfigure.y, e.xconfigure.width, e.xconfigure.height);
                     Send(MessageType.Configure, w.Id, [(uint)w.X, (uint)w.Y, (uint)w.Width, (uint)w.Height, w.OverrideRedirect ? 1u : 0u]);
                     if (resized && w.Mapped)

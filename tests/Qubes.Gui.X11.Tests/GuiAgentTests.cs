@@ -132,14 +132,32 @@ public sealed class GuiAgentTests : IDisposable
             Assert.Equal(0, BorderWidth(client, bordered));
             Assert.Equal(0, agent.Reads);
 
+            // the client gives itself a border again: the server's new pixmap holds it, so the
+            // window is read back from now on, and what it draws next shows (not the old pixmap)
+            SetBorderAndFill(client, bordered, 4, 0x00345678);
+            Assert.True(TestBroker.Eventually(() => ScreenReader.Pixel(observer, X + 300 + Width / 2, Y + Height / 2) == 0x345678, 10_000), "the window's new colour shows");
+            Assert.Equal(1, agent.PixmapWindows);
+            Assert.True(agent.Reads > 0, "the bordered window is read back");
+
             // a menu keeps its border (nothing manages it), so its pixmap holds more than its
             // content: the content is read back from the server, as on Xvfb
+            int reads = agent.Reads;
             ShowMenu(client, X + 300, Y + 200, 0x654321);
-            Assert.True(TestBroker.Eventually(() => agent.Reads > 0, 10_000), "the menu is read back");
+            Assert.True(TestBroker.Eventually(() => agent.Reads > reads, 10_000), "the menu is read back");
             Assert.True(TestBroker.Eventually(() => ScreenReader.Pixel(observer, X + 330, Y + 220) == 0x654321, 10_000), "and shows");
-            Assert.Equal(2, agent.PixmapWindows);
+            Assert.Equal(1, agent.PixmapWindows);
             return Task.CompletedTask;
         }, qubeXorg: xorg);
+    }
+
+    private static unsafe void SetBorderAndFill(DisplayHandle client, ulong window, int border, uint color)
+    {
+        XWindowChanges changes = default;
+        changes.border_width = border;
+        Xlib.XConfigureWindow(client.Pointer, window, Xlib.CWBorderWidth, &changes);
+        Xlib.XSetWindowBackground(client.Pointer, window, color);
+        Xlib.XClearWindow(client.Pointer, window);
+        Xlib.XSync(client.Pointer, 0);
     }
 
     private static unsafe int BorderWidth(DisplayHandle client, ulong window)

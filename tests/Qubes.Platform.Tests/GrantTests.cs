@@ -294,4 +294,42 @@ public sealed unsafe class GrantTests
             Assert.Equal(aId, a.OwnId);
         }
     }
+
+    [Fact]
+    public void A_file_of_the_domain_is_granted_as_it_is_sealed_like_its_own_and_a_file_that_cannot_be_sealed_is_refused()
+    {
+        using var t = new TestBroker();
+        (int aId, LoopbackPlatform a) = t.NewDomain("a");
+        (int bId, LoopbackPlatform b) = t.NewDomain("b");
+        using (a)
+        using (b)
+        {
+            // another program of the domain (its X server) made the file and keeps writing it
+            using SafeFd file = SafeFd.FromResult(Libc.memfd_create("window", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING), "memfd");
+            Assert.Equal(0, Libc.ftruncate(file.Fd, 2 * IGrantTable.PageSize));
+            using MemoryMapping writer = MemoryMapping.MapShared(file.Fd, 0, 2 * IGrantTable.PageSize, writable: true);
+            var pixels = new Span<byte>(writer.Pointer, 2 * IGrantTable.PageSize);
+            pixels[5000] = 7;
+
+            using IGrantedPages granted = a.Grants.ShareFile(bId, file.Fd, 2, readOnly: true);
+            using IMappedPages mapped = b.Grants.Map(aId, granted.Refs, writable: false);
+            var seen = new ReadOnlySpan<byte>((void*)mapped.Address, mapped.Length);
+            Assert.Equal(7, seen[5000]);
+            pixels[5001] = 9;
+            Assert.Equal(9, seen[5001]);
+
+            // sealed as the domain's own pages are: it cannot shrink under the grantee, nor be mapped writable anew
+            Assert.NotEqual(0, Libc.ftruncate(file.Fd, 0));
+            Assert.Throws<LinuxException>(() => MemoryMapping.MapShared(file.Fd, 0, IGrantTable.PageSize, writable: true).Dispose());
+            Assert.Throws<PlatformException>(() => b.Grants.Map(aId, granted.Refs, writable: true).Dispose());
+            // granted once read-only, it cannot be granted again
+            Assert.Throws<PlatformException>(() => a.Grants.ShareFile(bId, file.Fd, 2, readOnly: true));
+
+            // a file that cannot be sealed could shrink under a grantee: refused, and the caller keeps its descriptor
+            using SafeFd unsealable = SafeFd.FromResult(Libc.memfd_create("x", Libc.MFD_CLOEXEC), "memfd");
+            Assert.Equal(0, Libc.ftruncate(unsealable.Fd, IGrantTable.PageSize));
+            Assert.Equal(Errno.EINVAL, Assert.Throws<PlatformException>(() => a.Grants.ShareFile(bId, unsealable.Fd, 1, readOnly: true)).Errno);
+            Assert.Equal(0, Libc.ftruncate(unsealable.Fd, 2 * IGrantTable.PageSize));
+        }
+    }
 }
