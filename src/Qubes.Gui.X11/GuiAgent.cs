@@ -342,7 +342,10 @@ public sealed unsafe class GuiAgent : IDisposable
         _damagedWindows.Clear();
     }
 
-    /// <summary>Reads a changed rectangle of the window into its granted pages and tells the daemon.</summary>
+    /// <summary>
+    /// Tells the daemon a rectangle of the window changed, after reading it into the granted pages
+    /// unless the window is granted from its own pixmap (the server drew it there already).
+    /// </summary>
     private void Update(Window w, int x, int y, int width, int height)
     {
         if (w.Image == null || (w.Capture == null && !w.FromPixmap))

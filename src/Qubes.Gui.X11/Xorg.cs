@@ -65,7 +65,15 @@ public sealed class Xorg : IDisposable
         {
             psi.ArgumentList.Add(a);
         }
-        _process = Process.Start(psi) ?? throw new InvalidOperationException("Xorg did not start");
+        try
+        {
+            _process = Process.Start(psi) ?? throw new InvalidOperationException("Xorg did not start");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Directory.Delete(_directory, recursive: true);
+            throw new InvalidOperationException($"Xorg did not start: {e.Message}", e);
+        }
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginErrorReadLine();
         Task<string?> line = _process.StandardOutput.ReadLineAsync();
@@ -149,19 +157,16 @@ public sealed class Xorg : IDisposable
     /// <summary>SIGTERM first, so the server removes its own lock file and socket; then its directory goes.</summary>
     public void Dispose()
     {
-        if (_process != null)
+        if (!_process.HasExited)
         {
-            if (!_process.HasExited)
+            Libc.kill(_process.Id, Libc.SIGTERM);
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
             {
-                Libc.kill(_process.Id, Libc.SIGTERM);
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
-                {
-                    _process.Kill();
-                    _process.WaitForExit();
-                }
+                _process.Kill();
+                _process.WaitForExit();
             }
-            _process.Dispose();
         }
+        _process.Dispose();
         try
         {
             Directory.Delete(_directory, recursive: true);

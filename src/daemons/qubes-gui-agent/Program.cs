@@ -81,7 +81,7 @@ internal static class Program
         // from the pixmaps the server draws them into), else Xvfb (windows are read back)
         bool start = screen != null || string.IsNullOrEmpty(display);
         string? number = string.IsNullOrEmpty(display) ? null : display;
-        using Xorg? xorg = start && Xorg.IsAvailable ? new Xorg(screen ?? "1920x1080x24", number) : null;
+        using Xorg? xorg = start && Xorg.IsAvailable ? StartXorg(screen ?? "1920x1080x24", number) : null;
         using Xvfb? xvfb = start && xorg == null ? Xvfb.WithScreen(screen ?? "1920x1080x24", number) : null;
         display = xorg?.Name ?? xvfb?.Name ?? display!;
         if (print)
@@ -91,5 +91,19 @@ internal static class Program
         }
         using GuiAgent agent = GuiAgent.Start(platform, guiDomain, display, xorg?.PixmapSocket);
         return agent.Run();
+    }
+
+    /// <summary>The qube's Xorg, or null (with the reason on standard error) where it does not start here: the qube then gets an Xvfb.</summary>
+    private static Xorg? StartXorg(string screen, string? display)
+    {
+        try
+        {
+            return new Xorg(screen, display);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"qubes-gui-agent: {e.Message}; starting Xvfb instead");
+            return null;
+        }
     }
 }
