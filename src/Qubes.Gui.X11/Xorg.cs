@@ -2,8 +2,6 @@ using System;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
-using System.Threading.Tasks;
-using Qubes.Interop.Linux;
 
 namespace Qubes.Gui.X11;
 
@@ -46,48 +44,30 @@ public sealed class Xorg : IDisposable
         File.WriteAllText(Path.Combine(_directory, "xorg.conf"), Config(width, height));
         Directory.CreateDirectory(Path.Combine(_directory, "conf.d"));
         PixmapSocket = Path.Combine(_directory, "pixmaps");
-        var psi = new ProcessStartInfo(Server)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["QUBES_PIXMAP_SOCKET"] = PixmapSocket;
-        if (display != null)
-        {
-            psi.ArgumentList.Add(display);
-        }
-        // -displayfd: the display (the first free one unless named), written once the server accepts connections;
-        // -keeptty -novtswitch: a screen in memory, no console to take
-        foreach (string a in (string[])["-displayfd", "1", "-config", Path.Combine(_directory, "xorg.conf"), "-configdir", Path.Combine(_directory, "conf.d"),
-            "-modulepath", $"{ModuleDirectory},{SystemModules}", "-logfile", Path.Combine(_directory, "log"),
-            "-nolisten", "tcp", "-noreset", "-keeptty", "-novtswitch"])
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var start = new ProcessStartInfo(Server);
+        start.Environment["QUBES_PIXMAP_SOCKET"] = PixmapSocket;
         try
         {
-            _process = Process.Start(psi) ?? throw new InvalidOperationException("Xorg did not start");
+            // -keeptty -novtswitch: a screen in memory, no console to take
+            _process = XServerProcess.Start(start, display, "-config", Path.Combine(_directory, "xorg.conf"), "-configdir", Path.Combine(_directory, "conf.d"),
+                "-modulepath", $"{ModuleDirectory},{SystemModules}", "-logfile", Path.Combine(_directory, "log"), "-keeptty", "-novtswitch");
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             Directory.Delete(_directory, recursive: true);
             throw new InvalidOperationException($"Xorg did not start: {e.Message}", e);
         }
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginErrorReadLine();
-        Task<string?> line = _process.StandardOutput.ReadLineAsync();
-        if (!line.Wait(TimeSpan.FromSeconds(20)) || line.Result is null)
+        Number = XServerProcess.ReadNumber(_process);
+        if (Number < 0)
         {
             string log = ReadLog();
             Dispose();
             throw new InvalidOperationException($"Xorg did not report a display number: {log}");
         }
-        Number = int.Parse(line.Result.Trim(), CultureInfo.InvariantCulture);
         Name = $":{Number}";
     }
 
-    public int Number { get; }
+    public int Number { get; } = -1;
 
     /// <summary>":N", for XOpenDisplay.</summary>
     public string Name { get; }
@@ -157,16 +137,7 @@ public sealed class Xorg : IDisposable
     /// <summary>SIGTERM first, so the server removes its own lock file and socket; then its directory goes.</summary>
     public void Dispose()
     {
-        if (!_process.HasExited)
-        {
-            Libc.kill(_process.Id, Libc.SIGTERM);
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
-            {
-                _process.Kill();
-                _process.WaitForExit();
-            }
-        }
-        _process.Dispose();
+        XServerProcess.Stop(_process, Number);
         try
         {
             Directory.Delete(_directory, recursive: true);

@@ -1,26 +1,17 @@
 using System;
 using System.Diagnostics;
-using System.Globalization;
 using System.IO;
-using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 
 namespace Qubes.Gui.X11;
 
 /// <summary>
-/// A private X server without a screen (Xvfb): dom0's display when there is no desktop, each
-/// qube's own display, and the tests'. Xvfb picks the first free display number itself
-/// (-displayfd: it tries each number's lock file and socket in turn) and writes it once it accepts
-/// connections, so servers started at once never collide.
+/// A private X server without a screen (Xvfb): dom0's display when there is no desktop, a qube's
+/// own display where Xorg is missing, and the tests'; on the first free display
+/// (<see cref="XServerProcess"/>).
 /// </summary>
-public sealed partial class Xvfb : IDisposable
+public sealed class Xvfb : IDisposable
 {
-    private const int SIGTERM = 15;
-
     private readonly Process _process;
-
-    [LibraryImport("libc.so.6")]
-    private static partial int kill(int pid, int sig);
 
     /// <summary>A server with a 1280×800 screen of depth 24.</summary>
     public Xvfb()
@@ -39,32 +30,13 @@ public sealed partial class Xvfb : IDisposable
 
     private Xvfb(string screen, string? display = null)
     {
-        var psi = new ProcessStartInfo("Xvfb")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (display != null)
-        {
-            psi.ArgumentList.Add(display);
-        }
-        // -noreset: the server would otherwise reset whenever its last client leaves
-        foreach (string a in new[] { "-displayfd", "1", "-screen", "0", screen, "-nolisten", "tcp", "-noreset" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        _process = Process.Start(psi) ?? throw new InvalidOperationException("Xvfb did not start");
-        _process.ErrorDataReceived += (_, _) => { }; // drained so a chatty server never blocks on a full pipe
-        _process.BeginErrorReadLine();
-
-        Task<string?> line = _process.StandardOutput.ReadLineAsync();
-        if (!line.Wait(TimeSpan.FromSeconds(20)) || line.Result is null)
+        _process = XServerProcess.Start(new ProcessStartInfo("Xvfb"), display, "-screen", "0", screen);
+        Number = XServerProcess.ReadNumber(_process);
+        if (Number < 0)
         {
             Dispose();
             throw new InvalidOperationException("Xvfb did not report a display number (is the xvfb package installed?)");
         }
-        Number = int.Parse(line.Result.Trim(), CultureInfo.InvariantCulture);
         Name = $":{Number}";
 
         string socket = $"/tmp/.X11-unix/X{Number}";
@@ -86,31 +58,8 @@ public sealed partial class Xvfb : IDisposable
     public string Name { get; }
 
     /// <summary>Stops the server abruptly, as a crash would, and removes the lock and socket it leaves.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            _process.WaitForExit();
-            if (Number >= 0)
-            {
-                File.Delete($"/tmp/.X{Number}-lock");
-                File.Delete($"/tmp/.X11-unix/X{Number}");
-            }
-        }
-    }
+    public void Kill() => XServerProcess.Kill(_process, Number);
 
     /// <summary>SIGTERM first, so the server removes its own lock file and socket.</summary>
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            kill(_process.Id, SIGTERM);
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
-            {
-                Kill();
-            }
-        }
-        _process.Dispose();
-    }
+    public void Dispose() => XServerProcess.Stop(_process, Number);
 }
