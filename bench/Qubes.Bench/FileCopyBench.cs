@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -15,7 +16,10 @@ namespace Qubes.Bench;
 /// <item><c>qvm-copy-to-vm personal DIR</c> (qubes.Filecopy: the receiver checks every name, writes
 /// each file unnamed and links it in, and flushes the file system before it answers);</item>
 /// <item><c>tar -cf - DIR | qrexec-client-vm personal bench.TarReceive</c>, the service running
-/// <c>tar -xf -</c>, and again with a <c>sync -f</c> after it (the same flush).</item>
+/// <c>tar -xf -</c>, and again with a <c>sync -f</c> after it (the same flush);</item>
+/// <item>with <c>--upstream-unpacker FILE</c> (from tests/upstream/build-upstream-unpacker.sh),
+/// the same sender into upstream's receiving algorithm: <c>qrexec-client-vm personal
+/// bench.UpstreamFilecopy qfile-agent DIR</c>.</item>
 /// </list>
 /// Each transfer is timed in the sending qube from before the sender starts to after it ended;
 /// the target's copy is removed between transfers, and checked (file count and bytes) after each.
@@ -24,7 +28,7 @@ namespace Qubes.Bench;
 /// </summary>
 internal static class FileCopyBench
 {
-    public static int Run(long largeBytes, int smallFiles, int smallBytes, int rounds, string stateParent)
+    public static int Run(long largeBytes, int smallFiles, int smallBytes, int rounds, string stateParent, string? upstreamUnpacker)
     {
         string bin = TestRepository.NativeBin;
         string state = Path.Combine(stateParent, $"qubes-bench-filecopy-{Environment.ProcessId}");
@@ -40,10 +44,15 @@ internal static class FileCopyBench
                 + " && printf '#!/bin/sh\\nmkdir -p ~/tarin && cd ~/tarin && tar -xf - && exec sync -f .\\n' > bench.TarReceiveSync"
                 + " && chmod +x bench.TarReceive bench.TarReceiveSync");
             File.AppendAllText(Path.Combine(state, "policy.d", "20-bench.policy"), "bench.TarReceiveSync  *  work  personal  allow\n");
+            List<string> methods = ["qvm-copy", "tar", "tar+sync"];
+            if (upstreamUnpacker is not null)
+            {
+                InstallUpstream(bin, state, upstreamUnpacker);
+                methods.Add("upstream");
+            }
             AdminBench.Tool(bin, state, "qvm-run", "-p", "work", string.Create(CultureInfo.InvariantCulture,
                 $"rm -rf ~/bench && mkdir -p ~/bench/large ~/bench/small && head -c {largeBytes} /dev/urandom > ~/bench/large/data"
                 + $" && cd ~/bench/small && head -c {(long)smallFiles * smallBytes} /dev/urandom | split -b {smallBytes} -a 6 - f"));
-            string[] methods = ["qvm-copy", "tar", "tar+sync"];
             Dictionary<(string Set, string Method), List<double>> seconds = [];
             foreach (string set in (string[])["large", "small"])
             {
@@ -66,6 +75,7 @@ internal static class FileCopyBench
                         {
                             "qvm-copy" => $"qvm-copy-to-vm personal {set} 2>/dev/null",
                             "tar" => $"tar -cf - {set} | qrexec-client-vm personal bench.TarReceive",
+                            "upstream" => $"qrexec-client-vm personal bench.UpstreamFilecopy {Path.Combine(bin, "qfile-agent")} {set}",
                             _ => $"tar -cf - {set} | qrexec-client-vm personal bench.TarReceiveSync",
                         };
                         string output = AdminBench.Tool(bin, state, "qvm-run", "-p", "work",
@@ -76,7 +86,7 @@ internal static class FileCopyBench
                             seconds[(set, method)].Add(taken);
                         }
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(round == 0 ? "warm-up" : $"round {round}")}, {set}, {method}: {taken:F3} s"));
-                        string where = method == "qvm-copy" ? $"~/QubesIncoming/work/{set}" : $"~/tarin/{set}";
+                        string where = method is "qvm-copy" or "upstream" ? $"~/QubesIncoming/work/{set}" : $"~/tarin/{set}";
                         string check = AdminBench.Tool(bin, state, "qvm-run", "-p", "personal", $"find {where} -type f | wc -l; du -sb --apparent-size {where} | cut -f1").Trim();
                         string[] counted = check.Split('\n');
                         long received = long.Parse(counted[1], CultureInfo.InvariantCulture);
@@ -105,6 +115,11 @@ internal static class FileCopyBench
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"ratio qvm-copy / tar (medians): large {large["qvm-copy"].Median / large["tar"].Median:F2}, small {small["qvm-copy"].Median / small["tar"].Median:F2}; / tar+sync: large {large["qvm-copy"].Median / large["tar+sync"].Median:F2}, small {small["qvm-copy"].Median / small["tar+sync"].Median:F2}"));
+            if (upstreamUnpacker is not null)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ratio qvm-copy / upstream's receiver (medians): large {large["qvm-copy"].Median / large["upstream"].Median:F2}, small {small["qvm-copy"].Median / small["upstream"].Median:F2}"));
+            }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"filecopy large GB/s: {large["qvm-copy"].Median:F3}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"filecopy small files/s: {small["qvm-copy"].Median:F0}"));
             return 0;
@@ -114,5 +129,33 @@ internal static class FileCopyBench
             AdminBench.Tool(bin, state, "qubes", false, "down");
             Directory.Delete(state, recursive: true);
         }
+    }
+
+    /// <summary>Puts <paramref name="unpacker"/> into personal as the service bench.UpstreamFilecopy, allowed from work.</summary>
+    private static void InstallUpstream(string bin, string state, string unpacker)
+    {
+        ProcessStartInfo psi = new(Path.Combine(bin, "qvm-run"), ["-p", "-u", "root", "personal",
+            "mkdir -p /usr/local/bin && cat > /usr/local/bin/qfile-unpacker-upstream && chmod 755 /usr/local/bin/qfile-unpacker-upstream"
+            + " && printf '#!/bin/sh\\nexec /usr/local/bin/qfile-unpacker-upstream\\n' > /usr/local/etc/qubes-rpc/bench.UpstreamFilecopy"
+            + " && chmod +x /usr/local/etc/qubes-rpc/bench.UpstreamFilecopy"])
+        {
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        psi.Environment["QUBES_STATE_DIR"] = state;
+        using (Process copy = Process.Start(psi)!)
+        {
+            using (FileStream file = File.OpenRead(unpacker))
+            {
+                file.CopyTo(copy.StandardInput.BaseStream);
+            }
+            copy.StandardInput.Close();
+            copy.WaitForExit();
+            if (copy.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"installing {unpacker} in personal: exit {copy.ExitCode}");
+            }
+        }
+        File.AppendAllText(Path.Combine(state, "policy.d", "20-bench.policy"), "bench.UpstreamFilecopy  *  work  personal  allow\n");
     }
 }

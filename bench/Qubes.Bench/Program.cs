@@ -33,9 +33,10 @@ namespace Qubes.Bench;
 ///                                       whole-process wall time and peak memory of each program a user starts (calls,
 ///                                       tools), native and runtime builds, beside /bin/true and an empty native program;
 ///                                       the last line is "dom0->vm call p50 ms: X"
-///   filecopy      [--mib N] [--files N] [--file-bytes B] [--rounds R] [--state-parent DIR]
+///   filecopy      [--mib N] [--files N] [--file-bytes B] [--rounds R] [--state-parent DIR] [--upstream-unpacker FILE]
 ///                                       qvm-copy of one large file and of many small files between two qubes, against
-///                                       a tar pipe over the same qrexec path; the last lines are
+///                                       a tar pipe over the same qrexec path (and upstream's receiver, built by
+///                                       tests/upstream/build-upstream-unpacker.sh); the last lines are
 ///                                       "filecopy large GB/s: X" and "filecopy small files/s: Y"
 /// </summary>
 internal static class Program
@@ -68,7 +69,8 @@ internal static class Program
                 return StartBench.Run((int)Option(args, "--count", 20), (int)Option(args, "--rounds", 3));
             case "filecopy":
                 return FileCopyBench.Run(Option(args, "--mib", 1024) << 20, (int)Option(args, "--files", 10000), (int)Option(args, "--file-bytes", 4096),
-                    (int)Option(args, "--rounds", 3), StringOption(args, "--state-parent") ?? (Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath()));
+                    (int)Option(args, "--rounds", 3), StringOption(args, "--state-parent") ?? (Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath()),
+                    StringOption(args, "--upstream-unpacker"));
             case "gui":
                 return GuiBench.Run((int)Option(args, "--width", 1920), (int)Option(args, "--height", 1080), (int)Option(args, "--frames", 60), (int)Option(args, "--rounds", 3),
                     StringOption(args, "--qube-server") ?? (Qubes.Gui.X11.Xorg.IsAvailable ? "xorg" : "xvfb"));
