@@ -49,7 +49,10 @@ internal sealed unsafe class FileCopyStreamTarget : ITarget, IDisposable
 
     private static readonly byte[] s_end = new byte[FileCopyProtocol.HeaderSize];
 
-    public byte[][] Seeds =>
+    public byte[][] Seeds => StreamSeeds;
+
+    /// <summary>Streams to start from: directories, files, links (one leading out through a directory link), a repeated name, a name not safe for display, a bad type, the largest nanoseconds.</summary>
+    internal static byte[][] StreamSeeds =>
     [
         [.. Record("d", 0x41ED, []), .. Record("d/f", 0x81A4, "data"u8.ToArray()), .. Record("d/l", 0xA1FF, "f"u8.ToArray()), .. Record("d", 0x41C0, []), .. s_end],
         [.. Record("a", 0x41ED, []), .. Record("a/b", 0x41ED, []), .. Record("a/b/up", 0xA1FF, "../x"u8.ToArray()), .. Record("a/b/up/f", 0x81A4, [1]), .. s_end],

@@ -11,6 +11,9 @@ namespace Qubes.Fuzz;
 /// <summary>
 /// A mutation fuzzer for the untrusted parsers (not coverage-guided):
 ///   Qubes.Fuzz TARGET|all [--seconds N] [--seed S] [--corpus DIR]
+///   Qubes.Fuzz filecopy-upstream --upstream-unpacker FILE [--seconds N] [--seed S] [--corpus DIR]
+/// (the last compares the file-copy receiver with upstream's, built by
+/// tests/upstream/build-upstream-unpacker.sh; it is not part of "all")
 /// Each input is first written to a shared mapping of crash-TARGET.input, so that an input that
 /// kills the process (a fault at a guard page) is on disk afterwards. An invariant failure or an
 /// exception saves the input as crash-TARGET-HASH and exits 1.
@@ -30,6 +33,15 @@ internal static unsafe class Program
         double seconds = double.Parse(Option(args, "--seconds") ?? "10", CultureInfo.InvariantCulture);
         int seed = int.Parse(Option(args, "--seed") ?? "1", CultureInfo.InvariantCulture);
         string? corpus = Option(args, "--corpus");
+        if (args[0] == "filecopy-upstream")
+        {
+            if (Option(args, "--upstream-unpacker") is not string upstream)
+            {
+                Console.Error.WriteLine("filecopy-upstream needs --upstream-unpacker FILE (from tests/upstream/build-upstream-unpacker.sh)");
+                return 2;
+            }
+            all = [.. all, new FileCopyUpstreamTarget(upstream)];
+        }
         ITarget[] chosen = args[0] == "all" ? all : all.Where(t => t.Name == args[0]).ToArray();
         if (chosen.Length == 0)
         {

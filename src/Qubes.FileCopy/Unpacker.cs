@@ -300,16 +300,6 @@ public sealed unsafe class Unpacker : IDisposable
         {
             return new((uint)invalid, NameKind.Entry);
         }
-        if (!ValidTimes(header))
-        {
-            return new(Abort, NameKind.None);
-        }
-        // the limits are checked before anything is made
-        ulong length = header.FileLength, limit = _options.BytesLimit;
-        if (length > long.MaxValue || (limit != 0 && (length > limit || _totalBytes > limit - length)))
-        {
-            return new((uint)Errno.EDQUOT, NameKind.Entry);
-        }
         Outcome opened = OpenParent(out int parent, out int leaf);
         if (opened.Code != 0)
         {
@@ -352,6 +342,12 @@ public sealed unsafe class Unpacker : IDisposable
                         return new((uint)LastError.Get(), NameKind.Entry);
                     }
                 }
+                // the limits, once the file is made (§8.2; an unnamed file vanishes when closed)
+                ulong length = header.FileLength, limit = _options.BytesLimit;
+                if (length > long.MaxValue || (limit != 0 && (length > limit || _totalBytes > limit - length)))
+                {
+                    return new((uint)Errno.EDQUOT, NameKind.Entry);
+                }
                 if (_options.WaitForSpace != 0 && WaitForSpace(file, header.FileLength) is var statError and not Errno.None)
                 {
                     return new((uint)statError, NameKind.Entry);
@@ -365,6 +361,10 @@ public sealed unsafe class Unpacker : IDisposable
                 if (_linker.Failure != 0)
                 {
                     return new(_linker.Failure, NameKind.Linked);
+                }
+                if (!ValidTimes(header))
+                {
+                    return RefuseTimes(parent, leaf);
                 }
                 _writeBack.Completed();
                 if (!_useTemporaryFiles)
@@ -492,6 +492,8 @@ public sealed unsafe class Unpacker : IDisposable
                 int n = Fd.Read(_input, free);
                 if (n <= 0)
                 {
+                    // the reply's CRC covers every byte of data that came, as it does on the buffered path
+                    _crc.Append(new ReadOnlySpan<byte>(chunk, filled));
                     return FileCopyProtocol.LegalEof;
                 }
                 filled += n;
@@ -660,6 +662,31 @@ public sealed unsafe class Unpacker : IDisposable
             }
             CloseParent(parent);
         }
+    }
+
+    /// <summary>
+    /// A complete file whose nanoseconds are out of range. Upstream links it, then refuses its
+    /// times and ends without a reply; here it is never linked (closed unnamed, it vanishes), but
+    /// the outcome is the same: a failure of the link (a name taken) is the reply, else none.
+    /// </summary>
+    private Outcome RefuseTimes(int parent, int leaf)
+    {
+        if (!_linker.Drain())
+        {
+            return new(_linker.Failure, NameKind.Linked);
+        }
+        if (_useTemporaryFiles)
+        {
+            Libc.stat status;
+            fixed (byte* name = &_components[leaf])
+            {
+                if (Libc.fstatat(parent, name, &status, Libc.AT_SYMLINK_NOFOLLOW) == 0)
+                {
+                    return new((uint)Errno.EEXIST, NameKind.Entry);
+                }
+            }
+        }
+        return new(Abort, NameKind.None);
     }
 
     private static bool ValidTimes(in FileHeader header)
