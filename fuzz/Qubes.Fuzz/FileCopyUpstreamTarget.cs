@@ -16,7 +16,8 @@ namespace Qubes.Fuzz;
 /// Our qubes.Filecopy receiver against upstream's on the same untrusted stream (differential):
 /// upstream's receiving algorithm, built by tests/upstream/build-upstream-unpacker.sh, runs as a
 /// process per input in a home of its own (it unpacks into <c>~/QubesIncoming/fuzz</c>); ours runs
-/// in process with the qube's options. The invariant: the same reply, byte for byte (see
+/// in process. Inputs go in turn to each variant of the receiver (a qube's, with all names and
+/// unsafe links, dom0's with limits, dom0's regular files only), both sides set alike. The invariant: the same reply, byte for byte (see
 /// <see cref="SameReply"/> for the one difference the spec makes), and the same
 /// tree left behind: names, types, permissions, modification times (a directory's, where the
 /// stream set it), contents and link targets.
@@ -46,18 +47,34 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
 
     public byte[][] Seeds => FileCopyStreamTarget.StreamSeeds;
 
+    /// <summary>The receivers compared, in turn: ours with its options, upstream's with the same as its copy flags and limits.</summary>
+    private static readonly (string Name, UnpackOptions Ours, int Flags, ulong BytesLimit, ulong FilesLimit)[] s_variants =
+    [
+        ("qube", UnpackOptions.Qube, CopySymlinks | CopyDirectories | CopyNonCanonicalSymlinks, 0, 0),
+        ("qube --allow-all-names --allow-unsafe-symlinks",
+            new(EntryTypes.All, NameRules.AllowAllNames | NameRules.AllowUnsafeSymlinks | NameRules.AllowNonCanonicalSymlinks),
+            CopySymlinks | CopyDirectories | CopyUnsafeCharacters | CopyNonCanonicalSymlinks | CopyUnsafeSymlinks, 0, 0),
+        ("dom0, limits 100 bytes and 3 files", new(EntryTypes.All, NameRules.Strict, 100, 3), CopySymlinks | CopyDirectories, 100, 3),
+        ("dom0 --only-regular-files, limits 100 bytes and 3 files", new(EntryTypes.RegularFiles, NameRules.Strict, 100, 3), 0, 100, 3),
+    ];
+
+    private const int CopySymlinks = 1, CopyDirectories = 2, CopyUnsafeCharacters = 4, CopyNonCanonicalSymlinks = 8, CopyUnsafeSymlinks = 16;
+
+    private long _runs;
+
     public void Run(ReadOnlySpan<byte> input)
     {
+        var variant = s_variants[_runs++ % s_variants.Length];
         Fresh(_ours);
         Fresh(_theirs);
-        byte[] ourReply = RunOurs(input);
-        byte[] theirReply = RunTheirs(input, out int exit);
+        byte[] ourReply = RunOurs(input, variant.Ours);
+        byte[] theirReply = RunTheirs(input, variant.Flags, variant.BytesLimit, variant.FilesLimit, out int exit);
         string ourTree = Snapshot(_ours);
         string theirTree = Snapshot(_theirs);
         if (!SameReply(ourReply, theirReply) || !SameTree(ourTree, theirTree, replied: ourReply.Length > 0))
         {
             throw new FuzzFailure(
-                $"ours replied {Convert.ToHexString(ourReply)}, upstream {Convert.ToHexString(theirReply)} (exit {exit})\n"
+                $"{variant.Name}: ours replied {Convert.ToHexString(ourReply)}, upstream {Convert.ToHexString(theirReply)} (exit {exit})\n"
                 + $"ours left:\n{ourTree}upstream left:\n{theirTree}");
         }
     }
@@ -97,14 +114,12 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
 
     private static void Fresh(string directory)
     {
-        if (Directory.Exists(directory))
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        // by descriptors: names need not be UTF-8
+        DirectoryTree.Remove(directory);
         Directory.CreateDirectory(directory);
     }
 
-    private byte[] RunOurs(ReadOnlySpan<byte> input)
+    private byte[] RunOurs(ReadOnlySpan<byte> input, UnpackOptions options)
     {
         Libc.ftruncate(_input, 0);
         Libc.ftruncate(_reply, 0);
@@ -115,7 +130,7 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         int root = Libc.open(_ours, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         try
         {
-            using Unpacker unpacker = new(root, _proc, UnpackOptions.Qube);
+            using Unpacker unpacker = new(root, _proc, options);
             unpacker.Run(_input, _reply);
         }
         finally
@@ -126,7 +141,7 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         return _replyBytes.AsSpan(0, Fd.Read(_reply, _replyBytes)).ToArray();
     }
 
-    private byte[] RunTheirs(ReadOnlySpan<byte> input, out int exit)
+    private byte[] RunTheirs(ReadOnlySpan<byte> input, int flags, ulong bytesLimit, ulong filesLimit, out int exit)
     {
         File.WriteAllBytes(_stream, input.ToArray());
         ProcessStartInfo start = new("/bin/sh", ["-c", "exec \"$0\" < \"$1\" > \"$2\" 2>/dev/null", _upstream, _stream, _theirReply])
@@ -135,38 +150,27 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         };
         start.Environment["HOME"] = Path.Combine(_base, "home");
         start.Environment["QREXEC_REMOTE_DOMAIN"] = Source;
+        start.Environment["QFC_FLAGS"] = flags.ToString(CultureInfo.InvariantCulture);
+        start.Environment["QFC_BYTES_LIMIT"] = bytesLimit.ToString(CultureInfo.InvariantCulture);
+        start.Environment["QFC_FILES_LIMIT"] = filesLimit.ToString(CultureInfo.InvariantCulture);
         using Process process = Process.Start(start)!;
         process.WaitForExit();
         exit = process.ExitCode;
         return File.ReadAllBytes(_theirReply);
     }
 
-    /// <summary>One line per entry, sorted: path, type, permissions, modification time, size and content hash or link target.</summary>
-    private static string Snapshot(string root)
+    /// <summary>One line per entry, sorted: path (escaped), type, permissions, modification time, size and content hash or link target.</summary>
+    private static unsafe string Snapshot(string root)
     {
         List<string> lines = [];
-        foreach (string entry in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false }))
+        int fd = Libc.open(root, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try
         {
-            FileInfo info = new(entry);
-            string relative = Path.GetRelativePath(root, entry);
-            if (info.LinkTarget is string target)
-            {
-                lines.Add($"{relative} link -> {target}");
-            }
-            else if (info.Attributes.HasFlag(FileAttributes.Directory))
-            {
-                // a directory's time is the stream's only when set by its second record (and nothing was added after)
-                DateTime time = info.LastWriteTimeUtc;
-                string set = Math.Abs((time - DateTime.UtcNow).TotalHours) > 1 ? time.Ticks.ToString(CultureInfo.InvariantCulture) : "now";
-                lines.Add($"{relative} dir {Convert.ToString((int)info.UnixFileMode, 8)} {set}");
-            }
-            else
-            {
-                string content = info.UnixFileMode.HasFlag(UnixFileMode.UserRead)
-                    ? Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(entry)))[..16]
-                    : "unreadable";
-                lines.Add($"{relative} file {Convert.ToString((int)info.UnixFileMode, 8)} {info.LastWriteTimeUtc.Ticks} {info.Length} {content}");
-            }
+            Walk(fd, "", lines);
+        }
+        finally
+        {
+            Libc.close(fd);
         }
         lines.Sort(StringComparer.Ordinal);
         StringBuilder text = new();
@@ -177,12 +181,82 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         return text.ToString();
     }
 
+    /// <summary>Printable ASCII as it is (a backslash doubled), every other byte as <c>\xNN</c>: one line per entry, whatever the names hold.</summary>
+    private static string Escape(ReadOnlySpan<byte> bytes)
+    {
+        StringBuilder text = new();
+        foreach (byte b in bytes)
+        {
+            _ = b is >= 0x20 and < 0x7F and not (byte)'\\' ? text.Append((char)b) : text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        }
+        return text.ToString();
+    }
+
+    private static unsafe void Walk(int directory, string prefix, List<string> lines)
+    {
+        foreach (byte[] name in DirectoryTree.List(directory, prefix))
+        {
+            string path = prefix + Escape(name.AsSpan(0, name.Length - 1));
+            Libc.stat status;
+            fixed (byte* n = name)
+            {
+                if (Libc.fstatat(directory, n, &status, Libc.AT_SYMLINK_NOFOLLOW) != 0)
+                {
+                    throw new FuzzFailure($"lstat {path}: {LastError.Get()}");
+                }
+                string mode = Convert.ToString(status.st_mode & 0xFFF, 8);
+                switch (status.st_mode & FileCopyProtocol.TypeMask)
+                {
+                    case FileCopyProtocol.SymbolicLink:
+                        byte[] target = new byte[status.st_size + 1];
+                        fixed (byte* t = target)
+                        {
+                            nint length = Libc.readlinkat(directory, n, t, (nuint)target.Length);
+                            lines.Add($"{path} link -> {Escape(target.AsSpan(0, (int)Math.Max(length, 0)))}");
+                        }
+                        break;
+                    case FileCopyProtocol.Directory:
+                        // a directory's time is the stream's only when set by its second record (and nothing was added after)
+                        long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                        lines.Add($"{path} dir {mode} {(Math.Abs(status.st_mtime - now) > 3600 ? status.st_mtime.ToString(CultureInfo.InvariantCulture) : "now")}");
+                        int child = Libc.openat(directory, n, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                        if (child < 0)
+                        {
+                            throw new FuzzFailure($"open {path}: {LastError.Get()}");
+                        }
+                        try
+                        {
+                            Walk(child, path + "/", lines);
+                        }
+                        finally
+                        {
+                            Libc.close(child);
+                        }
+                        break;
+                    case FileCopyProtocol.Regular:
+                        int file = Libc.openat(directory, n, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                        if (file < 0)
+                        {
+                            throw new FuzzFailure($"open {path}: {LastError.Get()}");
+                        }
+                        byte[] content = new byte[status.st_size];
+                        int read = Fd.Read(file, content);
+                        Libc.close(file);
+                        lines.Add($"{path} file {mode} {status.st_mtime}.{status.st_mtime_nsec:D9} {status.st_size} {read} {Convert.ToHexStringLower(SHA256.HashData(content))[..16]}");
+                        break;
+                    default:
+                        lines.Add($"{path} other {status.st_mode:x}");
+                        break;
+                }
+            }
+        }
+    }
+
     public void Dispose()
     {
         Libc.close(_proc);
         Libc.close(_input);
         Libc.close(_reply);
-        Fresh(_base);
-        Directory.Delete(_base);
+        DirectoryTree.Remove(_base);
     }
 }

@@ -7,6 +7,8 @@
 # qfile-unpacker it unpacks into ~/QubesIncoming/$QREXEC_REMOTE_DOMAIN, as the calling user; unlike
 # it, it makes no bind mount and no chroot, which a qube's services may not do here (our
 # qfile-unpacker does without them too). Those are done once per transfer, not per file.
+# For the differential fuzzing of other variants, QFC_FLAGS (libqubes-rpc-filecopy's copy flags,
+# default: a qube's) and QFC_BYTES_LIMIT / QFC_FILES_LIMIT (default: none) change what it accepts.
 # Usage: tests/upstream/build-upstream-unpacker.sh LINUX_UTILS_CHECKOUT OUTFILE
 #   LINUX_UTILS_CHECKOUT  a checkout of QubesOS/qubes-linux-utils (its qrexec-lib/)
 #   OUTFILE               the static executable to write
@@ -45,7 +47,10 @@ int main(void)
         return 1;
     }
     set_procfs_fd(procfs);
-    return do_unpack_ext(COPY_ALLOW_SYMLINKS | COPY_ALLOW_DIRECTORIES | COPY_ALLOW_NON_CANONICAL_SYMLINKS);
+    const char *flags = getenv("QFC_FLAGS"), *bytes = getenv("QFC_BYTES_LIMIT"), *files = getenv("QFC_FILES_LIMIT");
+    set_size_limit(bytes ? strtoull(bytes, NULL, 10) : 0, files ? strtoull(files, NULL, 10) : 0);
+    return do_unpack_ext(flags ? atoi(flags)
+        : COPY_ALLOW_SYMLINKS | COPY_ALLOW_DIRECTORIES | COPY_ALLOW_NON_CANONICAL_SYMLINKS);
 }
 EOF
 (cd "$build/lib" && gcc -O2 -static -I. -o "$build/qfile-unpacker-upstream" ../main.c \
