@@ -17,10 +17,11 @@ namespace Qubes.Fuzz;
 /// upstream's receiving algorithm, built by tests/upstream/build-upstream-unpacker.sh, runs as a
 /// process per input in a home of its own (it unpacks into <c>~/QubesIncoming/fuzz</c>); ours runs
 /// in process. Inputs go in turn to each variant of the receiver (a qube's, with all names and
-/// unsafe links, dom0's with limits, dom0's regular files only), both sides set alike. The invariant: the same reply, byte for byte (see
-/// <see cref="SameReply"/> for the one difference the spec makes), and the same
-/// tree left behind: names, types, permissions, modification times (a directory's, where the
-/// stream set it), contents and link targets.
+/// unsafe links, dom0's with limits, dom0's regular files only), both sides set alike. The
+/// invariant: the same reply, byte for byte, and the same tree left behind: names, types,
+/// permissions, modification times (a directory's, where the stream set it), contents and link
+/// targets; but for the two differences the spec makes (<see cref="SameReply"/>,
+/// <see cref="SameTree"/>).
 /// </summary>
 internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
 {
