@@ -98,11 +98,22 @@ internal static class AdminBench
     internal static string Tool(string bin, string state, string tool, params string[] args) => Tool(bin, state, tool, true, args);
 
     /// <summary>The same; with <paramref name="check"/> false a failure is not an error.</summary>
-    internal static string Tool(string bin, string state, string tool, bool check, params string[] args)
+    internal static string Tool(string bin, string state, string tool, bool check, params string[] args) => ToolWithInput(bin, state, tool, check, null, args);
+
+    /// <summary>The same, with the file <paramref name="input"/> (when given) on the tool's standard input.</summary>
+    internal static string ToolWithInput(string bin, string state, string tool, bool check, string? input, params string[] args)
     {
-        ProcessStartInfo psi = new(Path.Combine(bin, tool), args) { RedirectStandardOutput = true, UseShellExecute = false };
+        ProcessStartInfo psi = new(Path.Combine(bin, tool), args) { RedirectStandardOutput = true, RedirectStandardInput = input != null, UseShellExecute = false };
         psi.Environment["QUBES_STATE_DIR"] = state;
         using Process p = Process.Start(psi)!;
+        if (input != null)
+        {
+            using (FileStream file = File.OpenRead(input))
+            {
+                file.CopyTo(p.StandardInput.BaseStream);
+            }
+            p.StandardInput.Close();
+        }
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (check && p.ExitCode != 0)

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -134,28 +133,10 @@ internal static class FileCopyBench
     /// <summary>Puts <paramref name="unpacker"/> into personal as the service bench.UpstreamFilecopy, allowed from work.</summary>
     private static void InstallUpstream(string bin, string state, string unpacker)
     {
-        ProcessStartInfo psi = new(Path.Combine(bin, "qvm-run"), ["-p", "-u", "root", "personal",
+        AdminBench.ToolWithInput(bin, state, "qvm-run", true, unpacker, "-p", "-u", "root", "personal",
             "mkdir -p /usr/local/bin && cat > /usr/local/bin/qfile-unpacker-upstream && chmod 755 /usr/local/bin/qfile-unpacker-upstream"
             + " && printf '#!/bin/sh\\nexec /usr/local/bin/qfile-unpacker-upstream\\n' > /usr/local/etc/qubes-rpc/bench.UpstreamFilecopy"
-            + " && chmod +x /usr/local/etc/qubes-rpc/bench.UpstreamFilecopy"])
-        {
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["QUBES_STATE_DIR"] = state;
-        using (Process copy = Process.Start(psi)!)
-        {
-            using (FileStream file = File.OpenRead(unpacker))
-            {
-                file.CopyTo(copy.StandardInput.BaseStream);
-            }
-            copy.StandardInput.Close();
-            copy.WaitForExit();
-            if (copy.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"installing {unpacker} in personal: exit {copy.ExitCode}");
-            }
-        }
+            + " && chmod +x /usr/local/etc/qubes-rpc/bench.UpstreamFilecopy");
         File.AppendAllText(Path.Combine(state, "policy.d", "20-bench.policy"), "bench.UpstreamFilecopy  *  work  personal  allow\n");
     }
 }

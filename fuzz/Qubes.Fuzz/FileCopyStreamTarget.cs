@@ -25,10 +25,7 @@ internal sealed unsafe class FileCopyStreamTarget : ITarget, IDisposable
 
     private readonly string _base = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"fuzz-filecopy-{Environment.ProcessId}")).FullName;
     private readonly string _incoming, _outside;
-    private readonly int _proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-    private readonly int _input = Libc.memfd_create("stream", 1 /* MFD_CLOEXEC */);
-    private readonly int _reply = Libc.memfd_create("reply", 1 /* MFD_CLOEXEC */);
-    private readonly byte[] _replyBytes = new byte[FileCopyProtocol.ReplySize + 4 + FileCopyProtocol.MaxPathLength];
+    private readonly ReceiverRun _receiver = new();
 
     public FileCopyStreamTarget()
     {
@@ -68,25 +65,8 @@ internal sealed unsafe class FileCopyStreamTarget : ITarget, IDisposable
             Directory.Delete(_incoming, recursive: true);
         }
         Directory.CreateDirectory(_incoming);
-        Libc.ftruncate(_input, 0);
-        Libc.ftruncate(_reply, 0);
-        Libc.lseek(_reply, 0, Libc.SEEK_SET);
-        Libc.lseek(_input, 0, Libc.SEEK_SET);
-        Fd.WriteAll(_input, input);
-        Libc.lseek(_input, 0, Libc.SEEK_SET);
-        int root = Libc.open(_incoming, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-        UnpackResult result;
-        try
-        {
-            using Unpacker unpacker = new(root, _proc, UnpackOptions.Qube);
-            result = unpacker.Run(_input, _reply);
-        }
-        finally
-        {
-            Libc.close(root);
-        }
-        Libc.lseek(_reply, 0, Libc.SEEK_SET);
-        int replied = Fd.Read(_reply, _replyBytes);
+        UnpackResult result = _receiver.Run(_incoming, input, UnpackOptions.Qube, out ReadOnlySpan<byte> reply);
+        int replied = reply.Length;
         if (result.Replied != replied > 0 || (result.Replied && replied < FileCopyProtocol.ReplySize))
         {
             throw new FuzzFailure($"reply of {replied} bytes for {result}");
@@ -148,9 +128,7 @@ internal sealed unsafe class FileCopyStreamTarget : ITarget, IDisposable
 
     public void Dispose()
     {
-        Libc.close(_proc);
-        Libc.close(_input);
-        Libc.close(_reply);
+        _receiver.Dispose();
         Directory.Delete(_base, recursive: true);
     }
 }

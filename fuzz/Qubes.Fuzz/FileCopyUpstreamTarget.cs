@@ -30,10 +30,7 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
     private readonly string _upstream;
     private readonly string _base = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"fuzz-filecopy-upstream-{Environment.ProcessId}")).FullName;
     private readonly string _ours, _theirs, _stream, _theirReply;
-    private readonly int _proc = Libc.open("/proc/self/fd", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-    private readonly int _input = Libc.memfd_create("stream", 1 /* MFD_CLOEXEC */);
-    private readonly int _reply = Libc.memfd_create("reply", 1 /* MFD_CLOEXEC */);
-    private readonly byte[] _replyBytes = new byte[FileCopyProtocol.ReplySize + 4 + FileCopyProtocol.MaxPathLength + 16];
+    private readonly ReceiverRun _receiver = new();
 
     public FileCopyUpstreamTarget(string upstream)
     {
@@ -68,7 +65,8 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         var variant = s_variants[_runs++ % s_variants.Length];
         Fresh(_ours);
         Fresh(_theirs);
-        byte[] ourReply = RunOurs(input, variant.Ours);
+        _receiver.Run(_ours, input, variant.Ours, out ReadOnlySpan<byte> reply);
+        byte[] ourReply = reply.ToArray();
         byte[] theirReply = RunTheirs(input, variant.Flags, variant.BytesLimit, variant.FilesLimit, out int exit);
         string ourTree = Snapshot(_ours);
         string theirTree = Snapshot(_theirs);
@@ -118,28 +116,6 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
         // by descriptors: names need not be UTF-8
         DirectoryTree.Remove(directory);
         Directory.CreateDirectory(directory);
-    }
-
-    private byte[] RunOurs(ReadOnlySpan<byte> input, UnpackOptions options)
-    {
-        Libc.ftruncate(_input, 0);
-        Libc.ftruncate(_reply, 0);
-        Libc.lseek(_input, 0, Libc.SEEK_SET);
-        Libc.lseek(_reply, 0, Libc.SEEK_SET);
-        Fd.WriteAll(_input, input);
-        Libc.lseek(_input, 0, Libc.SEEK_SET);
-        int root = Libc.open(_ours, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-        try
-        {
-            using Unpacker unpacker = new(root, _proc, options);
-            unpacker.Run(_input, _reply);
-        }
-        finally
-        {
-            Libc.close(root);
-        }
-        Libc.lseek(_reply, 0, Libc.SEEK_SET);
-        return _replyBytes.AsSpan(0, Fd.Read(_reply, _replyBytes)).ToArray();
     }
 
     private byte[] RunTheirs(ReadOnlySpan<byte> input, int flags, ulong bytesLimit, ulong filesLimit, out int exit)
@@ -255,9 +231,7 @@ internal sealed class FileCopyUpstreamTarget : ITarget, IDisposable
 
     public void Dispose()
     {
-        Libc.close(_proc);
-        Libc.close(_input);
-        Libc.close(_reply);
+        _receiver.Dispose();
         DirectoryTree.Remove(_base);
     }
 }
